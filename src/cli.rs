@@ -1,0 +1,455 @@
+//! The command-line face. Parses arguments with clap, calls the same
+//! `store`/`core` functions the GUI calls, and turns results into text or
+//! JSON. Exit status: 0 success, 1 failed check or refused input, 2 usage.
+
+use crate::core::cert::{self, CertInfo};
+use crate::core::pki::KeyKind;
+use crate::core::rehash::HashKind;
+use crate::store::fsutil::{self, PKI_FILE_LIMIT};
+use crate::store::home::{self, Home, HostEntry, CA_DAYS_DEFAULT, HOST_DAYS_DEFAULT};
+use crate::store::{install, rehash, Error};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "starttls-studio",
+    version,
+    about = "Private CA, certificates, access map and live STARTTLS tests for sendmail",
+    long_about = "Private CA, certificates, access map and live STARTTLS tests for sendmail.\n\n\
+                  Without a command, opens the desktop GUI."
+)]
+pub struct Cli {
+    /// Data directory (CA, issued certificates, settings) [default: the platform data directory]
+    #[arg(long, global = true, env = "STARTTLS_STUDIO_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create, import or show the private CA
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Issue, list, renew and revoke host certificates
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Install the CA and a host's certificate and key for sendmail; prints the sendmail.mc lines
+    Install {
+        /// The host whose certificate to install (as given to `cert issue`)
+        fqdn: String,
+        /// Target directory, e.g. /etc/mail/tls
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Print every certificate in a file (PEM, possibly several, or DER)
+    Show {
+        file: PathBuf,
+        /// JSON array, one object per certificate
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make OpenSSL subject-hash links in CA directories (like `openssl rehash`)
+    Rehash {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Use the old (pre-1.0.0, MD5) subject hash
+        #[arg(long)]
+        old: bool,
+    },
+    /// Open the desktop GUI (the same as giving no command)
+    Gui,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaCommand {
+    /// Create the private CA (refuses to replace an existing one)
+    Init {
+        /// The CA's name (its CN)
+        #[arg(long)]
+        cn: String,
+        /// rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384, ed25519
+        #[arg(long, default_value = "rsa2048", value_name = "KIND")]
+        key: KeyKind,
+        /// Validity in days
+        #[arg(long, default_value_t = CA_DAYS_DEFAULT)]
+        days: u32,
+    },
+    /// Adopt an existing CA from a PEM certificate and its private key
+    Import {
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Read the key even if others may read it
+        #[arg(long)]
+        allow_insecure_key: bool,
+    },
+    /// Show the CA certificate
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertCommand {
+    /// Issue a host certificate: CN and SAN = FQDN, serverAuth + clientAuth
+    Issue {
+        fqdn: String,
+        /// Extra subject alternative name (DNS name or IP address); repeatable
+        #[arg(long = "san", value_name = "NAME")]
+        sans: Vec<String>,
+        /// rsa2048, rsa3072, rsa4096, ecdsa-p256, ecdsa-p384, ed25519
+        #[arg(long, default_value = "rsa2048", value_name = "KIND")]
+        key: KeyKind,
+        /// Validity in days
+        #[arg(long, default_value_t = HOST_DAYS_DEFAULT)]
+        days: u32,
+    },
+    /// List issued host certificates
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a host certificate with a new key and certificate (same names)
+    Renew {
+        fqdn: String,
+        /// Key kind [default: the same as before]
+        #[arg(long, value_name = "KIND")]
+        key: Option<KeyKind>,
+        #[arg(long, default_value_t = HOST_DAYS_DEFAULT)]
+        days: u32,
+    },
+    /// Revoke a host certificate and re-sign the CRL
+    Revoke { fqdn: String },
+    /// Re-sign the CRL (valid 30 days) and print its path
+    Crl,
+}
+
+/// Parses the process arguments and runs; returns the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("starttls-studio: error: {e}");
+            1
+        }
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Refused {
+        message: format!("cannot encode JSON: {e}"),
+        hint: None,
+    })?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<i32, Error> {
+    let home = Home::resolve(cli.home)?;
+    let Some(command) = cli.command else {
+        return crate::gui::run(home);
+    };
+    match command {
+        Command::Gui => crate::gui::run(home),
+        Command::Ca(c) => ca(&home, c),
+        Command::Cert(c) => cert_cmd(&home, c),
+        Command::Install { fqdn, to } => install_cmd(&home, &fqdn, &to),
+        Command::Show { file, json } => show(&file, json),
+        Command::Rehash { dirs, old } => {
+            rehash_cmd(&dirs, if old { HashKind::Old } else { HashKind::New })
+        }
+    }
+}
+
+fn ca(home: &Home, c: CaCommand) -> Result<i32, Error> {
+    match c {
+        CaCommand::Init { cn, key, days } => {
+            let info = home.init_ca(&cn, key, days)?;
+            println!(
+                "Created CA {} ({key}, valid until {})",
+                info.subject, info.not_after
+            );
+            println!("  certificate: {}", home.ca_cert_path().display());
+            println!(
+                "  private key: {} (mode 0400)",
+                home.ca_key_path().display()
+            );
+            println!("  subject hash: {}", info.subject_hash);
+        }
+        CaCommand::Import {
+            cert,
+            key,
+            allow_insecure_key,
+        } => {
+            let info = home.import_ca(&cert, &key, allow_insecure_key)?;
+            println!(
+                "Imported CA {} (valid until {})",
+                info.subject, info.not_after
+            );
+            println!("  certificate: {}", home.ca_cert_path().display());
+            println!(
+                "  private key: {} (mode 0400)",
+                home.ca_key_path().display()
+            );
+        }
+        CaCommand::Show { json } => {
+            let Some(info) = home.ca_info()? else {
+                return Err(crate::store::refused(
+                    format!("no CA in {}", home.root.display()),
+                    "create one with `starttls-studio ca init --cn NAME`",
+                ));
+            };
+            if json {
+                print_json(&info)?;
+            } else {
+                print_cert_text(&info, &mut std::io::stdout().lock());
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Serialize)]
+struct HostJson<'a> {
+    fqdn: &'a str,
+    cert_path: String,
+    key_path: String,
+    #[serde(flatten)]
+    info: &'a CertInfo,
+}
+
+fn host_json(e: &HostEntry) -> HostJson<'_> {
+    HostJson {
+        fqdn: &e.fqdn,
+        cert_path: e.cert_path.display().to_string(),
+        key_path: e.key_path.display().to_string(),
+        info: &e.info,
+    }
+}
+
+fn print_issued(verb: &str, r: &home::IssueReport) {
+    let i = &r.entry.info;
+    println!(
+        "{verb} {} (serial {}, {} {} bits, valid until {})",
+        r.entry.fqdn, i.serial, i.key_type, i.key_bits, i.not_after
+    );
+    println!("  certificate: {}", r.entry.cert_path.display());
+    println!("  private key: {} (mode 0600)", r.entry.key_path.display());
+    println!("  sendmail ${{cert_subject}}: {}", i.subject_sendmail);
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
+    match c {
+        CertCommand::Issue {
+            fqdn,
+            sans,
+            key,
+            days,
+        } => print_issued("Issued", &home.issue(&fqdn, &sans, key, days)?),
+        CertCommand::Renew { fqdn, key, days } => {
+            print_issued("Renewed", &home.renew(&fqdn, key, days)?)
+        }
+        CertCommand::Revoke { fqdn } => {
+            let crl = home.revoke(&fqdn)?;
+            println!("Revoked {fqdn}; CRL written to {}", crl.display());
+            println!(
+                "  the certificate and key were moved to {}",
+                home.archive_dir().display()
+            );
+        }
+        CertCommand::Crl => println!("{}", home.write_crl()?.display()),
+        CertCommand::List { json } => {
+            let list = home.list()?;
+            if json {
+                print_json(&list.iter().map(host_json).collect::<Vec<_>>())?;
+            } else if list.is_empty() {
+                println!(
+                    "No host certificates yet; issue one with `starttls-studio cert issue FQDN`."
+                );
+            } else {
+                let now = now_unix();
+                let width = list.iter().map(|e| e.fqdn.len()).max().unwrap_or(4).max(4);
+                println!(
+                    "{:width$}  {:<12} {:<20}  {:>9}  SERIAL",
+                    "HOST", "KEY", "EXPIRES", "DAYS LEFT"
+                );
+                for e in &list {
+                    let key = format!("{} {}", e.info.key_type, e.info.key_bits);
+                    println!(
+                        "{:width$}  {:<12} {:<20}  {:>9}  {}",
+                        e.fqdn,
+                        key,
+                        e.info.not_after,
+                        e.info.days_left(now),
+                        e.info.serial
+                    );
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn print_cert_text(i: &CertInfo, out: &mut impl Write) {
+    let now = now_unix();
+    let days = i.days_left(now);
+    let expiry = if days < 0 {
+        format!("EXPIRED {} days ago", -days)
+    } else {
+        format!("{days} days left")
+    };
+    let _ = writeln!(out, "subject:            {}", i.subject);
+    let _ = writeln!(out, "issuer:             {}", i.issuer);
+    let _ = writeln!(out, "sendmail subject:   {}", i.subject_sendmail);
+    let _ = writeln!(out, "sendmail issuer:    {}", i.issuer_sendmail);
+    let _ = writeln!(
+        out,
+        "subject hash:       {} (old: {})",
+        i.subject_hash, i.subject_hash_old
+    );
+    let _ = writeln!(out, "issuer hash:        {}", i.issuer_hash);
+    let _ = writeln!(out, "serial:             {}", i.serial);
+    let _ = writeln!(
+        out,
+        "valid:              {} to {} ({expiry})",
+        i.not_before, i.not_after
+    );
+    let _ = writeln!(
+        out,
+        "key:                {} {} bits",
+        i.key_type, i.key_bits
+    );
+    let _ = writeln!(
+        out,
+        "CA:                 {}",
+        if i.is_ca { "yes" } else { "no" }
+    );
+    if !i.sans.is_empty() {
+        let _ = writeln!(out, "alt names:          {}", i.sans.join(", "));
+    }
+    if !i.extended_key_usage.is_empty() {
+        let _ = writeln!(
+            out,
+            "extended key usage: {}",
+            i.extended_key_usage.join(", ")
+        );
+    }
+    let _ = writeln!(out, "SHA-256:            {}", i.sha256_fingerprint);
+}
+
+/// Reads every certificate of a file for `show`.
+pub fn read_all_certs(file: &std::path::Path) -> Result<Vec<CertInfo>, Error> {
+    let data = fsutil::read_limited(file, PKI_FILE_LIMIT)?;
+    let ders = cert::certificates_in(&data).map_err(|source| Error::Cert {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    ders.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            CertInfo::from_der(d).map_err(|what| Error::Cert {
+                path: file.to_path_buf(),
+                source: cert::CertError::Der { index: i + 1, what },
+            })
+        })
+        .collect()
+}
+
+fn show(file: &std::path::Path, json: bool) -> Result<i32, Error> {
+    let certs = read_all_certs(file)?;
+    if json {
+        print_json(&certs)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for (n, c) in certs.iter().enumerate() {
+            if certs.len() > 1 {
+                let _ = writeln!(out, "--- certificate {} of {}", n + 1, certs.len());
+            }
+            print_cert_text(c, &mut out);
+        }
+    }
+    Ok(0)
+}
+
+fn rehash_cmd(dirs: &[PathBuf], kind: HashKind) -> Result<i32, Error> {
+    let mut status = 0;
+    for dir in dirs {
+        match rehash::rehash_dir(dir, kind) {
+            Ok(r) => {
+                for w in &r.warnings {
+                    eprintln!("starttls-studio: warning: {}: {w}", dir.display());
+                }
+                for e in &r.errors {
+                    eprintln!("starttls-studio: error: {}: {e}", dir.display());
+                }
+                if !r.errors.is_empty() {
+                    status = 1;
+                }
+                println!(
+                    "{}: {} certificates, {} CRLs; links: {} created, {} replaced, {} removed, {} unchanged",
+                    dir.display(),
+                    r.certs,
+                    r.crls,
+                    r.created,
+                    r.replaced,
+                    r.removed,
+                    r.kept
+                );
+            }
+            Err(e) => {
+                eprintln!("starttls-studio: error: skipping {}: {e}", dir.display());
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+fn install_cmd(home: &Home, fqdn: &str, to: &std::path::Path) -> Result<i32, Error> {
+    let plan = install::plan(home, fqdn, to)?;
+    let report = install::apply(&plan)?;
+    for f in &report.plan.files {
+        let state = match f.state {
+            install::FileState::New => "created".to_string(),
+            install::FileState::Unchanged => "unchanged".to_string(),
+            install::FileState::ModeFixed { from } => format!("mode fixed (was {from:04o})"),
+            install::FileState::Replaced => "replaced".to_string(),
+        };
+        eprintln!("  {:04o}  {}  ({state})", f.mode, f.path.display());
+    }
+    let r = &report.rehash;
+    eprintln!(
+        "  {}: {} certificates hashed ({} links created, {} removed)",
+        r.dir.display(),
+        r.certs,
+        r.created + r.replaced,
+        r.removed
+    );
+    for w in r.warnings.iter().chain(&report.warnings) {
+        eprintln!("starttls-studio: warning: {w}");
+    }
+    eprintln!("Add these lines to sendmail.mc, rebuild sendmail.cf and restart sendmail:");
+    print!("{}", report.mc_lines);
+    Ok(if r.errors.is_empty() { 0 } else { 1 })
+}

@@ -1,0 +1,11 @@
+//! Pure logic: no files, no sockets. Values in, values out — which is what
+//! lets the tests compare it against OpenSSL and sendmail on many inputs.
+
+pub mod cert;
+pub mod der;
+pub mod dn;
+pub mod fqdn;
+mod oid_names;
+pub mod pem;
+pub mod pki;
+pub mod rehash;

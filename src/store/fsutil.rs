@@ -1,0 +1,273 @@
+//! Writing files the way a key store must: to a temporary file in the same
+//! directory, created with its final mode (never briefly readable by
+//! others), fsynced, then renamed over the target and the directory synced.
+//! A crash leaves either the old file or the new one, plus at most a temp
+//! file that [`remove_stale_temps`] clears on the next run.
+
+use super::Error;
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Temp files carry this marker so a later run can recognise and remove them.
+pub const TEMP_MARKER: &str = ".sts-tmp-";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// `DIR/.NAME.sts-tmp-PID-N` for `path = DIR/NAME`.
+pub fn temp_path_for(path: &Path) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    let mut t = OsString::from(".");
+    t.push(name);
+    t.push(format!("{TEMP_MARKER}{}-{n}", std::process::id()));
+    path.with_file_name(t)
+}
+
+fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// Opens the directory containing `path` and fsyncs it, so a rename in it
+/// survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir, "sync directory"))
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// A file written and synced under a temporary name, not yet in place.
+#[derive(Debug)]
+pub struct StagedFile {
+    pub temp: PathBuf,
+    pub target: PathBuf,
+}
+
+impl StagedFile {
+    /// Renames the temp file over the target.
+    pub fn commit(self) -> Result<(), Error> {
+        let r =
+            fs::rename(&self.temp, &self.target).map_err(io_err(&self.target, "rename into place"));
+        if r.is_err() {
+            let _ = fs::remove_file(&self.temp);
+        }
+        r?;
+        sync_dir(parent(&self.target))
+    }
+
+    /// Removes the temp file (the target is untouched).
+    pub fn abort(self) {
+        let _ = fs::remove_file(&self.temp);
+    }
+}
+
+/// Writes `data` to a temp file beside `target`, created with `mode` from
+/// the first byte, and fsyncs it. Call [`StagedFile::commit`] to put it in place.
+pub fn stage(target: &Path, data: &[u8], mode: u32) -> Result<StagedFile, Error> {
+    let temp = temp_path_for(target);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temp)
+        .map_err(io_err(target, "create a temporary file for"))?;
+    let result = (|| {
+        // The umask may have removed bits we want (e.g. 0644): set the exact
+        // mode before any content is written.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(data)?;
+        f.sync_all()
+    })();
+    if let Err(e) = result {
+        drop(f);
+        let _ = fs::remove_file(&temp);
+        return Err(Error::Io {
+            path: target.to_path_buf(),
+            action: "write",
+            source: e,
+        });
+    }
+    Ok(StagedFile {
+        temp,
+        target: target.to_path_buf(),
+    })
+}
+
+/// Atomically replaces (or creates) `path` with `data` and `mode`.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
+    stage(path, data, mode)?.commit()
+}
+
+/// Atomically creates `path`, refusing to replace an existing file (the
+/// check and the creation are one step: a hard link fails if the name exists).
+pub fn create_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
+    let staged = stage(path, data, mode)?;
+    let r = fs::hard_link(&staged.temp, path);
+    let _ = fs::remove_file(&staged.temp);
+    match r {
+        Ok(()) => sync_dir(parent(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Refused {
+            message: format!("{} already exists", path.display()),
+            hint: Some(
+                "it was left as it is; remove it first if you really mean to replace it".into(),
+            ),
+        }),
+        Err(e) => Err(Error::Io {
+            path: path.to_path_buf(),
+            action: "create",
+            source: e,
+        }),
+    }
+}
+
+/// Atomically makes `link` a symlink to `target` (replacing whatever
+/// non-directory is there).
+pub fn symlink_atomic(target: &Path, link: &Path) -> Result<(), Error> {
+    match std::os::unix::fs::symlink(target, link) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(Error::Io {
+                path: link.to_path_buf(),
+                action: "create symlink",
+                source: e,
+            })
+        }
+    }
+    let temp = temp_path_for(link);
+    std::os::unix::fs::symlink(target, &temp).map_err(io_err(link, "create symlink"))?;
+    fs::rename(&temp, link).map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        Error::Io {
+            path: link.to_path_buf(),
+            action: "replace symlink",
+            source: e,
+        }
+    })
+}
+
+/// Creates `dir` (and parents) with `mode` for the directories it creates.
+pub fn create_dir_all(dir: &Path, mode: u32) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(io_err(dir, "create directory"))
+}
+
+/// Removes temp files a killed earlier run left in `dir`. Returns how many.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let marker = TEMP_MARKER.as_bytes();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let b = name.as_bytes();
+        if b.starts_with(b".")
+            && b.windows(marker.len()).any(|w| w == marker)
+            && fs::remove_file(e.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Reads a file, refusing anything larger than `limit` bytes (every input
+/// the tool reads has a bound).
+pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+    let meta = fs::metadata(path).map_err(io_err(path, "read"))?;
+    if meta.is_dir() {
+        return Err(Error::Refused {
+            message: format!("{} is a directory, not a file", path.display()),
+            hint: None,
+        });
+    }
+    if meta.len() > limit {
+        return Err(Error::Refused {
+            message: format!(
+                "{} is {} bytes; files over {} bytes are not read",
+                path.display(),
+                meta.len(),
+                limit
+            ),
+            hint: Some("is this the right file?".into()),
+        });
+    }
+    fs::read(path).map_err(io_err(path, "read"))
+}
+
+/// Size limit for certificate, key and CRL files.
+pub const PKI_FILE_LIMIT: u64 = 16 * 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_atomic_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.key");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        write_atomic(&p, b"two", 0o644).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        assert!(matches!(
+            create_atomic(&p, b"three", 0o600),
+            Err(Error::Refused { .. })
+        ));
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp files left"
+        );
+    }
+
+    #[test]
+    fn stale_temps_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = temp_path_for(&dir.path().join("x.pem"));
+        fs::write(&t, b"partial").unwrap();
+        fs::write(dir.path().join("x.pem"), b"keep").unwrap();
+        assert_eq!(remove_stale_temps(dir.path()), 1);
+        assert!(dir.path().join("x.pem").exists());
+    }
+
+    #[test]
+    fn symlinks_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = dir.path().join("abcd0123.0");
+        symlink_atomic(Path::new("a.pem"), &l).unwrap();
+        symlink_atomic(Path::new("b.pem"), &l).unwrap();
+        assert_eq!(fs::read_link(&l).unwrap(), Path::new("b.pem"));
+    }
+}

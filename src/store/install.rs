@@ -1,0 +1,262 @@
+//! `install FQDN --to DIR`: puts the CA and a host's certificate and key
+//! where sendmail reads them, with the modes it accepts, and says which
+//! `sendmail.mc` lines use them.
+//!
+//! All files are staged (written and synced under temporary names) before
+//! any is renamed into place, so a failure while writing leaves the target
+//! as it was. Re-running with the same inputs changes nothing.
+
+use super::fsutil::{self, StagedFile, PKI_FILE_LIMIT};
+use super::home::Home;
+use super::rehash::{self, RehashReport};
+use super::{refused, Error};
+use crate::core::rehash::HashKind;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// What install will do to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    New,
+    Unchanged,
+    /// Same content, wrong mode: only the mode is fixed.
+    ModeFixed {
+        from: u32,
+    },
+    Replaced,
+}
+
+/// One file of the installation.
+#[derive(Clone)]
+pub struct PlannedFile {
+    pub path: PathBuf,
+    pub contents: Vec<u8>,
+    pub mode: u32,
+    pub state: FileState,
+    /// Private keys are never shown or logged.
+    pub secret: bool,
+}
+
+impl std::fmt::Debug for PlannedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedFile")
+            .field("path", &self.path)
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .field("state", &self.state)
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+/// Everything install will write, computed before anything is touched (the
+/// GUI shows it as the summary).
+#[derive(Debug, Clone)]
+pub struct InstallPlan {
+    pub fqdn: String,
+    pub to: PathBuf,
+    pub capath: PathBuf,
+    pub files: Vec<PlannedFile>,
+}
+
+/// The result of an install.
+#[derive(Debug, Clone)]
+pub struct InstallReport {
+    pub plan: InstallPlan,
+    pub rehash: RehashReport,
+    /// Things sendmail would refuse as unsafe, each with its fix.
+    pub warnings: Vec<String>,
+    pub mc_lines: String,
+}
+
+/// File name of the CA file, both at the top and inside `certs/`.
+pub const CA_FILE: &str = "CAcert.pem";
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn planned(
+    path: PathBuf,
+    contents: Vec<u8>,
+    mode: u32,
+    secret: bool,
+) -> Result<PlannedFile, Error> {
+    let state = match fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::New,
+        Err(source) => {
+            return Err(Error::Io {
+                path,
+                action: "inspect",
+                source,
+            })
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(refused(
+                format!("{} is a directory", path.display()),
+                "move it away; install writes a file there",
+            ))
+        }
+        Ok(m) => {
+            let same = m.is_file()
+                && fsutil::read_limited(&path, PKI_FILE_LIMIT).ok().as_deref()
+                    == Some(&contents[..]);
+            let cur = m.permissions().mode() & 0o7777;
+            match (same, cur == mode) {
+                (true, true) => FileState::Unchanged,
+                (true, false) => FileState::ModeFixed { from: cur },
+                _ => FileState::Replaced,
+            }
+        }
+    };
+    Ok(PlannedFile {
+        path,
+        contents,
+        mode,
+        state,
+        secret,
+    })
+}
+
+/// Computes the installation of `fqdn`'s certificate into `to`.
+pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
+    let host = home.host(fqdn)?;
+    let ca_path = home.ca_cert_path();
+    if !ca_path.exists() {
+        return Err(refused(
+            format!("no CA in {}", home.root.display()),
+            "create one with `starttls-studio ca init --cn NAME`",
+        ));
+    }
+    let ca = fsutil::read_limited(&ca_path, PKI_FILE_LIMIT)?;
+    let cert = fsutil::read_limited(&host.cert_path, PKI_FILE_LIMIT)?;
+    let key = super::home::read_key_file(&host.key_path, false)?.into_bytes();
+    let to = absolute(to);
+    if to.exists() && !to.is_dir() {
+        return Err(refused(
+            format!("{} is not a directory", to.display()),
+            "give a directory with --to",
+        ));
+    }
+    let capath = to.join("certs");
+    let files = vec![
+        planned(to.join(CA_FILE), ca.clone(), 0o644, false)?,
+        planned(capath.join(CA_FILE), ca, 0o644, false)?,
+        planned(to.join(format!("{}.crt", host.fqdn)), cert, 0o644, false)?,
+        planned(to.join(format!("{}.key", host.fqdn)), key, 0o600, true)?,
+    ];
+    Ok(InstallPlan {
+        fqdn: host.fqdn,
+        to,
+        capath,
+        files,
+    })
+}
+
+/// Carries out a plan: stage every changed file, then rename them all into
+/// place, fix modes, and rehash `certs/`.
+pub fn apply(plan: &InstallPlan) -> Result<InstallReport, Error> {
+    fsutil::create_dir_all(&plan.to, 0o755)?;
+    fsutil::create_dir_all(&plan.capath, 0o755)?;
+    for dir in [&plan.to, &plan.capath] {
+        fsutil::remove_stale_temps(dir);
+    }
+    let mut staged: Vec<StagedFile> = Vec::new();
+    for f in &plan.files {
+        if matches!(f.state, FileState::New | FileState::Replaced) {
+            match fsutil::stage(&f.path, &f.contents, f.mode) {
+                Ok(s) => staged.push(s),
+                Err(e) => {
+                    staged.into_iter().for_each(StagedFile::abort);
+                    return Err(e);
+                }
+            }
+        }
+    }
+    for s in staged {
+        s.commit()?;
+    }
+    for f in &plan.files {
+        if let FileState::ModeFixed { .. } = f.state {
+            fs::set_permissions(&f.path, fs::Permissions::from_mode(f.mode)).map_err(|source| {
+                Error::Io {
+                    path: f.path.clone(),
+                    action: "set the mode of",
+                    source,
+                }
+            })?;
+        }
+    }
+    let rehash = rehash::rehash_dir(&plan.capath, HashKind::New)?;
+    Ok(InstallReport {
+        warnings: safety_warnings(plan),
+        mc_lines: mc_lines(plan),
+        plan: plan.clone(),
+        rehash,
+    })
+}
+
+/// The `sendmail.mc` lines for an installation.
+pub fn mc_lines(plan: &InstallPlan) -> String {
+    let to = plan.to.display();
+    let f = &plan.fqdn;
+    format!(
+        "define(`confCACERT_PATH', `{capath}')dnl\n\
+         define(`confCACERT', `{to}/{CA_FILE}')dnl\n\
+         define(`confSERVER_CERT', `{to}/{f}.crt')dnl\n\
+         define(`confSERVER_KEY', `{to}/{f}.key')dnl\n\
+         define(`confCLIENT_CERT', `{to}/{f}.crt')dnl\n\
+         define(`confCLIENT_KEY', `{to}/{f}.key')dnl\n\
+         FEATURE(`access_db')dnl\n",
+        capath = plan.capath.display()
+    )
+}
+
+/// What sendmail (running as root, default TrustedUser) would refuse as
+/// unsafe — it then silently offers no STARTTLS — each with the fix.
+pub fn safety_warnings(plan: &InstallPlan) -> Vec<String> {
+    let mut w = Vec::new();
+    // Every directory from the files' directory up to the root.
+    let mut dir = Some(plan.to.as_path());
+    while let Some(d) = dir {
+        if let Ok(m) = fs::metadata(d) {
+            let mode = m.permissions().mode();
+            let sticky = mode & 0o1000 != 0;
+            if mode & 0o002 != 0 && sticky {
+                w.push(format!(
+                    "{} is world-writable with the sticky bit: sendmail accepts it only with \
+                     `define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')`; better install under a 0755 directory",
+                    d.display()
+                ));
+            } else if mode & 0o022 != 0 {
+                let who = if mode & 0o002 != 0 { "World" } else { "Group" };
+                w.push(format!(
+                    "{} is {}-writable: sendmail refuses the certificates under it (\"{who} writable directory\"); fix: chmod go-w {}",
+                    d.display(),
+                    who.to_lowercase(),
+                    d.display()
+                ));
+            }
+        }
+        dir = d.parent();
+    }
+    for f in &plan.files {
+        if let Ok(m) = fs::metadata(&f.path) {
+            if f.secret && m.uid() != 0 {
+                w.push(format!(
+                    "{} is owned by uid {}, not root: sendmail refuses it (\"Permission denied\"); fix: chown root {}",
+                    f.path.display(),
+                    m.uid(),
+                    f.path.display()
+                ));
+            }
+        }
+    }
+    w
+}

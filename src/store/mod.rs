@@ -1,0 +1,81 @@
+//! Everything that touches the disk: the home (CA, issued certificates),
+//! atomic writes with the right modes, rehash, install.
+
+pub mod fsutil;
+pub mod home;
+pub mod install;
+pub mod rehash;
+
+use crate::core::cert::CertError;
+use crate::core::pki::PkiError;
+use std::fmt;
+use std::path::PathBuf;
+
+/// A failure of a store operation, phrased for the person who asked for it:
+/// which file, what went wrong, and what to do.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
+    /// The input or the state of the disk does not allow the operation.
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
+    /// A file that should hold certificates does not.
+    Cert {
+        path: PathBuf,
+        source: CertError,
+    },
+    Pki(PkiError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io {
+                path,
+                action,
+                source,
+            } => {
+                write!(f, "cannot {action} {}: {source}", path.display())?;
+                match source.kind() {
+                    std::io::ErrorKind::PermissionDenied => {
+                        write!(f, " (check the permissions of the file and its directory, or run as root)")
+                    }
+                    std::io::ErrorKind::NotFound => write!(f, " (check the path)"),
+                    _ => Ok(()),
+                }
+            }
+            Error::Refused { message, hint } => {
+                f.write_str(message)?;
+                if let Some(h) = hint {
+                    write!(f, "; {h}")?;
+                }
+                Ok(())
+            }
+            Error::Cert { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Pki(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<PkiError> for Error {
+    fn from(e: PkiError) -> Self {
+        Error::Pki(e)
+    }
+}
+
+/// Shorthand for a refusal with a hint.
+pub(crate) fn refused(message: impl Into<String>, hint: impl Into<String>) -> Error {
+    Error::Refused {
+        message: message.into(),
+        hint: Some(hint.into()),
+    }
+}

@@ -1,0 +1,80 @@
+//! Shared helpers for the integration tests: the binary under test, temp
+//! homes, and the real peer programs (which `scripts/setup` installs; a
+//! missing one is a failed test, never a skipped one).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The binary under test.
+pub fn studio_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_starttls-studio"))
+}
+
+/// A `starttls-studio` command with `--home` set to `home`.
+pub fn studio(home: &Path) -> Command {
+    let mut c = Command::new(studio_bin());
+    c.arg("--home").arg(home);
+    c.env_remove("STARTTLS_STUDIO_HOME");
+    c
+}
+
+/// Runs a command, returning its output; panics (with the command line) if it
+/// could not be started at all.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs a command that must succeed; returns stdout as a string.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+/// Path of a required external program; panics with a pointer to the setup
+/// script when it is missing.
+pub fn require(program: &str) -> PathBuf {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+    {
+        let p = Path::new(dir).join(program);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{program}` is not installed: run scripts/setup (it installs every test dependency)");
+}
+
+/// `openssl` with arguments.
+pub fn openssl() -> Command {
+    Command::new(require("openssl"))
+}
+
+/// The project root (where Cargo.toml lives).
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared sendmail reference peer scripts (`../shared/peers/sendmail`).
+pub fn sendmail_peer_dir() -> PathBuf {
+    project_root().join("../shared/peers/sendmail")
+}
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("sts-test-")
+        .tempdir()
+        .expect("create temp dir")
+}
