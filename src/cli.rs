@@ -175,20 +175,22 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
     }
 }
 
+fn print_ca(home: &Home, head: &str, info: &CertInfo) {
+    println!("{head}, valid until {})", info.not_after);
+    println!("  certificate: {}", home.ca_cert_path().display());
+    println!(
+        "  private key: {} (mode 0400)",
+        home.ca_key_path().display()
+    );
+    println!("  subject hash: {}", info.subject_hash);
+    println!("  sendmail ${{cert_issuer}}: {}", info.subject_sendmail);
+}
+
 fn ca(home: &Home, c: CaCommand) -> Result<i32, Error> {
     match c {
         CaCommand::Init { cn, key, days } => {
             let info = home.init_ca(&cn, key, days)?;
-            println!(
-                "Created CA {} ({key}, valid until {})",
-                info.subject, info.not_after
-            );
-            println!("  certificate: {}", home.ca_cert_path().display());
-            println!(
-                "  private key: {} (mode 0400)",
-                home.ca_key_path().display()
-            );
-            println!("  subject hash: {}", info.subject_hash);
+            print_ca(home, &format!("Created CA {} ({key}", info.subject), &info);
         }
         CaCommand::Import {
             cert,
@@ -196,14 +198,10 @@ fn ca(home: &Home, c: CaCommand) -> Result<i32, Error> {
             allow_insecure_key,
         } => {
             let info = home.import_ca(&cert, &key, allow_insecure_key)?;
-            println!(
-                "Imported CA {} (valid until {})",
-                info.subject, info.not_after
-            );
-            println!("  certificate: {}", home.ca_cert_path().display());
-            println!(
-                "  private key: {} (mode 0400)",
-                home.ca_key_path().display()
+            print_ca(
+                home,
+                &format!("Imported CA {} ({}", info.subject, info.key_type),
+                &info,
             );
         }
         CaCommand::Show { json } => {

@@ -213,10 +213,12 @@ fn key_type_and_bits(spki: &SubjectPublicKeyInfo<'_>) -> (String, u32) {
         .map(|o| o.to_id_string());
     match alg.as_str() {
         "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => {
-            let bits = match spki.parsed() {
-                Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => rsa_bits(rsa.modulus),
-                _ => 0,
-            };
+            // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER },
+            // read directly: x509-parser does not parse RSASSA-PSS keys.
+            let bits = der::read_tlv(&spki.subject_public_key.data)
+                .ok()
+                .and_then(|(seq, _)| der::children(seq.content).next()?.ok())
+                .map_or(0, |n| rsa_bits(n.content));
             let name = if alg.ends_with(".10") {
                 "rsa-pss"
             } else {
@@ -233,7 +235,8 @@ fn key_type_and_bits(spki: &SubjectPublicKeyInfo<'_>) -> (String, u32) {
                 ("ec".into(), bits)
             }
         },
-        "1.3.101.112" => ("ed25519".into(), 253),
+        // EVP_PKEY_get_bits: 256 for Ed25519 (s_client: "256 bit"), 456 for Ed448.
+        "1.3.101.112" => ("ed25519".into(), 256),
         "1.3.101.113" => ("ed448".into(), 456),
         "1.2.840.10040.4.1" => {
             // DSA: the size of p, from the parameters.

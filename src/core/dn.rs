@@ -133,13 +133,43 @@ impl<'a> Name<'a> {
         self.entries
             .iter()
             .find(|e| e.oid == OID_CN)
-            .map(|e| escape_value(e.value_tag, e.value))
+            .map(|e| escape_value(e.value_tag, stored_bytes(e)))
+    }
+
+    /// Whether OpenSSL can load a certificate with this name at all: its
+    /// values are decoded as `ASN1_PRINTABLE`, which accepts only some
+    /// universal types (VisibleString, GeneralString, OCTET STRING… make
+    /// `d2i_X509` fail).
+    pub fn check_openssl_loadable(&self) -> Result<(), CanonError> {
+        for e in &self.entries {
+            let accepted = matches!(
+                e.value_tag,
+                tag::BIT_STRING
+                    | tag::UTF8_STRING
+                    | tag::NUMERIC_STRING
+                    | tag::PRINTABLE_STRING
+                    | tag::T61_STRING
+                    | tag::IA5_STRING
+                    | tag::UNIVERSAL_STRING
+                    | tag::BMP_STRING
+                    | tag::SEQUENCE
+                    // universal tags OpenSSL maps to B_ASN1_UNKNOWN
+                    | 0x07 | 0x08 | 0x09 | 0x0b | 0x0d | 0x0e | 0x0f | 0x1d
+            );
+            if !accepted {
+                return Err(CanonError {
+                    what: "an attribute value has an ASN.1 type OpenSSL does not accept in names",
+                });
+            }
+        }
+        Ok(())
     }
 
     /// OpenSSL's `X509_NAME_hash` (the "new" subject hash since 1.0.0):
     /// the first four bytes, little-endian, of the SHA-1 of the canonical
     /// encoding.
     pub fn hash(&self) -> Result<u32, CanonError> {
+        self.check_openssl_loadable()?;
         let canon = canonical_encoding(&self.entries)?;
         let md = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &canon);
         Ok(le_u32(md.as_ref()))
@@ -171,6 +201,17 @@ pub fn attribute_name(oid: &[u8]) -> String {
     let mut s = der::oid_to_dotted(oid).unwrap_or_default();
     s.truncate(79);
     s
+}
+
+/// The bytes OpenSSL stores for a value (`ASN1_STRING` data): the content
+/// octets, except a BIT STRING loses its unused-bits octet and a SEQUENCE
+/// or SET keeps its whole encoding.
+fn stored_bytes<'a>(e: &NameEntry<'a>) -> &'a [u8] {
+    match e.value_tag {
+        tag::BIT_STRING => e.value.get(1..).unwrap_or_default(),
+        tag::SEQUENCE | tag::SET => e.value_raw,
+        _ => e.value,
+    }
 }
 
 /// Which bytes of a value `X509_NAME_oneline` prints. A GeneralString whose
@@ -223,7 +264,7 @@ fn oneline(entries: &[NameEntry<'_>], limit: Option<usize>) -> String {
         let piece = format!(
             "{sep}{}={}",
             attribute_name(e.oid),
-            escape_value(e.value_tag, e.value)
+            escape_value(e.value_tag, stored_bytes(e))
         );
         if let Some(max) = limit {
             if out.len() + piece.len() > max {
@@ -242,7 +283,9 @@ fn oneline(entries: &[NameEntry<'_>], limit: Option<usize>) -> String {
 pub fn xtext(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
-        if b < b'!' || b > b'~' || matches!(b, b'+' | b'\\' | b'(' | b')' | b'<' | b'>' | b'"') {
+        if !(b'!'..=b'~').contains(&b)
+            || matches!(b, b'+' | b'\\' | b'(' | b')' | b'<' | b'>' | b'"')
+        {
             out.push_str(&format!("+{b:02X}"));
         } else {
             out.push(b as char);

@@ -248,7 +248,10 @@ pub fn object_hash(obj: &HashedObject, kind: HashKind) -> Result<u32, String> {
     let name = Name::parse(&obj.name_der).map_err(|e| e.to_string())?;
     match kind {
         HashKind::New => name.hash().map_err(|e| e.to_string()),
-        HashKind::Old => Ok(name.hash_old()),
+        HashKind::Old => {
+            name.check_openssl_loadable().map_err(|e| e.to_string())?;
+            Ok(name.hash_old())
+        }
     }
 }
 

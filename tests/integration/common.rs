@@ -27,8 +27,8 @@ pub fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
-/// Runs a command that must succeed; returns stdout as a string.
-pub fn run_ok(cmd: &mut Command) -> String {
+/// Runs a command that must succeed; returns its stdout bytes.
+pub fn run_ok_bytes(cmd: &mut Command) -> Vec<u8> {
     let out = run(cmd);
     assert!(
         out.status.success(),
@@ -37,7 +37,12 @@ pub fn run_ok(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+    out.stdout
+}
+
+/// Runs a command that must succeed; returns stdout as a string.
+pub fn run_ok(cmd: &mut Command) -> String {
+    String::from_utf8(run_ok_bytes(cmd)).expect("stdout is UTF-8")
 }
 
 /// Path of a required external program; panics with a pointer to the setup

@@ -15,7 +15,7 @@
 //!
 //! Every test collects all differences and fails once, listing them all.
 
-use crate::common::{openssl, run, studio, tempdir};
+use crate::common::{openssl, run, run_ok_bytes, studio, tempdir};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
@@ -79,14 +79,7 @@ fn pool() -> &'static Pool {
 }
 
 fn sh_ok(cmd: &mut Command) {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok_bytes(cmd);
 }
 
 /// Runs commands on a few threads; panics with every failure.
@@ -671,7 +664,8 @@ fn check_untouched(
         }
     }
     for (n, a) in after {
-        if !before.contains_key(n) && !(matches!(a, Ent::Link(_)) && is_hash_name(n)) {
+        let new_hash_link = matches!(a, Ent::Link(_)) && is_hash_name(n);
+        if !before.contains_key(n) && !new_hash_link {
             diffs.push(format!(
                 "[{label}] unexpected new entry: {}",
                 describe(n, a)
@@ -917,7 +911,8 @@ fn rehash_renumbers_in_byte_order() {
     for old in [false, true] {
         let scn = scn_collisions(t.path(), if old { "renum-old" } else { "renum" });
         let dir = scn.dir();
-        let steps: Vec<(&str, Box<dyn Fn() + '_>)> = vec![
+        type Step<'a> = (&'static str, Box<dyn Fn() + 'a>);
+        let steps: Vec<Step<'_>> = vec![
             ("initial", Box::new(|| {})),
             (
                 "added !first.pem (sorts first, same subject)",

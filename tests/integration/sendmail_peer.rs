@@ -611,7 +611,8 @@ fn client_certificate_verifies_through_capath() {
     let mut problems = Vec::new();
     let fcert = f.join("client.crt");
     let fkey = f.join("client.key");
-    let cases: [(&str, Option<(&Path, &Path)>, &str); 3] = [
+    type Case<'a> = (&'a str, Option<(&'a Path, &'a Path)>, &'a str);
+    let cases: [Case<'_>; 3] = [
         ("studio-client", Some((&ccert, &ckey)), "OK"),
         ("foreign-client", Some((&fcert, &fkey)), "FAIL"),
         ("no-client-cert", None, "NO"),

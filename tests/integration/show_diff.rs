@@ -142,7 +142,7 @@ fn oneline_255(oneline: &str) -> Option<String> {
 fn xtext(s: &str) -> String {
     let mut out = String::new();
     for &c in s.as_bytes() {
-        if c < 0x21 || c > 0x7e || b"+\\()<>\"".contains(&c) {
+        if !(0x21..=0x7e).contains(&c) || b"+\\()<>\"".contains(&c) {
             let _ = write!(out, "+{c:02X}");
         } else {
             out.push(c as char);
@@ -538,7 +538,7 @@ fn compare(d: &mut Diffs, what: &str, ours: &Value, f: &Facts, full: bool) {
     let bits = ours.get("key_bits").and_then(Value::as_u64);
     match f.key_bits {
         Some(t) if bits != Some(t) => d.note(what, "key_bits", bits, t),
-        None if !bits.is_some_and(|b| b > 0) => d.note(what, "key_bits", bits, "(a size)"),
+        None if bits.is_none_or(|b| b == 0) => d.note(what, "key_bits", bits, "(a size)"),
         _ => {}
     }
     let sans: Option<Vec<String>> = ours.get("sans").and_then(Value::as_array).map(|a| {
