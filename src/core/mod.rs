@@ -1,6 +1,8 @@
 //! Pure logic: no files, no sockets. Values in, values out — which is what
 //! lets the tests compare it against OpenSSL and sendmail on many inputs.
 
+pub mod access;
+pub mod access_check;
 pub mod cert;
 pub mod der;
 pub mod dn;
@@ -8,4 +10,6 @@ pub mod fqdn;
 mod oid_names;
 pub mod pem;
 pub mod pki;
+pub mod policy;
 pub mod rehash;
+pub mod tokens;

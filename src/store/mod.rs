@@ -1,6 +1,7 @@
 //! Everything that touches the disk: the home (CA, issued certificates),
 //! atomic writes with the right modes, rehash, install.
 
+pub mod access;
 pub mod fsutil;
 pub mod home;
 pub mod install;

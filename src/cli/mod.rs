@@ -2,6 +2,8 @@
 //! `store`/`core` functions the GUI calls, and turns results into text or
 //! JSON. Exit status: 0 success, 1 failed check or refused input, 2 usage.
 
+mod access;
+
 use crate::core::cert::{self, CertInfo};
 use crate::core::pki::KeyKind;
 use crate::core::rehash::HashKind;
@@ -60,8 +62,20 @@ pub enum Command {
         #[arg(long)]
         old: bool,
     },
+    /// Check and edit the sendmail access map
+    #[command(subcommand)]
+    Access(access::AccessCommand),
+    /// What would sendmail decide? (TLS requirements and relaying by certificate)
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Open the desktop GUI (the same as giving no command)
     Gui,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Evaluate a ruleset on an access map and macro values, with a trace
+    Eval(access::PolicyEval),
 }
 
 #[derive(Subcommand, Debug)]
@@ -148,7 +162,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Refused {
         message: format!("cannot encode JSON: {e}"),
         hint: None,
@@ -169,6 +183,8 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Cert(c) => cert_cmd(&home, c),
         Command::Install { fqdn, to } => install_cmd(&home, &fqdn, &to),
         Command::Show { file, json } => show(&file, json),
+        Command::Access(c) => access::access(c),
+        Command::Policy(PolicyCommand::Eval(p)) => access::policy_eval(p),
         Command::Rehash { dirs, old } => {
             rehash_cmd(&dirs, if old { HashKind::Old } else { HashKind::New })
         }

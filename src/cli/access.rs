@@ -1,0 +1,357 @@
+//! `access …` and `policy eval`: the access map and the decision evaluator
+//! on the command line.
+
+use crate::core::access::{AccessMap, Edit, Tag};
+use crate::core::access_check::{self, CheckContext, Severity};
+use crate::core::cert::CertInfo;
+use crate::core::policy::{self, Macros, Options, Ruleset, MACRO_NAMES};
+use crate::store::{access as store_access, refused, Error};
+use clap::{Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+/// Where `access` edits go by default.
+pub const DEFAULT_ACCESS: &str = "/etc/mail/access";
+
+#[derive(Subcommand, Debug)]
+pub enum AccessCommand {
+    /// Check an access source file: FILE:LINE:COL: error|warning: message
+    Check {
+        file: PathBuf,
+        /// CA directory (confCACERT_PATH): warn about CERTISSUER entries no CA there has
+        #[arg(long, value_name = "DIR")]
+        ca_path: Option<PathBuf>,
+    },
+    /// Let certificates relay: CERTISSUER (and with --subject CERTSUBJECT) lines from a real certificate
+    AddCertRelay {
+        /// A client certificate (its issuer is trusted), or a CA certificate (its subject is)
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// Only this certificate's subject may relay, not every certificate of its CA
+        #[arg(long)]
+        subject: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Set a TLS requirement: TLS_Clt (clients), TLS_Srv (servers), TLS_Rcpt (recipients)
+    SetTls {
+        #[arg(long, value_enum)]
+        tag: TlsTag,
+        /// Host, domain, address or recipient; omit for every peer (the bare tag)
+        #[arg(long, default_value = "")]
+        host: String,
+        /// e.g. VERIFY, VERIFY:128, ENCR:128, PERM+VERIFY:128+CN
+        #[arg(long, value_name = "REQUIREMENT")]
+        require: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Remove every entry with this key (case-insensitive)
+    Remove {
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Target {
+    /// The access source file to edit
+    #[arg(long = "access", value_name = "FILE", default_value = DEFAULT_ACCESS)]
+    pub file: PathBuf,
+    /// Rebuild the database afterwards (makemap hash FILE < FILE)
+    #[arg(long)]
+    pub makemap: bool,
+    /// Show the new lines without saving
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum TlsTag {
+    #[value(name = "TLS_Clt", alias = "tls_clt")]
+    TlsClt,
+    #[value(name = "TLS_Srv", alias = "tls_srv")]
+    TlsSrv,
+    #[value(name = "TLS_Rcpt", alias = "tls_rcpt")]
+    TlsRcpt,
+}
+
+impl TlsTag {
+    fn tag(self) -> Tag {
+        match self {
+            TlsTag::TlsClt => Tag::TlsClt,
+            TlsTag::TlsSrv => Tag::TlsSrv,
+            TlsTag::TlsRcpt => Tag::TlsRcpt,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum RulesetArg {
+    #[value(name = "tls_client")]
+    TlsClient,
+    #[value(name = "tls_server")]
+    TlsServer,
+    #[value(name = "tls_rcpt")]
+    TlsRcpt,
+    #[value(name = "relay")]
+    Relay,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum At {
+    Starttls,
+    Mail,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PolicyEval {
+    /// The access source file
+    #[arg(long, value_name = "FILE")]
+    pub access: PathBuf,
+    #[arg(long, value_enum)]
+    pub ruleset: RulesetArg,
+    /// A macro value, sendmail's name without braces: verify=OK, cert_issuer=/C=US/..., cipher_bits=256, client_name=…
+    #[arg(long = "macro", value_name = "NAME=VALUE")]
+    pub macros: Vec<String>,
+    /// Recipient (tls_rcpt, relay)
+    #[arg(long, value_name = "ADDR")]
+    pub rcpt: Option<String>,
+    /// The sendmail.cf has define(`TLS_PERM_ERR'): default refusal 554 5.7.0
+    #[arg(long)]
+    pub tls_perm_err: bool,
+    /// tls_client: after STARTTLS (default) or at MAIL (the same answer)
+    #[arg(long, value_enum, default_value = "starttls")]
+    pub at: At,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn print_edit(key_hint: &str, e: &Edit) {
+    match e {
+        Edit::Added { line } => eprintln!("  line {line}: added {key_hint}"),
+        Edit::Changed { line, old } => eprintln!(
+            "  line {line}: changed {key_hint} (was `{}`)",
+            old.trim_end()
+        ),
+        Edit::Unchanged { line } => eprintln!("  line {line}: {key_hint} already set"),
+    }
+}
+
+fn finish(target: &Target, map: &AccessMap, edits: &[(String, Edit)]) -> Result<i32, Error> {
+    for (k, e) in edits {
+        print_edit(k, e);
+    }
+    let changed = edits
+        .iter()
+        .any(|(_, e)| !matches!(e, Edit::Unchanged { .. }));
+    if target.dry_run {
+        for (_, e) in edits {
+            if let Edit::Added { line } | Edit::Changed { line, .. } = e {
+                if let Some(l) = map.lines.get(line - 1) {
+                    print!("{}", String::from_utf8_lossy(&l.raw));
+                }
+            }
+        }
+        eprintln!("(dry run: {} not changed)", target.file.display());
+        return Ok(0);
+    }
+    if !changed {
+        return Ok(0);
+    }
+    save_and_report(target, map)
+}
+
+fn save_and_report(target: &Target, map: &AccessMap) -> Result<i32, Error> {
+    let report = store_access::save(&target.file, map, target.makemap)?;
+    eprintln!("saved {}", target.file.display());
+    if let Some(b) = report.backup {
+        eprintln!("  previous version: {}", b.display());
+    }
+    match report.makemap {
+        Some(Ok(m)) => eprintln!("  {m}"),
+        Some(Err(m)) => {
+            eprintln!("starttls-studio: error: {m}");
+            return Ok(1);
+        }
+        None => eprintln!(
+            "  rebuild the database: makemap hash {0} < {0} (or pass --makemap)",
+            target.file.display()
+        ),
+    }
+    Ok(0)
+}
+
+fn known_issuers(dir: &Path) -> Result<Vec<String>, Error> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        action: "read the CA directory",
+        source,
+    })?;
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        // Every readable certificate; unreadable ones cannot be trusted by sendmail either.
+        if let Ok(certs) = crate::cli::read_all_certs(&e.path()) {
+            out.extend(certs.into_iter().map(|c| c.subject_sendmail));
+        }
+    }
+    Ok(out)
+}
+
+pub fn access(c: AccessCommand) -> Result<i32, Error> {
+    match c {
+        AccessCommand::Check { file, ca_path } => {
+            let map = store_access::load(&file)?;
+            let ctx = CheckContext {
+                known_issuers: ca_path.as_deref().map(known_issuers).transpose()?,
+            };
+            let findings = access_check::check(&map, &ctx);
+            for f in &findings {
+                println!(
+                    "{}:{}:{}: {}: {}",
+                    file.display(),
+                    f.line,
+                    f.col,
+                    f.severity,
+                    f.message
+                );
+            }
+            let errors = findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .count();
+            let entries = map.entries().count();
+            eprintln!(
+                "{}: {entries} entries, {errors} errors, {} warnings",
+                file.display(),
+                findings.len() - errors
+            );
+            Ok(if errors > 0 { 1 } else { 0 })
+        }
+        AccessCommand::AddCertRelay {
+            cert,
+            subject,
+            target,
+        } => {
+            let certs = crate::cli::read_all_certs(&cert)?;
+            let info: &CertInfo = &certs[0];
+            // A CA certificate stands for "every certificate it issues".
+            let (issuer, subj) = if info.is_ca && !subject {
+                (info.subject_sendmail.clone(), None)
+            } else {
+                (
+                    info.issuer_sendmail.clone(),
+                    subject.then(|| info.subject_sendmail.clone()),
+                )
+            };
+            if info.is_ca && !subject {
+                eprintln!(
+                    "{} is a CA: every certificate it issues may relay",
+                    info.subject
+                );
+            }
+            let mut map = store_access::load_or_empty(&target.file)?;
+            let edits = map
+                .add_cert_relay(&issuer, subj.as_deref())
+                .map_err(|m| refused(m, "nothing was changed"))?;
+            let mut keys = vec![format!("CERTISSUER:{issuer}")];
+            if let Some(s) = &subj {
+                keys.push(format!("CERTSUBJECT:{s}"));
+            }
+            finish(
+                &target,
+                &map,
+                &keys.into_iter().zip(edits).collect::<Vec<_>>(),
+            )
+        }
+        AccessCommand::SetTls {
+            tag,
+            host,
+            require,
+            target,
+        } => {
+            let mut map = store_access::load_or_empty(&target.file)?;
+            let tag = tag.tag();
+            let edit = map
+                .set_tls(&tag, &host, &require)
+                .map_err(|m| refused(m, "nothing was changed"))?;
+            finish(&target, &map, &[(format!("{tag}:{host}"), edit)])
+        }
+        AccessCommand::Remove { key, target } => {
+            let mut map = store_access::load(&target.file)?;
+            let removed = map.remove(&key);
+            if removed.is_empty() {
+                return Err(refused(
+                    format!("no entry `{key}` in {}", target.file.display()),
+                    "check the key (see `access check`)",
+                ));
+            }
+            for l in &removed {
+                eprintln!("  line {l}: removed {key}");
+            }
+            if target.dry_run {
+                eprintln!("(dry run: {} not changed)", target.file.display());
+                return Ok(0);
+            }
+            save_and_report(&target, &map)
+        }
+    }
+}
+
+pub fn policy_eval(p: PolicyEval) -> Result<i32, Error> {
+    let map = store_access::load(&p.access)?;
+    for f in access_check::check(&map, &CheckContext::default()) {
+        if f.severity == Severity::Error && f.message.contains("makemap") {
+            eprintln!(
+                "starttls-studio: warning: {}:{}: {}",
+                p.access.display(),
+                f.line,
+                f.message
+            );
+        }
+    }
+    let mut macros = Macros::default();
+    for m in &p.macros {
+        let Some((name, value)) = m.split_once('=') else {
+            return Err(refused(
+                format!("--macro {m}: expected NAME=VALUE"),
+                "e.g. --macro verify=OK",
+            ));
+        };
+        let name = name
+            .trim_start_matches("${")
+            .trim_start_matches('{')
+            .trim_end_matches('}');
+        if !MACRO_NAMES.contains(&name) {
+            eprintln!("starttls-studio: warning: --macro {name}: not a macro these rulesets read (known: {})", MACRO_NAMES.join(", "));
+        }
+        macros.set(name, value);
+    }
+    let ruleset = match p.ruleset {
+        RulesetArg::TlsClient => Ruleset::TlsClient,
+        RulesetArg::TlsServer => Ruleset::TlsServer,
+        RulesetArg::TlsRcpt => Ruleset::TlsRcpt,
+        RulesetArg::Relay => Ruleset::Relay,
+    };
+    if matches!(ruleset, Ruleset::TlsRcpt) && p.rcpt.is_none() {
+        return Err(refused(
+            "--ruleset tls_rcpt needs --rcpt ADDR",
+            "give the recipient address",
+        ));
+    }
+    let decision = policy::evaluate(
+        &map.database(),
+        ruleset,
+        &macros,
+        p.rcpt.as_deref(),
+        Options {
+            tls_perm_err: p.tls_perm_err,
+        },
+    );
+    if p.json {
+        crate::cli::print_json(&decision)?;
+    } else {
+        print!("{decision}");
+    }
+    Ok(0)
+}

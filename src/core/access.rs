@@ -1,0 +1,773 @@
+//! The sendmail `access` map source, parsed losslessly: every byte of the
+//! file is kept in its line, so writing back an untouched map gives the
+//! same bytes. Each line is typed the way `makemap hash` reads it (key up to
+//! the first blank, value the rest; comments, blank lines, and the lines
+//! makemap refuses), and each entry's key and value are typed the way the
+//! rulesets read them (`TLS_Clt:` requirements, `CERTISSUER:` relays, …).
+
+use super::tokens::{self, tokenize};
+use std::collections::HashMap;
+use std::fmt;
+
+/// makemap reads lines with `fgets` into a 1024-byte buffer: at most 1023
+/// bytes, newline included, fit.
+pub const MAKEMAP_LINE_MAX: usize = 1023;
+
+/// The tag before the first `:` of a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Tag {
+    Connect,
+    From,
+    To,
+    CertIssuer,
+    CertSubject,
+    TlsSrv,
+    TlsClt,
+    TlsRcpt,
+    TryTls,
+    SrvFeatures,
+    CltFeatures,
+    Spam,
+    GreetPause,
+    ClientRate,
+    ClientConn,
+    Qgrp,
+    /// A host, domain, address or user without a tag.
+    Untagged,
+    /// `Word:` that sendmail's rulesets do not use.
+    Unknown(String),
+}
+
+const TAGS: &[(&str, Tag)] = &[
+    ("Connect", Tag::Connect),
+    ("From", Tag::From),
+    ("To", Tag::To),
+    ("CERTISSUER", Tag::CertIssuer),
+    ("CERTSUBJECT", Tag::CertSubject),
+    ("TLS_Srv", Tag::TlsSrv),
+    ("TLS_Clt", Tag::TlsClt),
+    ("TLS_Rcpt", Tag::TlsRcpt),
+    ("Try_TLS", Tag::TryTls),
+    ("Srv_Features", Tag::SrvFeatures),
+    ("Clt_Features", Tag::CltFeatures),
+    ("Spam", Tag::Spam),
+    ("GreetPause", Tag::GreetPause),
+    ("ClientRate", Tag::ClientRate),
+    ("ClientConn", Tag::ClientConn),
+    ("QGRP", Tag::Qgrp),
+];
+
+impl Tag {
+    /// The tag as sendmail's documentation spells it (`TLS_Clt`).
+    pub fn name(&self) -> &str {
+        match self {
+            Tag::Untagged => "",
+            Tag::Unknown(s) => s,
+            t => TAGS.iter().find(|(_, x)| x == t).map_or("", |(n, _)| n),
+        }
+    }
+
+    /// Parses a tag name, any case.
+    pub fn from_name(s: &str) -> Option<Tag> {
+        TAGS.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(s))
+            .map(|(_, t)| t.clone())
+    }
+
+    /// Splits a key into tag and the rest (`TLS_Clt:a.example` → TlsClt,
+    /// `a.example`). `IPv6:…` is an address, not a tag.
+    pub fn split_key(key: &str) -> (Tag, &str) {
+        if let Some(colon) = key.find(':') {
+            let word = &key[..colon];
+            if let Some(t) = Tag::from_name(word) {
+                return (t, &key[colon + 1..]);
+            }
+            let wordlike = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if wordlike
+                && !word.eq_ignore_ascii_case("IPv6")
+                && !word.chars().all(|c| c.is_ascii_hexdigit())
+            {
+                return (Tag::Unknown(word.to_string()), &key[colon + 1..]);
+            }
+        }
+        (Tag::Untagged, key)
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Tag::TlsSrv | Tag::TlsClt | Tag::TlsRcpt)
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An entry makemap stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The key as written (before makemap lower-cases it).
+    pub key: String,
+    /// The value exactly as makemap stores it: trailing blanks and a CR of
+    /// a CRLF file included.
+    pub value: String,
+    /// 1-based column of the value.
+    pub value_col: usize,
+    pub tag: Tag,
+    /// The key after the tag (host, address, DN, …).
+    pub target: String,
+}
+
+impl Entry {
+    /// The key as makemap stores and sendmail looks it up.
+    pub fn lookup_key(&self) -> String {
+        self.key.to_ascii_lowercase()
+    }
+
+    /// The value as the rulesets read it.
+    pub fn rhs(&self) -> Rhs {
+        Rhs::parse(&self.tag, &self.value)
+    }
+}
+
+/// How makemap reads one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineKind {
+    Blank,
+    Comment,
+    Entry(Entry),
+    /// makemap: "syntax error (leading space)"; the line is skipped.
+    LeadingSpace,
+    /// makemap: "no RHS for LHS"; the line is skipped.
+    NoValue {
+        key: String,
+    },
+    /// makemap: "line too long (1024 bytes max)": the first 1023 bytes are
+    /// skipped and the rest is read as a line of its own.
+    TooLong {
+        len: usize,
+        rest: Box<LineKind>,
+    },
+}
+
+/// One physical line of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Exact bytes, with the line terminator (absent on a last line without one).
+    pub raw: Vec<u8>,
+    /// 1-based line number.
+    pub number: usize,
+    pub kind: LineKind,
+}
+
+impl Line {
+    pub fn entry(&self) -> Option<&Entry> {
+        match &self.kind {
+            LineKind::Entry(e) => Some(e),
+            LineKind::TooLong { rest, .. } => match rest.as_ref() {
+                LineKind::Entry(e) => Some(e),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// A whole access source file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessMap {
+    pub lines: Vec<Line>,
+}
+
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Reads one logical line's content (no newline) as makemap does.
+pub fn classify_line(content: &[u8]) -> LineKind {
+    // C strings end at a NUL byte.
+    let content = match content.iter().position(|&b| b == 0) {
+        Some(n) => &content[..n],
+        None => content,
+    };
+    if content.len() >= MAKEMAP_LINE_MAX {
+        return LineKind::TooLong {
+            len: content.len(),
+            rest: Box::new(classify_line(&content[MAKEMAP_LINE_MAX..])),
+        };
+    }
+    match content.first() {
+        None => return LineKind::Blank,
+        Some(b'#') => return LineKind::Comment,
+        Some(&b) if is_c_space(b) => return LineKind::LeadingSpace,
+        _ => {}
+    }
+    let key_end = content
+        .iter()
+        .position(|&b| is_c_space(b))
+        .unwrap_or(content.len());
+    let key = String::from_utf8_lossy(&content[..key_end]).into_owned();
+    let value_start = content[key_end..]
+        .iter()
+        .position(|&b| !is_c_space(b))
+        .map_or(content.len(), |p| key_end + p);
+    if value_start >= content.len() {
+        return LineKind::NoValue { key };
+    }
+    let value = String::from_utf8_lossy(&content[value_start..]).into_owned();
+    let (tag, target) = Tag::split_key(&key);
+    let target = target.to_string();
+    LineKind::Entry(Entry {
+        value_col: String::from_utf8_lossy(&content[..value_start])
+            .chars()
+            .count()
+            + 1,
+        key,
+        value,
+        tag,
+        target,
+    })
+}
+
+impl AccessMap {
+    /// Parses any bytes; never fails (problems are line kinds and checks).
+    pub fn parse(data: &[u8]) -> AccessMap {
+        let mut lines = Vec::new();
+        let mut start = 0;
+        let mut number = 1;
+        while start < data.len() {
+            let end = data[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(data.len(), |p| start + p + 1);
+            let raw = &data[start..end];
+            let content = raw.strip_suffix(b"\n").unwrap_or(raw);
+            lines.push(Line {
+                raw: raw.to_vec(),
+                number,
+                kind: classify_line(content),
+            });
+            number += 1;
+            start = end;
+        }
+        AccessMap { lines }
+    }
+
+    /// The file's bytes: identical to the input when nothing was edited.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.raw.len()).sum());
+        for l in &self.lines {
+            out.extend_from_slice(&l.raw);
+        }
+        out
+    }
+
+    /// Entries in file order with their line numbers.
+    pub fn entries(&self) -> impl Iterator<Item = (usize, &Entry)> {
+        self.lines
+            .iter()
+            .filter_map(|l| l.entry().map(|e| (l.number, e)))
+    }
+
+    /// What makemap would store: lower-cased key → (value, line); the first
+    /// of duplicate keys stays.
+    pub fn database(&self) -> Database {
+        let mut map: HashMap<String, (String, usize)> = HashMap::with_capacity(self.lines.len());
+        for (line, e) in self.entries() {
+            map.entry(e.lookup_key())
+                .or_insert_with(|| (e.value.clone(), line));
+        }
+        Database { map }
+    }
+
+    /// Renumbers lines after an edit.
+    fn renumber(&mut self) {
+        for (i, l) in self.lines.iter_mut().enumerate() {
+            l.number = i + 1;
+        }
+    }
+
+    /// Makes sure the last line ends with a newline before appending.
+    fn terminate_last_line(&mut self) {
+        if let Some(last) = self.lines.last_mut() {
+            if !last.raw.ends_with(b"\n") {
+                last.raw.push(b'\n');
+            }
+        }
+    }
+
+    /// Index of the first line whose entry has this lookup key.
+    pub fn find(&self, key: &str) -> Option<usize> {
+        let k = key.to_ascii_lowercase();
+        self.lines
+            .iter()
+            .position(|l| l.entry().is_some_and(|e| e.lookup_key() == k))
+    }
+
+    /// Sets `key`'s value: the first entry with that key is rewritten in
+    /// place (keeping its separator); otherwise a line is added after the
+    /// last entry with the same tag, or at the end. Returns what happened.
+    pub fn set(&mut self, key: &str, value: &str) -> Edit {
+        let line_text = |sep: &str| format!("{key}{sep}{value}\n");
+        if let Some(i) = self.find(key) {
+            let old = self.lines[i]
+                .entry()
+                .map(|e| e.value.clone())
+                .unwrap_or_default();
+            if old == value {
+                return Edit::Unchanged { line: i + 1 };
+            }
+            let content = self.lines[i]
+                .raw
+                .strip_suffix(b"\n")
+                .unwrap_or(&self.lines[i].raw)
+                .to_vec();
+            let key_end = content
+                .iter()
+                .position(|&b| is_c_space(b))
+                .unwrap_or(content.len());
+            let val_start = content[key_end..]
+                .iter()
+                .position(|&b| !is_c_space(b))
+                .map_or(content.len(), |p| key_end + p);
+            let sep = String::from_utf8_lossy(&content[key_end..val_start]).into_owned();
+            let text = line_text(if sep.is_empty() { "\t" } else { &sep });
+            let had_newline = self.lines[i].raw.ends_with(b"\n");
+            let mut raw = text.into_bytes();
+            if !had_newline {
+                raw.pop();
+            }
+            self.lines[i] = Line {
+                kind: classify_line(raw.strip_suffix(b"\n").unwrap_or(&raw)),
+                raw,
+                number: i + 1,
+            };
+            return Edit::Changed { line: i + 1, old };
+        }
+        let (tag, _) = Tag::split_key(key);
+        let pos = self
+            .lines
+            .iter()
+            .rposition(|l| l.entry().is_some_and(|e| e.tag == tag))
+            .map_or(self.lines.len(), |p| p + 1);
+        if pos == self.lines.len() {
+            self.terminate_last_line();
+        }
+        let raw = line_text("\t").into_bytes();
+        self.lines.insert(
+            pos,
+            Line {
+                kind: classify_line(raw.strip_suffix(b"\n").unwrap_or(&raw)),
+                raw,
+                number: pos + 1,
+            },
+        );
+        self.renumber();
+        Edit::Added { line: pos + 1 }
+    }
+
+    /// Removes every entry with `key`; returns the removed line numbers.
+    pub fn remove(&mut self, key: &str) -> Vec<usize> {
+        let k = key.to_ascii_lowercase();
+        let mut removed = Vec::new();
+        self.lines.retain(|l| {
+            let hit = l.entry().is_some_and(|e| e.lookup_key() == k);
+            if hit {
+                removed.push(l.number);
+            }
+            !hit
+        });
+        self.renumber();
+        removed
+    }
+}
+
+impl AccessMap {
+    /// Lets certificates relay: every certificate from the CA `issuer`
+    /// (sendmail's `${cert_issuer}` form) with `subject == None`, or only
+    /// the one whose subject is `subject` (`CERTISSUER: SUBJECT` plus
+    /// `CERTSUBJECT: RELAY`).
+    pub fn add_cert_relay(
+        &mut self,
+        issuer: &str,
+        subject: Option<&str>,
+    ) -> Result<Vec<Edit>, String> {
+        let ikey = format!("CERTISSUER:{issuer}");
+        let existing = self
+            .find(&ikey)
+            .and_then(|i| self.lines[i].entry().map(|e| (i + 1, e.rhs())));
+        match (subject, existing) {
+            (None, _) => Ok(vec![self.set(&ikey, "RELAY")]),
+            (Some(_), Some((line, Rhs::Relay))) => Err(format!(
+                "line {line} already lets every certificate of this CA relay (CERTISSUER: … RELAY), which sendmail checks first; \
+                 remove it (`access remove '{ikey}'`) to allow only chosen subjects"
+            )),
+            (Some(subj), _) => {
+                let a = self.set(&ikey, "SUBJECT");
+                let b = self.set(&format!("CERTSUBJECT:{subj}"), "RELAY");
+                Ok(vec![a, b])
+            }
+        }
+    }
+
+    /// Sets a TLS requirement for a host, domain, address or (empty `host`)
+    /// every peer. Refuses a requirement sendmail would ignore.
+    pub fn set_tls(&mut self, tag: &Tag, host: &str, requirement: &str) -> Result<Edit, String> {
+        if !tag.is_tls() {
+            return Err(format!("`{tag}` is not one of TLS_Clt, TLS_Srv, TLS_Rcpt"));
+        }
+        if host.chars().any(char::is_whitespace) {
+            return Err(format!("`{host}` contains a blank; a key cannot"));
+        }
+        let req = requirement.trim();
+        if TlsRequirement::parse(req).is_none() {
+            return Err(format!(
+                "sendmail would ignore `{req}`: write [PERM+|TEMP+]VERIFY, VERIFY:bits or ENCR:bits, optionally followed by +CN, +CN:name, +CS:dn, +CI:dn or +CITag:TAG (several joined with ++)"
+            ));
+        }
+        Ok(self.set(&format!("{tag}:{host}"), req))
+    }
+}
+
+/// The outcome of [`AccessMap::set`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    Added { line: usize },
+    Changed { line: usize, old: String },
+    Unchanged { line: usize },
+}
+
+/// The map as makemap builds it: what lookups see.
+#[derive(Debug, Clone, Default)]
+pub struct Database {
+    map: HashMap<String, (String, usize)>,
+}
+
+impl Database {
+    /// Looks a key up the way sendmail's hash map does (lower-cased).
+    pub fn get(&self, key: &str) -> Option<(&str, usize)> {
+        self.map
+            .get(&key.to_ascii_lowercase())
+            .map(|(v, l)| (v.as_str(), *l))
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// `PERM+` / `TEMP+` in front of a requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// `PERM+`: 503 5.7.0
+    Perm,
+    /// `TEMP+`: 403 4.7.0
+    Temp,
+}
+
+/// The part of a requirement that asks for verification or encryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Level {
+    /// `VERIFY`: a verified certificate.
+    Verify,
+    /// `VERIFY:bits`: verified and at least `bits` (the token as written).
+    VerifyBits(String),
+    /// `ENCR:bits`: at least `bits`, certificate or not.
+    Encr(String),
+}
+
+/// An extension after `+`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extension {
+    /// `CN`: the certificate's CN equals the peer's name.
+    Cn,
+    /// `CN:name`
+    CnName(Vec<String>),
+    /// `CS:dn` (tokens)
+    Subject(Vec<String>),
+    /// `CI:dn`
+    Issuer(Vec<String>),
+    /// `CITag:TAG`: an entry `TAG:${cert_issuer}` with value OK.
+    IssuerTag(String),
+    /// Anything else: sendmail stops checking at it and accepts.
+    Unknown(Vec<String>),
+}
+
+/// A `TLS_Srv:` / `TLS_Clt:` / `TLS_Rcpt:` value in the form sendmail acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsRequirement {
+    pub severity: Option<Severity>,
+    pub level: Level,
+    pub extensions: Vec<Extension>,
+}
+
+impl TlsRequirement {
+    /// Reads a value as `TLS_connection` does; `None` when it is not of the
+    /// form `[PERM+|TEMP+] (VERIFY | VERIFY:bits | ENCR:bits) [+ext[++ext]…]`
+    /// — sendmail then accepts without any requirement.
+    pub fn parse(value: &str) -> Option<TlsRequirement> {
+        let toks = tokenize(value);
+        let is = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.eq_ignore_ascii_case(w));
+        let is_tls_kw = |i: usize| is(i, "VERIFY") || is(i, "ENCR");
+        let (severity, rest) = if is(0, "PERM") && is(1, "+") && is_tls_kw(2) {
+            (Some(Severity::Perm), &toks[2..])
+        } else if is(0, "TEMP") && is(1, "+") && is_tls_kw(2) {
+            (Some(Severity::Temp), &toks[2..])
+        } else if is_tls_kw(0) {
+            (None, &toks[..])
+        } else {
+            return None;
+        };
+        let kw = rest[0].to_ascii_uppercase();
+        let (level, ext) = if kw == "VERIFY" && rest.len() == 1 {
+            (Level::Verify, &rest[1..])
+        } else if kw == "VERIFY" && rest.len() >= 3 && rest[1] == "+" {
+            (Level::Verify, &rest[2..])
+        } else if rest.len() >= 3 && rest[1] == ":" {
+            let bits = rest[2].clone();
+            let level = if kw == "VERIFY" {
+                Level::VerifyBits(bits)
+            } else {
+                Level::Encr(bits)
+            };
+            if rest.len() == 3 {
+                (level, &rest[3..])
+            } else if rest.len() >= 5 && rest[3] == "+" {
+                (level, &rest[4..])
+            } else {
+                return None;
+            }
+        } else {
+            return None;
+        };
+        Some(TlsRequirement {
+            severity,
+            level,
+            extensions: split_extensions(ext),
+        })
+    }
+}
+
+/// Splits extension tokens at each `+ +` (sendmail's `++`).
+fn split_extensions(toks: &[String]) -> Vec<Extension> {
+    if toks.is_empty() {
+        return Vec::new();
+    }
+    let mut groups: Vec<Vec<String>> = vec![Vec::new()];
+    let mut i = 0;
+    while i < toks.len() {
+        if toks[i] == "+"
+            && toks.get(i + 1).is_some_and(|t| t == "+")
+            && i + 2 < toks.len()
+            && !groups.last().is_some_and(Vec::is_empty)
+        {
+            groups.push(Vec::new());
+            i += 2;
+            continue;
+        }
+        if let Some(g) = groups.last_mut() {
+            g.push(toks[i].clone());
+        }
+        i += 1;
+    }
+    groups.into_iter().map(|g| extension(&g)).collect()
+}
+
+fn extension(g: &[String]) -> Extension {
+    let head = g
+        .first()
+        .map(|s| s.to_ascii_uppercase())
+        .unwrap_or_default();
+    let colon = g.get(1).is_some_and(|t| t == ":");
+    match (head.as_str(), colon) {
+        ("CN", false) if g.len() == 1 => Extension::Cn,
+        ("CN", true) if g.len() > 2 => Extension::CnName(g[2..].to_vec()),
+        ("CS", true) if g.len() > 2 => Extension::Subject(g[2..].to_vec()),
+        ("CI", true) if g.len() > 2 => Extension::Issuer(g[2..].to_vec()),
+        ("CITAG", true) if g.len() == 3 => Extension::IssuerTag(g[2].clone()),
+        _ => Extension::Unknown(g.to_vec()),
+    }
+}
+
+/// A value as the rulesets of its tag read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rhs {
+    /// A TLS requirement in the form sendmail acts on.
+    Tls(TlsRequirement),
+    /// A TLS entry whose value sendmail ignores (it accepts).
+    TlsIgnored,
+    /// `RELAY` (CERTISSUER, CERTSUBJECT, Connect, To, untagged).
+    Relay,
+    /// `SUBJECT` (CERTISSUER): look at CERTSUBJECT.
+    Subject,
+    Ok,
+    Reject,
+    Discard,
+    Skip,
+    /// `ERROR:…` or an SMTP reply such as `550 text`.
+    Error(String),
+    /// Anything else, kept as written.
+    Other(String),
+}
+
+impl Rhs {
+    pub fn parse(tag: &Tag, value: &str) -> Rhs {
+        if tag.is_tls() {
+            return TlsRequirement::parse(value).map_or(Rhs::TlsIgnored, Rhs::Tls);
+        }
+        let toks = tokenize(value);
+        let word = |w: &str| tokens::is_word(&toks, w);
+        if word("RELAY") {
+            Rhs::Relay
+        } else if word("SUBJECT") {
+            Rhs::Subject
+        } else if word("OK") {
+            Rhs::Ok
+        } else if word("REJECT") {
+            Rhs::Reject
+        } else if word("DISCARD") {
+            Rhs::Discard
+        } else if word("SKIP") {
+            Rhs::Skip
+        } else if value.len() >= 6 && value[..6].eq_ignore_ascii_case("ERROR:")
+            || value.len() >= 3 && value.as_bytes()[..3].iter().all(u8::is_ascii_digit)
+        {
+            Rhs::Error(value.to_string())
+        } else {
+            Rhs::Other(value.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_is_identity() {
+        for text in [
+            "",
+            "\n",
+            "# c\nTLS_Clt:a.example VERIFY\n",
+            "x y",
+            "\r\n  lead\nk v\r\n\n\n",
+            "k\tv \t \nnovalue\nk2 v2",
+        ] {
+            assert_eq!(
+                AccessMap::parse(text.as_bytes()).to_bytes(),
+                text.as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn lines_typed_like_makemap() {
+        let m = AccessMap::parse(b"# c\n\n  x y\nnoval\t\nTLS_Clt:A.example\tVERIFY  \r\n");
+        let kinds: Vec<_> = m.lines.iter().map(|l| &l.kind).collect();
+        assert_eq!(kinds[0], &LineKind::Comment);
+        assert_eq!(kinds[1], &LineKind::Blank);
+        assert_eq!(kinds[2], &LineKind::LeadingSpace);
+        assert_eq!(
+            kinds[3],
+            &LineKind::NoValue {
+                key: "noval".into()
+            }
+        );
+        let e = m.lines[4].entry().unwrap();
+        assert_eq!(e.value, "VERIFY  \r");
+        assert_eq!(e.tag, Tag::TlsClt);
+        assert_eq!(e.target, "A.example");
+        assert_eq!(e.value_col, 19);
+        assert_eq!(m.database().get("tls_clt:a.EXAMPLE").unwrap().1, 5);
+    }
+
+    #[test]
+    fn too_long_lines_split_like_makemap() {
+        let line = format!("k1 {}\n", "b".repeat(1030));
+        let m = AccessMap::parse(line.as_bytes());
+        match &m.lines[0].kind {
+            LineKind::TooLong { rest, .. } => assert_eq!(
+                **rest,
+                LineKind::NoValue {
+                    key: "b".repeat(10)
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn requirements() {
+        let r = TlsRequirement::parse("PERM + Verify : 128").unwrap();
+        assert_eq!(r.severity, Some(Severity::Perm));
+        assert_eq!(r.level, Level::VerifyBits("128".into()));
+        let r = TlsRequirement::parse("ENCR:128bits").unwrap();
+        assert_eq!(r.level, Level::Encr("128bits".into()));
+        let r = TlsRequirement::parse("VERIFY+CN++CS:/C=US/O=a+20b").unwrap();
+        assert_eq!(r.extensions.len(), 2);
+        assert_eq!(r.extensions[0], Extension::Cn);
+        assert_eq!(
+            r.extensions[1],
+            Extension::Subject(tokenize("/C=US/O=a+20b"))
+        );
+        for ignored in [
+            "VERIFY:",
+            "ENCR",
+            "VERIFY 128",
+            "VERIFY+",
+            "PERM+",
+            "TEMP+PERM+VERIFY",
+            "REQUIRE",
+            "OK",
+            "VERIFY:128 junk",
+            "VERIFY # comment",
+            "VERIFY:128+",
+        ] {
+            assert_eq!(TlsRequirement::parse(ignored), None, "{ignored}");
+        }
+        assert!(TlsRequirement::parse("VERIFY:abc").is_some());
+        assert!(TlsRequirement::parse("ENCR:-1").is_some());
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(Tag::split_key("tls_clt:x"), (Tag::TlsClt, "x"));
+        assert_eq!(
+            Tag::split_key("IPv6:2001:db8::1"),
+            (Tag::Untagged, "IPv6:2001:db8::1")
+        );
+        assert_eq!(Tag::split_key("Foo:x"), (Tag::Unknown("Foo".into()), "x"));
+        assert_eq!(Tag::split_key("a.example"), (Tag::Untagged, "a.example"));
+    }
+
+    #[test]
+    fn edits_keep_the_rest() {
+        let mut m = AccessMap::parse(b"# head\nTLS_Clt:a.example   VERIFY\nCERTISSUER:/CN=x RELAY");
+        assert_eq!(
+            m.set("TLS_Clt:a.example", "ENCR:128"),
+            Edit::Changed {
+                line: 2,
+                old: "VERIFY".into()
+            }
+        );
+        assert_eq!(
+            m.set("TLS_Clt:b.example", "VERIFY"),
+            Edit::Added { line: 3 }
+        );
+        assert_eq!(m.set("Connect:127.0.0.2", "RELAY"), Edit::Added { line: 5 });
+        assert_eq!(
+            String::from_utf8(m.to_bytes()).unwrap(),
+            "# head\nTLS_Clt:a.example   ENCR:128\nTLS_Clt:b.example\tVERIFY\nCERTISSUER:/CN=x RELAY\nConnect:127.0.0.2\tRELAY\n"
+        );
+        assert_eq!(m.remove("tls_clt:B.example"), vec![3]);
+        assert_eq!(m.lines.len(), 4);
+    }
+}

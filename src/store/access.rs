@@ -1,0 +1,100 @@
+//! Reading and saving `access` source files: size-limited reads, atomic
+//! saves that keep a backup, and the optional `makemap` run.
+
+use super::fsutil;
+use super::Error;
+use crate::core::access::AccessMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Access maps beyond this size are refused (100,000 entries are ~5 MB).
+pub const ACCESS_FILE_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// Reads and parses an access source file.
+pub fn load(path: &Path) -> Result<AccessMap, Error> {
+    let data = fsutil::read_limited(path, ACCESS_FILE_LIMIT)?;
+    Ok(AccessMap::parse(&data))
+}
+
+/// Loads `path`, or an empty map when it does not exist yet.
+pub fn load_or_empty(path: &Path) -> Result<AccessMap, Error> {
+    if path.exists() {
+        load(path)
+    } else {
+        Ok(AccessMap::default())
+    }
+}
+
+/// What a save did.
+#[derive(Debug, Clone, Default)]
+pub struct SaveReport {
+    pub backup: Option<PathBuf>,
+    /// `makemap`'s outcome when it was asked for.
+    pub makemap: Option<Result<String, String>>,
+}
+
+/// `FILE.bak`.
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".bak");
+    path.with_file_name(name)
+}
+
+/// Saves atomically (same mode as before, 0644 for a new file); the old
+/// content goes to `FILE.bak` first. With `run_makemap`, rebuilds the
+/// database with `makemap hash FILE < FILE` when makemap is installed.
+pub fn save(path: &Path, map: &AccessMap, run_makemap: bool) -> Result<SaveReport, Error> {
+    let mut report = SaveReport::default();
+    let mode = match std::fs::metadata(path) {
+        Ok(m) => {
+            let old = fsutil::read_limited(path, ACCESS_FILE_LIMIT)?;
+            let bak = backup_path(path);
+            fsutil::write_atomic(&bak, &old, m.permissions().mode() & 0o7777)?;
+            report.backup = Some(bak);
+            m.permissions().mode() & 0o7777
+        }
+        Err(_) => 0o644,
+    };
+    fsutil::write_atomic(path, &map.to_bytes(), mode)?;
+    if run_makemap {
+        report.makemap = Some(makemap(path));
+    }
+    Ok(report)
+}
+
+/// Runs `makemap hash FILE < FILE`.
+pub fn makemap(path: &Path) -> Result<String, String> {
+    let exe = [
+        "/usr/sbin/makemap",
+        "/usr/bin/makemap",
+        "/usr/lib/sendmail/makemap",
+    ]
+    .iter()
+    .map(Path::new)
+    .find(|p| p.exists())
+    .ok_or_else(|| {
+        "makemap is not installed (package sendmail-bin); the database was not rebuilt".to_string()
+    })?;
+    let input =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let out = Command::new(exe)
+        .arg("hash")
+        .arg(path)
+        .stdin(input)
+        .output()
+        .map_err(|e| format!("cannot run makemap: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        Ok(format!("makemap hash {} done", path.display()))
+    } else {
+        Err(format!(
+            "makemap failed ({}): {}",
+            out.status,
+            stderr.trim()
+        ))
+    }
+}
