@@ -7,6 +7,7 @@ use crate::core::cert::CertInfo;
 use crate::core::policy::{self, Macros, Options, Ruleset, MACRO_NAMES};
 use crate::store::{access as store_access, refused, Error};
 use clap::{Subcommand, ValueEnum};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where `access` edits go by default.
@@ -21,6 +22,8 @@ pub enum AccessCommand {
         #[arg(long, value_name = "DIR")]
         ca_path: Option<PathBuf>,
     },
+    /// Print what makemap would store, one `key<TAB>value` per line (like `makemap -u hash`)
+    Dump { file: PathBuf },
     /// Let certificates relay: CERTISSUER (and with --subject CERTSUBJECT) lines from a real certificate
     AddCertRelay {
         /// A client certificate (its issuer is trusted), or a CA certificate (its subject is)
@@ -200,6 +203,14 @@ fn known_issuers(dir: &Path) -> Result<Vec<String>, Error> {
 
 pub fn access(c: AccessCommand) -> Result<i32, Error> {
     match c {
+        AccessCommand::Dump { file } => {
+            let map = store_access::load(&file)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for (key, value) in map.database().iter_in_file_order(&map) {
+                let _ = writeln!(out, "{key}\t{value}");
+            }
+            Ok(0)
+        }
         AccessCommand::Check { file, ca_path } => {
             let map = store_access::load(&file)?;
             let ctx = CheckContext {

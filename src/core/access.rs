@@ -459,6 +459,17 @@ impl Database {
         self.map.len()
     }
 
+    /// The stored (key, value) pairs, in the order of their lines.
+    pub fn iter_in_file_order<'a>(&'a self, map: &'a AccessMap) -> impl Iterator<Item = (String, &'a str)> + 'a {
+        map.entries().filter_map(move |(line, e)| {
+            let key = e.lookup_key();
+            match self.map.get(&key) {
+                Some((v, l)) if *l == line => Some((key, v.as_str())),
+                _ => None,
+            }
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
