@@ -460,7 +460,10 @@ impl Database {
     }
 
     /// The stored (key, value) pairs, in the order of their lines.
-    pub fn iter_in_file_order<'a>(&'a self, map: &'a AccessMap) -> impl Iterator<Item = (String, &'a str)> + 'a {
+    pub fn iter_in_file_order<'a>(
+        &'a self,
+        map: &'a AccessMap,
+    ) -> impl Iterator<Item = (String, &'a str)> + 'a {
         map.entries().filter_map(move |(line, e)| {
             let key = e.lookup_key();
             match self.map.get(&key) {

@@ -162,13 +162,19 @@ fn check_tls(n: usize, e: &Entry, out: &mut Vec<Finding>) {
     match e.rhs() {
         Rhs::Tls(req) => {
             if let Level::VerifyBits(b) | Level::Encr(b) = &req.level {
-                if !b.bytes().all(|c| c.is_ascii_digit()) {
+                let digits = b.bytes().all(|c| c.is_ascii_digit());
+                if !digits || (b.len() > 1 && b.starts_with('0')) {
                     let v = super::tokens::strtol(b);
+                    let what = if digits {
+                        "has a leading zero (octal)"
+                    } else {
+                        "is not a plain number"
+                    };
                     out.push(warn(
                         n,
                         vcol,
                         format!(
-                            "bits `{b}` is not a number: sendmail reads it as {v}{}",
+                            "bits `{b}` {what}: sendmail reads it as {v}{}",
                             if v <= 0 {
                                 ", so the bits check always passes"
                             } else {

@@ -327,13 +327,8 @@ fn tls_connection(
         ("CONFIG", "STARTTLS temporarily not possible."),
     ] {
         if tokens::is_word(&verify, word) {
-            // Without a requirement the code is the default 454 4.7.0,
-            // even when TLS_PERM_ERR is set (the rule has it literally).
-            if req.is_none() {
-                let r = reply("454", "4.7.0", text);
-                ev.note("check", format!("verify={word} always refuses"));
-                return ev.decide(Outcome::Temp, Some(r.clone()), format!("refused: {r}"));
-            }
+            // Without a requirement the default code applies (454 4.7.0,
+            // or 554 5.7.0 with TLS_PERM_ERR), which `refuse` already holds.
             ev.note("check", format!("verify={word} always refuses"));
             return refuse(ev, text.to_string());
         }
@@ -546,6 +541,15 @@ pub fn evaluate(
         }
         Ruleset::TlsRcpt => {
             let found = rcpt_lookup(&mut ev, rcpt.unwrap_or(""));
+            if found.is_none() {
+                // `R$* $| <?> $@ OK`: without an entry tls_rcpt accepts
+                // before TLS_connection, whatever ${verify} says.
+                return ev.decide(
+                    Outcome::Ok,
+                    None,
+                    "accepted: no TLS_Rcpt entry applies to this recipient".into(),
+                );
+            }
             tls_connection(&mut ev, m, found.as_deref(), m.get("server_name"), opts)
         }
         Ruleset::Relay => relay(&mut ev, m, rcpt),

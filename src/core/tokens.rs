@@ -100,18 +100,30 @@ pub fn is_word(tokens: &[String], word: &str) -> bool {
     tokens.len() == 1 && tokens[0].eq_ignore_ascii_case(word)
 }
 
-/// C `strtol(s, NULL, 10)` clamped to i64: optional blanks and sign, then
+/// C `strtol(s, NULL, 0)` clamped to i64, as sendmail's `arith` map reads
+/// numbers: optional blanks and sign, then `0x` hex, `0` octal or decimal
 /// digits; anything else ends the number; no digits gives 0.
 pub fn strtol(s: &str) -> i64 {
     let t = s.trim_start();
-    let (neg, digits) = match t.as_bytes().first() {
+    let (neg, rest) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
+    let lower = rest.to_ascii_lowercase();
+    let (radix, digits) =
+        if lower.starts_with("0x") && lower[2..].starts_with(|c: char| c.is_ascii_hexdigit()) {
+            (16, &rest[2..])
+        } else if lower.starts_with('0') {
+            (8, rest)
+        } else {
+            (10, rest)
+        };
     let mut v: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        v = v.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    for d in digits.chars().map_while(|c| c.to_digit(radix)) {
+        v = v
+            .saturating_mul(i64::from(radix))
+            .saturating_add(i64::from(d));
     }
     if neg {
         -v
@@ -153,5 +165,9 @@ mod tests {
         assert_eq!(strtol("-1"), -1);
         assert_eq!(strtol(""), 0);
         assert_eq!(strtol(" 42"), 42);
+        assert_eq!(strtol("0x80"), 128);
+        assert_eq!(strtol("010"), 8);
+        assert_eq!(strtol("00128"), 10);
+        assert_eq!(strtol("0x"), 0);
     }
 }

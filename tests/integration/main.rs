@@ -3,7 +3,9 @@
 
 mod common;
 
+mod access_cli;
 mod cli_pki;
+mod policy_diff;
 mod rehash_diff;
 mod sendmail_peer;
 mod show_diff;

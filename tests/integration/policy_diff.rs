@@ -79,7 +79,10 @@ impl Case {
     }
 
     fn describe(&self) -> String {
-        let mut s = format!("case {} (line {}): ruleset {}", self.name, self.line, self.ruleset);
+        let mut s = format!(
+            "case {} (line {}): ruleset {}",
+            self.name, self.line, self.ruleset
+        );
         if let Some(r) = &self.rcpt {
             let _ = write!(s, ", rcpt {r}");
         }
@@ -218,7 +221,11 @@ fn cat_tokens(toks: &[(String, bool)]) -> String {
 }
 
 /// (outcome, reply) of a raw `bt` answer, as the recorder converts it.
-fn convert(raw: &str, ruleset: &str, rcpt: Option<&str>) -> Result<(String, Option<String>), String> {
+fn convert(
+    raw: &str,
+    ruleset: &str,
+    rcpt: Option<&str>,
+) -> Result<(String, Option<String>), String> {
     let toks = bt_tokens(raw);
     let words: Vec<&str> = toks.iter().map(|(t, _)| t.as_str()).collect();
     if words.starts_with(&["$#", "error"]) {
@@ -239,7 +246,11 @@ fn convert(raw: &str, ruleset: &str, rcpt: Option<&str>) -> Result<(String, Opti
             return Err(format!("no SMTP code in {raw:?}"));
         }
         let rest = if ruleset == "relay" {
-            format!(" <{}>... {}", rcpt.unwrap_or(""), rest.trim_start_matches(' '))
+            format!(
+                " <{}>... {}",
+                rcpt.unwrap_or(""),
+                rest.trim_start_matches(' ')
+            )
         } else if rest.starts_with(' ') {
             rest.to_string()
         } else {
@@ -249,14 +260,20 @@ fn convert(raw: &str, ruleset: &str, rcpt: Option<&str>) -> Result<(String, Opti
             Some(d) if !d.is_empty() => format!("{code} {d}{rest}"),
             _ => format!("{code}{rest}"),
         };
-        let outcome = if code.starts_with('4') { "temp" } else { "perm" };
+        let outcome = if code.starts_with('4') {
+            "temp"
+        } else {
+            "perm"
+        };
         return Ok((outcome.to_string(), Some(reply)));
     }
     if ruleset == "relay" {
         if words.starts_with(&["$#", "RELAY"]) || words == ["RELAY"] {
             return Ok(("relay".to_string(), None));
         }
-        return Err(format!("check_rcpt answer neither relays nor refuses: {raw:?}"));
+        return Err(format!(
+            "check_rcpt answer neither relays nor refuses: {raw:?}"
+        ));
     }
     Ok(("ok".to_string(), None))
 }
@@ -339,8 +356,13 @@ fn policy_corpus_is_complete() {
         if matches!(c.ruleset.as_str(), "tls_rcpt" | "relay") && c.rcpt.is_none() {
             problems.push(format!("{}: {} case without rcpt", c.name, c.ruleset));
         }
-        if c.ruleset == "relay" && c.macro_value("client_addr").unwrap_or("127.0.0.1") == "127.0.0.1" {
-            problems.push(format!("{}: relay case from 127.0.0.1 proves nothing", c.name));
+        if c.ruleset == "relay"
+            && c.macro_value("client_addr").unwrap_or("127.0.0.1") == "127.0.0.1"
+        {
+            problems.push(format!(
+                "{}: relay case from 127.0.0.1 proves nothing",
+                c.name
+            ));
         }
         match convert(&c.raw, &c.ruleset, c.rcpt.as_deref()) {
             Ok((o, r)) if o == c.outcome && r == c.reply => {}
@@ -435,7 +457,10 @@ fn recorded_cases_match_policy_eval() {
                 ))
             }
         };
-        let outcome = v.get("outcome").and_then(Value::as_str).unwrap_or("<missing>");
+        let outcome = v
+            .get("outcome")
+            .and_then(Value::as_str)
+            .unwrap_or("<missing>");
         let reply = v.get("reply").and_then(Value::as_str).map(str::to_string);
         if outcome == c.outcome && reply == c.reply {
             return None;
@@ -556,10 +581,18 @@ fn recorded_cases_still_match_live_sendmail() {
 
     let drifted = par_map(&sample, |i, c| {
         let acc = write_access(&acc_dir, i, c);
-        let state = if c.tls_perm_err { &perm.dir } else { &plain.dir };
+        let state = if c.tls_perm_err {
+            &perm.dir
+        } else {
+            &plain.dir
+        };
         let mut cmd = Command::new(&bt);
         cmd.arg("--dir").arg(state).arg("--access").arg(&acc);
-        let rs = if c.ruleset == "relay" { "check_rcpt" } else { c.ruleset.as_str() };
+        let rs = if c.ruleset == "relay" {
+            "check_rcpt"
+        } else {
+            c.ruleset.as_str()
+        };
         cmd.args(["--ruleset", rs]);
         for (k, v) in &c.macros {
             cmd.arg("--macro").arg(format!("{k}={v}"));
