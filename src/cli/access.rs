@@ -70,6 +70,7 @@ pub struct Target {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
+#[allow(clippy::enum_variant_names)] // the names are sendmail's tags
 pub enum TlsTag {
     #[value(name = "TLS_Clt", alias = "tls_clt")]
     TlsClt,

@@ -222,9 +222,8 @@ pub fn classify_line(content: &[u8]) -> LineKind {
     let (tag, target) = Tag::split_key(&key);
     let target = target.to_string();
     LineKind::Entry(Entry {
-        value_col: String::from_utf8_lossy(&content[..value_start])
-            .chars()
-            .count()
+        value_col: std::str::from_utf8(&content[..value_start])
+            .map_or(value_start, |s| s.chars().count())
             + 1,
         key,
         value,

@@ -61,7 +61,8 @@ pub struct CheckContext {
 /// Checks a whole map. Findings come in line order.
 pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut first_seen: HashMap<String, usize> = HashMap::new();
+    let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(map.lines.len());
+    let mut typed: Vec<(usize, &Entry, Rhs)> = Vec::with_capacity(map.lines.len());
     for line in &map.lines {
         let n = line.number;
         if line.raw.contains(&0) {
@@ -107,16 +108,18 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
                 } else {
                     first_seen.insert(key, n);
                 }
-                check_entry(n, e, ctx, &mut out);
+                let rhs = e.rhs();
+                check_entry(n, e, &rhs, ctx, &mut out);
+                typed.push((n, e, rhs));
             }
         }
     }
-    check_relations(map, &mut out);
+    check_relations(&typed, &mut out);
     out.sort_by_key(|f| (f.line, f.col));
     out
 }
 
-fn check_entry(n: usize, e: &Entry, ctx: &CheckContext, out: &mut Vec<Finding>) {
+fn check_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<Finding>) {
     let vcol = e.value_col;
     if e.value.ends_with('\r') {
         out.push(err(
@@ -139,27 +142,24 @@ fn check_entry(n: usize, e: &Entry, ctx: &CheckContext, out: &mut Vec<Finding>) 
             1,
             format!("unknown tag `{t}:`: sendmail's rulesets never look it up"),
         )),
-        Tag::TlsSrv | Tag::TlsClt | Tag::TlsRcpt => check_tls(n, e, out),
-        Tag::CertIssuer | Tag::CertSubject => check_dn_entry(n, e, ctx, out),
-        Tag::TryTls => {
-            if !super::tokens::is_word(&super::tokens::tokenize(&e.value), "NO") {
-                out.push(warn(
-                    n,
-                    vcol,
-                    format!(
-                        "Try_TLS only acts on NO; `{}` does nothing",
-                        e.value.trim_end()
-                    ),
-                ));
-            }
-        }
+        Tag::TlsSrv | Tag::TlsClt | Tag::TlsRcpt => check_tls(n, e, rhs, out),
+        Tag::CertIssuer | Tag::CertSubject => check_dn_entry(n, e, rhs, ctx, out),
+        Tag::TryTls if !super::tokens::is_word(&super::tokens::tokenize(&e.value), "NO") => out
+            .push(warn(
+                n,
+                vcol,
+                format!(
+                    "Try_TLS only acts on NO; `{}` does nothing",
+                    e.value.trim_end()
+                ),
+            )),
         _ => {}
     }
 }
 
-fn check_tls(n: usize, e: &Entry, out: &mut Vec<Finding>) {
+fn check_tls(n: usize, e: &Entry, rhs: &Rhs, out: &mut Vec<Finding>) {
     let vcol = e.value_col;
-    match e.rhs() {
+    match rhs {
         Rhs::Tls(req) => {
             if let Level::VerifyBits(b) | Level::Encr(b) = &req.level {
                 let digits = b.bytes().all(|c| c.is_ascii_digit());
@@ -215,10 +215,9 @@ fn looks_like_attribute(rest: &str) -> bool {
     !name.is_empty() && rest[name.len()..].starts_with('=')
 }
 
-fn check_dn_entry(n: usize, e: &Entry, ctx: &CheckContext, out: &mut Vec<Finding>) {
+fn check_dn_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<Finding>) {
     let dn_text = &e.target;
     let col = e.key.len() - dn_text.len() + 1;
-    let rhs = e.rhs();
     let extra_words = e.value.split_whitespace().count() > 1;
     if dn_text.is_empty() {
         out.push(err(
@@ -232,9 +231,7 @@ fn check_dn_entry(n: usize, e: &Entry, ctx: &CheckContext, out: &mut Vec<Finding
         out.push(err(
             n,
             col,
-            format!(
-                "the DN contains a raw blank: the key ends at it, so this entry never matches; sendmail's form encodes blanks as +20 (use `access add-cert-relay --cert FILE` to write it from the certificate)"
-            ),
+            "the DN contains a raw blank: the key ends at it, so this entry never matches; sendmail's form encodes blanks as +20 (use `access add-cert-relay --cert FILE` to write it from the certificate)".to_string(),
         ));
         return;
     }
@@ -270,7 +267,7 @@ fn check_dn_entry(n: usize, e: &Entry, ctx: &CheckContext, out: &mut Vec<Finding
             i += 3;
             continue;
         }
-        if b < b'!' || b > b'~' || matches!(b, b'\\' | b'(' | b')' | b'<' | b'>' | b'"') {
+        if !(b'!'..=b'~').contains(&b) || matches!(b, b'\\' | b'(' | b')' | b'<' | b'>' | b'"') {
             out.push(err(
                 n,
                 col + i,
@@ -313,37 +310,46 @@ fn check_dn_entry(n: usize, e: &Entry, ctx: &CheckContext, out: &mut Vec<Finding
 
 /// Findings that need the whole map: CERTSUBJECT entries nothing reaches,
 /// and requirements a more specific entry takes away.
-fn check_relations(map: &AccessMap, out: &mut Vec<Finding>) {
-    let any_subject = map
-        .entries()
-        .any(|(_, e)| e.tag == Tag::CertIssuer && e.rhs() == Rhs::Subject);
-    let mut tls: HashMap<(Tag, String), (usize, Rhs)> = HashMap::new();
-    for (n, e) in map.entries() {
+fn check_relations(typed: &[(usize, &Entry, Rhs)], out: &mut Vec<Finding>) {
+    let any_subject = typed
+        .iter()
+        .any(|(_, e, rhs)| e.tag == Tag::CertIssuer && *rhs == Rhs::Subject);
+    // Per tag (TLS_Clt, TLS_Srv): lower-cased host -> (line, strength).
+    let mut tls: [HashMap<String, (usize, u8)>; 2] = [HashMap::new(), HashMap::new()];
+    for (n, e, rhs) in typed {
         if e.tag == Tag::CertSubject && !any_subject {
             out.push(warn(
-                n,
+                *n,
                 1,
                 "a CERTSUBJECT entry alone does nothing: sendmail looks it up only when the issuer's CERTISSUER entry says SUBJECT".into(),
             ));
         }
-        if matches!(e.tag, Tag::TlsClt | Tag::TlsSrv) && !e.target.is_empty() {
-            tls.entry((e.tag.clone(), e.target.to_ascii_lowercase()))
-                .or_insert((n, e.rhs()));
+        let slot = match e.tag {
+            Tag::TlsClt => 0,
+            Tag::TlsSrv => 1,
+            _ => continue,
+        };
+        if !e.target.is_empty() {
+            tls[slot]
+                .entry(e.target.to_ascii_lowercase())
+                .or_insert((*n, strength(rhs)));
         }
     }
-    for ((tag, target), (n, rhs)) in &tls {
-        let mut parent = target.as_str();
-        while let Some((_, up)) = parent.split_once('.') {
-            parent = up;
-            if let Some((pn, prhs)) = tls.get(&(tag.clone(), parent.to_string())) {
-                if strength(rhs) < strength(prhs) {
-                    out.push(warn(
-                        *n,
-                        1,
-                        format!("{tag}:{target} is weaker than {tag}:{parent} (line {pn}): the more specific entry wins, so {target} is exempt from the stricter requirement"),
-                    ));
+    for (slot, tag) in [(0, Tag::TlsClt), (1, Tag::TlsSrv)] {
+        for (target, (n, own)) in &tls[slot] {
+            let mut parent = target.as_str();
+            while let Some((_, up)) = parent.split_once('.') {
+                parent = up;
+                if let Some((pn, pstrength)) = tls[slot].get(parent) {
+                    if own < pstrength {
+                        out.push(warn(
+                            *n,
+                            1,
+                            format!("{tag}:{target} is weaker than {tag}:{parent} (line {pn}): the more specific entry wins, so {target} is exempt from the stricter requirement"),
+                        ));
+                    }
+                    break;
                 }
-                break;
             }
         }
     }
