@@ -385,62 +385,28 @@ fn tls_connection(
     }
     // TLS_req: extensions in order; an unknown one ends the checks.
     for ext in &req.extensions {
+        if let Some((macro_name, label, want)) = compared_macro(ext, tls_name) {
+            let have = tokenize(m.get(macro_name));
+            if !tokens::eq_tokens(&have, &want) {
+                ev.note(
+                    "check",
+                    format!(
+                        "{label}: ${{{macro_name}}} `{}` is not `{}`",
+                        m.get(macro_name),
+                        tokens::join(&want)
+                    ),
+                );
+                return refuse(
+                    ev,
+                    format!(
+                        "{label} {} does not match {}",
+                        tokens::join(&have),
+                        tokens::join(&want)
+                    ),
+                );
+            }
+        }
         match ext {
-            Extension::Cn => {
-                let cn = tokenize(m.get("cn_subject"));
-                if !tokens::eq_tokens(&cn, &tokenize(tls_name)) {
-                    ev.note(
-                        "check",
-                        format!(
-                            "CN: cn_subject `{}` is not the peer name `{tls_name}`",
-                            m.get("cn_subject")
-                        ),
-                    );
-                    return refuse(
-                        ev,
-                        format!("CN {} does not match {}", tokens::join(&cn), tls_name),
-                    );
-                }
-            }
-            Extension::CnName(want) => {
-                let cn = tokenize(m.get("cn_subject"));
-                if !tokens::eq_tokens(&cn, want) {
-                    return refuse(
-                        ev,
-                        format!(
-                            "CN {} does not match {}",
-                            tokens::join(&cn),
-                            tokens::join(want)
-                        ),
-                    );
-                }
-            }
-            Extension::Subject(want) => {
-                let have = tokenize(m.get("cert_subject"));
-                if !tokens::eq_tokens(&have, want) {
-                    return refuse(
-                        ev,
-                        format!(
-                            "Cert Subject {} does not match {}",
-                            tokens::join(&have),
-                            tokens::join(want)
-                        ),
-                    );
-                }
-            }
-            Extension::Issuer(want) => {
-                let have = tokenize(m.get("cert_issuer"));
-                if !tokens::eq_tokens(&have, want) {
-                    return refuse(
-                        ev,
-                        format!(
-                            "Cert Issuer {} does not match {}",
-                            tokens::join(&have),
-                            tokens::join(want)
-                        ),
-                    );
-                }
-            }
             Extension::IssuerTag(tag) => {
                 let issuer = tokens::join(&tokenize(m.get("cert_issuer")));
                 match ev.lookup(format!("{tag}:{issuer}")) {
@@ -460,6 +426,9 @@ fn tls_connection(
                     ),
                 );
             }
+            // compared with a macro above
+            Extension::Cn | Extension::CnName(_) | Extension::Subject(_) | Extension::Issuer(_) => {
+            }
         }
         ev.note(
             "check",
@@ -467,6 +436,23 @@ fn tls_connection(
         );
     }
     accept(ev, "accepted: the requirement is met".into())
+}
+
+/// For the extensions `TLS_req` compares with a macro (`<CN:$&{cn_subject}>`,
+/// `<CS:$&{cert_subject}>`, `<CI:$&{cert_issuer}>`; plain `CN` compares
+/// `${cn_subject}` with `${TLS_Name}`): the macro, the reply's label and the
+/// wanted tokens.
+fn compared_macro(
+    ext: &Extension,
+    tls_name: &str,
+) -> Option<(&'static str, &'static str, Vec<String>)> {
+    match ext {
+        Extension::Cn => Some(("cn_subject", "CN", tokenize(tls_name))),
+        Extension::CnName(w) => Some(("cn_subject", "CN", w.clone())),
+        Extension::Subject(w) => Some(("cert_subject", "Cert Subject", w.clone())),
+        Extension::Issuer(w) => Some(("cert_issuer", "Cert Issuer", w.clone())),
+        Extension::IssuerTag(_) | Extension::Unknown(_) => None,
+    }
 }
 
 /// The `max` ruleset over `${cipher_bits} : ${auth_ssf}`.
