@@ -208,7 +208,11 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             let map = store_access::load(&file)?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for (key, value) in map.database().iter_in_file_order(&map) {
-                let _ = writeln!(out, "{key}\t{value}");
+                // Bytes as makemap stores them, like `makemap -u`.
+                let _ = out.write_all(&key);
+                let _ = out.write_all(b"\t");
+                let _ = out.write_all(&value);
+                let _ = out.write_all(b"\n");
             }
             Ok(0)
         }

@@ -120,12 +120,40 @@ pub struct Entry {
     pub tag: Tag,
     /// The key after the tag (host, address, DN, …).
     pub target: String,
+    /// The line is not valid UTF-8: `key` and `value` hold one character
+    /// per byte (Latin-1), so the bytes can be recovered exactly.
+    pub latin1: bool,
+}
+
+/// Text of a line: UTF-8 when it is valid UTF-8, else each byte as the
+/// Latin-1 character of the same value, so no byte is ever lost or merged.
+fn decode(bytes: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (bytes.iter().map(|&b| char::from(b)).collect(), true),
+    }
+}
+
+fn encode(s: &str, latin1: bool) -> Vec<u8> {
+    if latin1 {
+        s.chars().map(|c| c as u32 as u8).collect()
+    } else {
+        s.as_bytes().to_vec()
+    }
 }
 
 impl Entry {
-    /// The key as makemap stores and sendmail looks it up.
-    pub fn lookup_key(&self) -> String {
-        self.key.to_ascii_lowercase()
+    /// The key's bytes as makemap stores and sendmail looks them up
+    /// (ASCII lower-cased, every other byte kept).
+    pub fn lookup_key(&self) -> Vec<u8> {
+        let mut k = encode(&self.key, self.latin1);
+        k.make_ascii_lowercase();
+        k
+    }
+
+    /// The value's bytes as makemap stores them.
+    pub fn value_bytes(&self) -> Vec<u8> {
+        encode(&self.value, self.latin1)
     }
 
     /// The value as the rulesets read it.
@@ -146,8 +174,10 @@ pub enum LineKind {
     NoValue {
         key: String,
     },
-    /// makemap: "line too long (1024 bytes max)": the first 1023 bytes are
-    /// skipped and the rest is read as a line of its own.
+    /// makemap: "line too long (1024 bytes max)": it reads 1023 bytes at a
+    /// time, skips each piece without a newline, and reads the last piece
+    /// (`rest`) as a line of its own. A NUL byte hides the newline from
+    /// makemap, so such a line is skipped the same way (`rest` is Blank).
     TooLong {
         len: usize,
         rest: Box<LineKind>,
@@ -187,19 +217,40 @@ fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// Reads one logical line's content (no newline) as makemap does.
-pub fn classify_line(content: &[u8]) -> LineKind {
-    // C strings end at a NUL byte.
-    let content = match content.iter().position(|&b| b == 0) {
-        Some(n) => &content[..n],
-        None => content,
+/// Reads one physical line (`raw` with its newline, if any) as makemap's
+/// `fgets` loop does: 1023 bytes at a time; a piece counts as a line only
+/// when `strchr` finds its newline (no NUL before it) or it ends the file.
+pub fn classify_line(raw: &[u8]) -> LineKind {
+    let len = raw.strip_suffix(b"\n").unwrap_or(raw).len();
+    let last_start = if raw.len() > MAKEMAP_LINE_MAX {
+        (raw.len() - 1) / MAKEMAP_LINE_MAX * MAKEMAP_LINE_MAX
+    } else {
+        0
     };
-    if content.len() >= MAKEMAP_LINE_MAX {
-        return LineKind::TooLong {
-            len: content.len(),
-            rest: Box::new(classify_line(&content[MAKEMAP_LINE_MAX..])),
-        };
+    let piece = &raw[last_start..];
+    let readable = match piece.strip_suffix(b"\n") {
+        Some(body) if !body.contains(&0) => Some(body),
+        // A NUL hides the newline from strchr: "line too long", skipped.
+        Some(_) => None,
+        // The end of the file: the C string ends at a NUL, if any.
+        None if piece.len() < MAKEMAP_LINE_MAX => {
+            Some(piece.split(|&b| b == 0).next().unwrap_or_default())
+        }
+        None => None,
+    };
+    let kind = readable.map_or(LineKind::Blank, classify_content);
+    if last_start > 0 || readable.is_none() {
+        LineKind::TooLong {
+            len,
+            rest: Box::new(kind),
+        }
+    } else {
+        kind
     }
+}
+
+/// Reads the content of one line makemap accepted (no newline, no NUL).
+fn classify_content(content: &[u8]) -> LineKind {
     match content.first() {
         None => return LineKind::Blank,
         Some(b'#') => return LineKind::Comment,
@@ -210,25 +261,35 @@ pub fn classify_line(content: &[u8]) -> LineKind {
         .iter()
         .position(|&b| is_c_space(b))
         .unwrap_or(content.len());
-    let key = String::from_utf8_lossy(&content[..key_end]).into_owned();
     let value_start = content[key_end..]
         .iter()
         .position(|&b| !is_c_space(b))
         .map_or(content.len(), |p| key_end + p);
     if value_start >= content.len() {
-        return LineKind::NoValue { key };
+        return LineKind::NoValue {
+            key: decode(&content[..key_end]).0,
+        };
     }
-    let value = String::from_utf8_lossy(&content[value_start..]).into_owned();
+    let (text, latin1) = decode(content);
+    // In Latin-1 every byte is one char (2 bytes if ≥ 0x80); blanks are
+    // ASCII, so find the offsets again in the decoded text.
+    let (key_s, value_s) = if latin1 {
+        let at = |byte: usize| text.char_indices().nth(byte).map_or(text.len(), |(i, _)| i);
+        (at(key_end), at(value_start))
+    } else {
+        (key_end, value_start)
+    };
+    let key = text[..key_s].to_string();
+    let value = text[value_s..].to_string();
     let (tag, target) = Tag::split_key(&key);
     let target = target.to_string();
     LineKind::Entry(Entry {
-        value_col: std::str::from_utf8(&content[..value_start])
-            .map_or(value_start, |s| s.chars().count())
-            + 1,
+        value_col: text[..value_s].chars().count() + 1,
         key,
         value,
         tag,
         target,
+        latin1,
     })
 }
 
@@ -244,11 +305,10 @@ impl AccessMap {
                 .position(|&b| b == b'\n')
                 .map_or(data.len(), |p| start + p + 1);
             let raw = &data[start..end];
-            let content = raw.strip_suffix(b"\n").unwrap_or(raw);
             lines.push(Line {
                 raw: raw.to_vec(),
                 number,
-                kind: classify_line(content),
+                kind: classify_line(raw),
             });
             number += 1;
             start = end;
@@ -275,7 +335,7 @@ impl AccessMap {
     /// What makemap would store: lower-cased key → (value, line); the first
     /// of duplicate keys stays.
     pub fn database(&self) -> Database {
-        let mut map: HashMap<String, (String, usize)> = HashMap::with_capacity(self.lines.len());
+        let mut map: HashMap<Vec<u8>, (String, usize)> = HashMap::with_capacity(self.lines.len());
         for (line, e) in self.entries() {
             map.entry(e.lookup_key())
                 .or_insert_with(|| (e.value.clone(), line));
@@ -301,7 +361,7 @@ impl AccessMap {
 
     /// Index of the first line whose entry has this lookup key.
     pub fn find(&self, key: &str) -> Option<usize> {
-        let k = key.to_ascii_lowercase();
+        let k = key.as_bytes().to_ascii_lowercase();
         self.lines
             .iter()
             .position(|l| l.entry().is_some_and(|e| e.lookup_key() == k))
@@ -310,15 +370,21 @@ impl AccessMap {
     /// Sets `key`'s value: the first entry with that key is rewritten in
     /// place (keeping its separator); otherwise a line is added after the
     /// last entry with the same tag, or at the end. Returns what happened.
-    pub fn set(&mut self, key: &str, value: &str) -> Edit {
+    pub fn set(&mut self, key: &str, value: &str) -> Result<Edit, String> {
         let line_text = |sep: &str| format!("{key}{sep}{value}\n");
+        // makemap reads 1023 bytes, newline included (one more at the end
+        // of a file without one would still be "too long").
+        let fits = |raw: &[u8]| raw.len() + usize::from(!raw.ends_with(b"\n")) <= MAKEMAP_LINE_MAX;
+        let too_long = |n: usize| {
+            format!("the line for `{key}` would be {n} bytes; makemap reads at most {} (shorten the key or value)", MAKEMAP_LINE_MAX - 1)
+        };
         if let Some(i) = self.find(key) {
             let old = self.lines[i]
                 .entry()
                 .map(|e| e.value.clone())
                 .unwrap_or_default();
             if old == value {
-                return Edit::Unchanged { line: i + 1 };
+                return Ok(Edit::Unchanged { line: i + 1 });
             }
             let content = self.lines[i]
                 .raw
@@ -333,19 +399,27 @@ impl AccessMap {
                 .iter()
                 .position(|&b| !is_c_space(b))
                 .map_or(content.len(), |p| key_end + p);
-            let sep = String::from_utf8_lossy(&content[key_end..val_start]).into_owned();
+            // A too-long line is replaced whole by a clean one.
+            let sep = if matches!(self.lines[i].kind, LineKind::TooLong { .. }) {
+                String::new()
+            } else {
+                String::from_utf8_lossy(&content[key_end..val_start]).into_owned()
+            };
             let text = line_text(if sep.is_empty() { "\t" } else { &sep });
             let had_newline = self.lines[i].raw.ends_with(b"\n");
             let mut raw = text.into_bytes();
             if !had_newline {
                 raw.pop();
             }
+            if !fits(&raw) {
+                return Err(too_long(raw.len()));
+            }
             self.lines[i] = Line {
-                kind: classify_line(raw.strip_suffix(b"\n").unwrap_or(&raw)),
+                kind: classify_line(&raw),
                 raw,
                 number: i + 1,
             };
-            return Edit::Changed { line: i + 1, old };
+            return Ok(Edit::Changed { line: i + 1, old });
         }
         let (tag, _) = Tag::split_key(key);
         let pos = self
@@ -353,25 +427,28 @@ impl AccessMap {
             .iter()
             .rposition(|l| l.entry().is_some_and(|e| e.tag == tag))
             .map_or(self.lines.len(), |p| p + 1);
+        let raw = line_text("\t").into_bytes();
+        if !fits(&raw) {
+            return Err(too_long(raw.len()));
+        }
         if pos == self.lines.len() {
             self.terminate_last_line();
         }
-        let raw = line_text("\t").into_bytes();
         self.lines.insert(
             pos,
             Line {
-                kind: classify_line(raw.strip_suffix(b"\n").unwrap_or(&raw)),
+                kind: classify_line(&raw),
                 raw,
                 number: pos + 1,
             },
         );
         self.renumber();
-        Edit::Added { line: pos + 1 }
+        Ok(Edit::Added { line: pos + 1 })
     }
 
     /// Removes every entry with `key`; returns the removed line numbers.
     pub fn remove(&mut self, key: &str) -> Vec<usize> {
-        let k = key.to_ascii_lowercase();
+        let k = key.as_bytes().to_ascii_lowercase();
         let mut removed = Vec::new();
         self.lines.retain(|l| {
             let hit = l.entry().is_some_and(|e| e.lookup_key() == k);
@@ -400,15 +477,22 @@ impl AccessMap {
             .find(&ikey)
             .and_then(|i| self.lines[i].entry().map(|e| (i + 1, e.rhs())));
         match (subject, existing) {
-            (None, _) => Ok(vec![self.set(&ikey, "RELAY")]),
+            (None, _) => Ok(vec![self.set(&ikey, "RELAY")?]),
             (Some(_), Some((line, Rhs::Relay))) => Err(format!(
                 "line {line} already lets every certificate of this CA relay (CERTISSUER: … RELAY), which sendmail checks first; \
                  remove it (`access remove '{ikey}'`) to allow only chosen subjects"
             )),
             (Some(subj), _) => {
-                let a = self.set(&ikey, "SUBJECT");
-                let b = self.set(&format!("CERTSUBJECT:{subj}"), "RELAY");
-                Ok(vec![a, b])
+                // Both lines or neither.
+                let before = self.clone();
+                let a = self.set(&ikey, "SUBJECT")?;
+                match self.set(&format!("CERTSUBJECT:{subj}"), "RELAY") {
+                    Ok(b) => Ok(vec![a, b]),
+                    Err(e) => {
+                        *self = before;
+                        Err(e)
+                    }
+                }
             }
         }
     }
@@ -428,7 +512,7 @@ impl AccessMap {
                 "sendmail would ignore `{req}`: write [PERM+|TEMP+]VERIFY, VERIFY:bits or ENCR:bits, optionally followed by +CN, +CN:name, +CS:dn, +CI:dn or +CITag:TAG (several joined with ++)"
             ));
         }
-        Ok(self.set(&format!("{tag}:{host}"), req))
+        self.set(&format!("{tag}:{host}"), req)
     }
 }
 
@@ -443,14 +527,15 @@ pub enum Edit {
 /// The map as makemap builds it: what lookups see.
 #[derive(Debug, Clone, Default)]
 pub struct Database {
-    map: HashMap<String, (String, usize)>,
+    /// Key bytes (ASCII lower-cased) -> (value, line).
+    map: HashMap<Vec<u8>, (String, usize)>,
 }
 
 impl Database {
     /// Looks a key up the way sendmail's hash map does (lower-cased).
     pub fn get(&self, key: &str) -> Option<(&str, usize)> {
         self.map
-            .get(&key.to_ascii_lowercase())
+            .get(&key.as_bytes().to_ascii_lowercase())
             .map(|(v, l)| (v.as_str(), *l))
     }
 
@@ -458,15 +543,15 @@ impl Database {
         self.map.len()
     }
 
-    /// The stored (key, value) pairs, in the order of their lines.
+    /// The stored (key, value) pairs as bytes, in the order of their lines.
     pub fn iter_in_file_order<'a>(
         &'a self,
         map: &'a AccessMap,
-    ) -> impl Iterator<Item = (String, &'a str)> + 'a {
+    ) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + 'a {
         map.entries().filter_map(move |(line, e)| {
             let key = e.lookup_key();
             match self.map.get(&key) {
-                Some((v, l)) if *l == line => Some((key, v.as_str())),
+                Some((_, l)) if *l == line => Some((key, e.value_bytes())),
                 _ => None,
             }
         })
@@ -650,8 +735,13 @@ impl Rhs {
             Rhs::Discard
         } else if word("SKIP") {
             Rhs::Skip
-        } else if value.len() >= 6 && value[..6].eq_ignore_ascii_case("ERROR:")
-            || value.len() >= 3 && value.as_bytes()[..3].iter().all(u8::is_ascii_digit)
+        } else if value
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("ERROR:"))
+            || value
+                .as_bytes()
+                .get(..3)
+                .is_some_and(|p| p.iter().all(u8::is_ascii_digit))
         {
             Rhs::Error(value.to_string())
         } else {
@@ -764,23 +854,71 @@ mod tests {
     #[test]
     fn edits_keep_the_rest() {
         let mut m = AccessMap::parse(b"# head\nTLS_Clt:a.example   VERIFY\nCERTISSUER:/CN=x RELAY");
+        let old = "VERIFY".to_string();
         assert_eq!(
             m.set("TLS_Clt:a.example", "ENCR:128"),
-            Edit::Changed {
-                line: 2,
-                old: "VERIFY".into()
-            }
+            Ok(Edit::Changed { line: 2, old })
         );
         assert_eq!(
             m.set("TLS_Clt:b.example", "VERIFY"),
-            Edit::Added { line: 3 }
+            Ok(Edit::Added { line: 3 })
         );
-        assert_eq!(m.set("Connect:127.0.0.2", "RELAY"), Edit::Added { line: 5 });
+        assert_eq!(
+            m.set("Connect:127.0.0.2", "RELAY"),
+            Ok(Edit::Added { line: 5 })
+        );
         assert_eq!(
             String::from_utf8(m.to_bytes()).unwrap(),
             "# head\nTLS_Clt:a.example   ENCR:128\nTLS_Clt:b.example\tVERIFY\nCERTISSUER:/CN=x RELAY\nConnect:127.0.0.2\tRELAY\n"
         );
         assert_eq!(m.remove("tls_clt:B.example"), vec![3]);
         assert_eq!(m.lines.len(), 4);
+        // a line makemap could not read is refused, and nothing changes
+        let before = m.to_bytes();
+        assert!(m
+            .set(&format!("TLS_Clt:{}.example", "h".repeat(1010)), "VERIFY")
+            .is_err());
+        assert_eq!(m.to_bytes(), before);
+    }
+
+    #[test]
+    fn nul_bytes_and_non_utf8_like_makemap() {
+        // A NUL hides the newline: the whole line is skipped.
+        let m = AccessMap::parse(b"k v\0zz\nj w\n");
+        assert!(m.lines[0].entry().is_none());
+        // At the end of the file the C string just ends at the NUL.
+        let m = AccessMap::parse(b"k v\0zz");
+        assert_eq!(m.lines[0].entry().unwrap().value, "v");
+        // Non-UTF-8 bytes survive exactly, and do not merge keys.
+        let m = AccessMap::parse(b"z\x80\xff v\x81\nz\xef\xbf\xbd w\n");
+        let db = m.database();
+        let pairs: Vec<_> = db.iter_in_file_order(&m).collect();
+        assert_eq!(pairs[0], (b"z\x80\xff".to_vec(), b"v\x81".to_vec()));
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(
+            Rhs::parse(&Tag::Connect, "abcd\u{e9}"),
+            Rhs::Other("abcd\u{e9}".into())
+        );
+    }
+
+    #[test]
+    fn long_lines_keep_only_their_last_piece() {
+        let line = format!("k1 {} x\nk2 v\n", "b".repeat(2100));
+        let m = AccessMap::parse(line.as_bytes());
+        let keys: Vec<_> = m
+            .database()
+            .iter_in_file_order(&m)
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            vec![b"b".repeat(2103 - 2046).to_vec(), b"k2".to_vec()]
+        );
+        // 10 MB in one line: linear, no recursion.
+        let big = format!("k {}\n", "v".repeat(10_000_000));
+        assert!(matches!(
+            AccessMap::parse(big.as_bytes()).lines[0].kind,
+            LineKind::TooLong { .. }
+        ));
     }
 }

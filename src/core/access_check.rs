@@ -61,11 +61,18 @@ pub struct CheckContext {
 /// Checks a whole map. Findings come in line order.
 pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(map.lines.len());
+    let mut first_seen: HashMap<Vec<u8>, usize> = HashMap::with_capacity(map.lines.len());
     let mut typed: Vec<(usize, &Entry, Rhs)> = Vec::with_capacity(map.lines.len());
     for line in &map.lines {
         let n = line.number;
-        if line.raw.contains(&0) {
+        let nul = line.raw.contains(&0);
+        if nul && line.raw.ends_with(b"\n") {
+            out.push(err(
+                n,
+                1,
+                "the line contains a NUL byte, which hides its end from makemap: it reports \"line too long\" and skips the line; remove the NUL".into(),
+            ));
+        } else if nul {
             out.push(err(
                 n,
                 1,
@@ -84,12 +91,12 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
                 1,
                 format!("`{key}` has no value: makemap refuses it (\"no RHS for LHS\"); add a value such as OK, RELAY or VERIFY"),
             )),
-            LineKind::TooLong { len, rest } => {
+            LineKind::TooLong { len, rest } if *len >= MAKEMAP_LINE_MAX => {
                 out.push(err(
                     n,
                     MAKEMAP_LINE_MAX + 1,
                     format!(
-                        "line is {len} bytes; makemap reads at most {} and treats the rest as a line of its own; shorten it",
+                        "line is {len} bytes; makemap reads at most {} at a time, skips those pieces, and reads the last piece as a line of its own; shorten it",
                         MAKEMAP_LINE_MAX - 1
                     ),
                 ));
@@ -97,21 +104,23 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
                     out.push(warn(n, MAKEMAP_LINE_MAX + 1, format!("makemap stores the tail of this line as the key `{}`", e.key)));
                 }
             }
-            LineKind::Entry(e) => {
-                let key = e.lookup_key();
-                if let Some(first) = first_seen.get(&key) {
-                    out.push(err(
+            LineKind::TooLong { .. } => {}
+            LineKind::Entry(_) => {}
+        }
+        if let Some(e) = line.entry() {
+            let key = e.lookup_key();
+            if let Some(first) = first_seen.get(&key) {
+                out.push(err(
                         n,
                         1,
                         format!("duplicate key `{}` (keys are case-insensitive): makemap refuses it and the entry on line {first} wins", e.key),
                     ));
-                } else {
-                    first_seen.insert(key, n);
-                }
-                let rhs = e.rhs();
-                check_entry(n, e, &rhs, ctx, &mut out);
-                typed.push((n, e, rhs));
+            } else {
+                first_seen.insert(key, n);
             }
+            let rhs = e.rhs();
+            check_entry(n, e, &rhs, ctx, &mut out);
+            typed.push((n, e, rhs));
         }
     }
     check_relations(&typed, &mut out);
