@@ -18,8 +18,6 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -27,7 +25,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use starttls_studio::core::access::{AccessMap, Edit, LineKind};
 
-use crate::common::{require, run, run_ok, sendmail_peer_dir, studio, tempdir};
+use crate::common::{par_map, require, run, run_ok, sendmail_peer_dir, studio, tempdir};
 
 /// makemap reads with `fgets` into a 1024-byte buffer.
 const FGETS_CHUNK: usize = 1023;
@@ -147,34 +145,6 @@ fn run_timed(cmd: &mut Command, limit: Duration) -> Timed {
         stderr: t_err.join().unwrap_or_default(),
         elapsed,
     }
-}
-
-/// `f(i, item)` on a few threads; the `Some` results with their index, in
-/// input order.
-fn par_map<T: Sync, F>(items: &[T], f: F) -> Vec<(usize, String)>
-where
-    F: Fn(usize, &T) -> Option<String> + Sync,
-{
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(4)
-        .clamp(2, 8);
-    let next = AtomicUsize::new(0);
-    let found: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                if let Some(msg) = f(i, item) {
-                    found.lock().unwrap().push((i, msg));
-                }
-            });
-        }
-    });
-    let mut found = found.into_inner().unwrap();
-    found.sort_by_key(|(i, _)| *i);
-    found
 }
 
 // ---------------------------------------------------------- generator

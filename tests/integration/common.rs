@@ -83,3 +83,34 @@ pub fn tempdir() -> tempfile::TempDir {
         .tempdir()
         .expect("create temp dir")
 }
+
+/// Runs `f(i, item)` over `items` on a few threads; returns the `Some`
+/// results with their index, in input order (tests collect every failure
+/// instead of stopping at the first).
+pub fn par_map<T: Sync, F>(items: &[T], f: F) -> Vec<(usize, String)>
+where
+    F: Fn(usize, &T) -> Option<String> + Sync,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(4)
+        .clamp(2, 8);
+    let next = AtomicUsize::new(0);
+    let found: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                if let Some(msg) = f(i, item) {
+                    found.lock().unwrap().push((i, msg));
+                }
+            });
+        }
+    });
+    let mut found = found.into_inner().unwrap();
+    found.sort_by_key(|(i, _)| *i);
+    found
+}

@@ -30,8 +30,6 @@ use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 const CORPUS: &str = "tests/data/policy-cases.jsonl";
 const RULESETS: [&str; 4] = ["tls_client", "tls_server", "tls_rcpt", "relay"];
@@ -280,32 +278,15 @@ fn convert(
 
 // ------------------------------------------------------------ parallelism
 
-/// Runs `f` on every case on a few threads; collects the `Some` results in
-/// case order.
+/// Runs `f` on every case on a few threads; the `Some` results in case order.
 fn par_map<F>(cases: &[Case], f: F) -> Vec<String>
 where
     F: Fn(usize, &Case) -> Option<String> + Sync,
 {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(4)
-        .clamp(2, 8);
-    let next = AtomicUsize::new(0);
-    let found: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(case) = cases.get(i) else { break };
-                if let Some(msg) = f(i, case) {
-                    found.lock().unwrap().push((i, msg));
-                }
-            });
-        }
-    });
-    let mut found = found.into_inner().unwrap();
-    found.sort_by_key(|(i, _)| *i);
-    found.into_iter().map(|(_, m)| m).collect()
+    crate::common::par_map(cases, f)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
 }
 
 fn write_access(dir: &Path, i: usize, case: &Case) -> PathBuf {
