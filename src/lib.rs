@@ -9,4 +9,5 @@
 pub mod cli;
 pub mod core;
 pub mod gui;
+pub mod net;
 pub mod store;

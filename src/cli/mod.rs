@@ -3,6 +3,7 @@
 //! JSON. Exit status: 0 success, 1 failed check or refused input, 2 usage.
 
 mod access;
+mod probe;
 
 use crate::core::cert::{self, CertInfo};
 use crate::core::pki::KeyKind;
@@ -68,6 +69,8 @@ pub enum Command {
     /// What would sendmail decide? (TLS requirements and relaying by certificate)
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Test a server: EHLO, STARTTLS, handshake, verify its certificate, EHLO again, QUIT
+    Probe(probe::ProbeArgs),
     /// Open the desktop GUI (the same as giving no command)
     Gui,
 }
@@ -184,6 +187,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Install { fqdn, to } => install_cmd(&home, &fqdn, &to),
         Command::Show { file, json } => show(&file, json),
         Command::Access(c) => access::access(c),
+        Command::Probe(p) => probe::probe(&home, p),
         Command::Policy(PolicyCommand::Eval(p)) => access::policy_eval(p),
         Command::Rehash { dirs, old } => {
             rehash_cmd(&dirs, if old { HashKind::Old } else { HashKind::New })

@@ -6,6 +6,7 @@ mod common;
 mod access_cli;
 mod cli_pki;
 mod policy_diff;
+mod probe_peer;
 mod rehash_diff;
 mod sendmail_peer;
 mod show_diff;

@@ -38,9 +38,9 @@ use crate::common::{openssl, require, run, run_ok, sendmail_peer_dir, studio, te
 /// A running sendmail peer; stopped (`stop --dir`) when dropped, also when
 /// the test panics. Created *before* `start` runs, so a half-started peer
 /// is stopped too.
-struct Peer {
-    dir: PathBuf,
-    env: BTreeMap<String, String>,
+pub(crate) struct Peer {
+    pub(crate) dir: PathBuf,
+    pub(crate) env: BTreeMap<String, String>,
     start_stdout: String,
     start_stderr: String,
 }
@@ -56,7 +56,7 @@ impl Drop for Peer {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0")
@@ -66,7 +66,7 @@ fn free_port() -> u16 {
 impl Peer {
     /// Starts the peer with state directory `dir` and extra `start` options.
     /// Retries with another port if the chosen one was taken meanwhile.
-    fn start(dir: &Path, extra: &[OsString]) -> Peer {
+    pub(crate) fn start(dir: &Path, extra: &[OsString]) -> Peer {
         let mut peer = Peer {
             dir: dir.to_path_buf(),
             env: BTreeMap::new(),
