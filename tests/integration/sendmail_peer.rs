@@ -407,7 +407,9 @@ fn install_output_works_as_sendmail_tls_config() {
     }
     if key.is_file() {
         let uid = fs::metadata(&key).unwrap().uid();
-        let me = unsafe { libc::geteuid() };
+        // Our effective uid: the owner of a file we just created.
+        let probe_file = tempdir();
+        let me = fs::metadata(probe_file.path()).unwrap().uid();
         if uid != me {
             problems.push(format!(
                 "{}: owner uid {uid}, want {me} (sendmail: Permission denied)",
