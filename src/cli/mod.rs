@@ -4,6 +4,7 @@
 
 mod access;
 mod probe;
+mod serve;
 
 use crate::core::cert::{self, CertInfo};
 use crate::core::pki::KeyKind;
@@ -71,6 +72,8 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Test a server: EHLO, STARTTLS, handshake, verify its certificate, EHLO again, QUIT
     Probe(probe::ProbeArgs),
+    /// Run the embedded STARTTLS SMTP server (loopback unless told otherwise)
+    Serve(serve::ServeArgs),
     /// Open the desktop GUI (the same as giving no command)
     Gui,
 }
@@ -188,6 +191,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Show { file, json } => show(&file, json),
         Command::Access(c) => access::access(c),
         Command::Probe(p) => probe::probe(&home, p),
+        Command::Serve(a) => serve::serve(&home, a),
         Command::Policy(PolicyCommand::Eval(p)) => access::policy_eval(p),
         Command::Rehash { dirs, old } => {
             rehash_cmd(&dirs, if old { HashKind::Old } else { HashKind::New })

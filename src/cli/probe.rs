@@ -47,7 +47,7 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
-fn certs_in_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+pub(crate) fn certs_in_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let data = fsutil::read_limited(path, PKI_FILE_LIMIT)?;
     let ders = cert::certificates_in(&data).map_err(|source| Error::Cert {
         path: path.to_path_buf(),
@@ -85,12 +85,17 @@ fn roots(home: &Home, args: &ProbeArgs) -> Result<Vec<CertificateDer<'static>>, 
     Ok(roots)
 }
 
-fn client_auth(args: &ProbeArgs) -> Result<Option<ClientAuth>, Error> {
-    let (Some(cert_path), Some(key_path)) = (&args.cert, &args.key) else {
+/// A certificate chain and its key for TLS (client or server side).
+pub(crate) fn client_auth_from(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    allow_insecure_key: bool,
+) -> Result<Option<ClientAuth>, Error> {
+    let (Some(cert_path), Some(key_path)) = (cert, key) else {
         return Ok(None);
     };
     let chain = certs_in_file(cert_path)?;
-    let key_pem = read_key_file(key_path, args.allow_insecure_key)?;
+    let key_pem = read_key_file(key_path, allow_insecure_key)?;
     let bad_key = || {
         refused(
             format!("{}: no usable private key", key_path.display()),
@@ -127,7 +132,11 @@ pub fn probe(home: &Home, args: ProbeArgs) -> Result<i32, Error> {
     let opts = ProbeOptions {
         target: args.target.clone(),
         roots: roots(home, &args)?,
-        client_auth: client_auth(&args)?,
+        client_auth: client_auth_from(
+            args.cert.as_deref(),
+            args.key.as_deref(),
+            args.allow_insecure_key,
+        )?,
         ehlo_name: args.ehlo.clone(),
         timeout: Duration::from_secs(args.timeout.max(1)),
     };

@@ -9,4 +9,5 @@ mod policy_diff;
 mod probe_peer;
 mod rehash_diff;
 mod sendmail_peer;
+mod serve_peer;
 mod show_diff;

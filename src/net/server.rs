@@ -1,0 +1,729 @@
+//! The embedded STARTTLS SMTP server: the admin's certificates and access
+//! map, applied the way sendmail applies them, with the values sendmail
+//! would put in its macros reported per session.
+//!
+//! Threads and blocking sockets (one thread per session, capped), like the
+//! probe: a test server for a handful of sessions does not need an async
+//! runtime, and a blocking session reads top to bottom like the SMTP
+//! dialogue it implements.
+
+use super::names;
+use crate::core::access::Database;
+use crate::core::cert::CertInfo;
+use crate::core::policy::{self, Decision, Macros, Options, Outcome, Ruleset};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
+use serde::Serialize;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// SMTP command lines longer than this are refused (RFC 5321: 512 octets;
+/// sendmail allows more, so do we).
+pub const MAX_LINE: usize = 4096;
+
+/// Everything the server needs.
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Our name in the greeting and `Received:` (`$j`).
+    pub hostname: String,
+    pub cert_chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+    /// CAs for client certificates (like `confCACERT_PATH`), also announced.
+    pub ca_roots: Vec<CertificateDer<'static>>,
+    pub access: Database,
+    pub maildir: PathBuf,
+    pub max_sessions: usize,
+    pub max_message_size: usize,
+    pub timeout: Duration,
+    pub tls_perm_err: bool,
+}
+
+/// One finished session, as logged (one JSON line) and sent to the GUI.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SessionLog {
+    pub peer: String,
+    pub helo: Option<String>,
+    pub starttls: bool,
+    pub tls_version: Option<String>,
+    pub cipher: Option<String>,
+    pub cipher_bits: Option<u32>,
+    /// `${verify}`: OK, FAIL, NO, SOFTWARE, or empty without STARTTLS.
+    pub verify: String,
+    pub verify_error: Option<String>,
+    pub cert_subject: Option<String>,
+    pub cert_issuer: Option<String>,
+    /// Every policy decision made, in order, with its SMTP reply.
+    pub decisions: Vec<LoggedDecision>,
+    /// Files written to the maildir.
+    pub messages: Vec<String>,
+    /// Why the session ended, when not by QUIT.
+    pub ended: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedDecision {
+    pub at: String,
+    pub ruleset: &'static str,
+    pub outcome: Outcome,
+    pub reply: Option<String>,
+    pub explanation: String,
+}
+
+/// Requests a client certificate, never insists, and never aborts the
+/// handshake for a bad one (sendmail computes `${verify}` instead). The
+/// handshake signatures are still checked.
+#[derive(Debug)]
+struct AskingVerifier {
+    hints: Vec<DistinguishedName>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ClientCertVerifier for AskingVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// What the sessions share.
+struct Shared {
+    config: ServerConfig,
+    tls: Arc<rustls::ServerConfig>,
+    /// Verifies client chains after the handshake; None without CAs.
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    active: AtomicUsize,
+    events: Option<Sender<SessionLog>>,
+    counter: AtomicUsize,
+}
+
+/// The TLS configuration, and the verifier that computes `${verify}`
+/// after the handshake (none without CAs).
+type TlsSide = (
+    Arc<rustls::ServerConfig>,
+    Option<Arc<dyn ClientCertVerifier>>,
+);
+
+/// Builds the TLS side; an error names what is wrong with cert or key.
+fn tls_config(config: &ServerConfig) -> Result<TlsSide, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = RootCertStore::empty();
+    for r in &config.ca_roots {
+        let _ = roots.add(r.clone());
+    }
+    let roots = Arc::new(roots);
+    // The Name of each CA, as a DER SEQUENCE (the trust anchor keeps only its content).
+    let hints: Vec<DistinguishedName> = roots
+        .roots
+        .iter()
+        .map(|ta| DistinguishedName::in_sequence(&ta.subject))
+        .collect();
+    let verifier: Option<Arc<dyn ClientCertVerifier>> = if roots.is_empty() {
+        None
+    } else {
+        let v = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| format!("CA path: {e}"))?;
+        Some(v)
+    };
+    let asking = Arc::new(AskingVerifier {
+        hints,
+        provider: provider.clone(),
+    });
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(asking)
+        .with_single_cert(config.cert_chain.clone(), config.key.clone_key())
+        .map_err(|e| format!("the certificate and key cannot be used together: {e}"))?;
+    Ok((Arc::new(tls), verifier))
+}
+
+/// Runs until `stop` is set. Each finished session is printed by the
+/// caller from `events`, or logged here when there is no channel.
+pub fn serve(
+    config: ServerConfig,
+    stop: Arc<AtomicBool>,
+    events: Option<Sender<SessionLog>>,
+) -> Result<(), String> {
+    let (tls, verifier) = tls_config(&config)?;
+    std::fs::create_dir_all(&config.maildir)
+        .map_err(|e| format!("cannot create {}: {e}", config.maildir.display()))?;
+    crate::store::fsutil::remove_stale_temps(&config.maildir);
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let shared = Arc::new(Shared {
+        config,
+        tls,
+        verifier,
+        active: AtomicUsize::new(0),
+        events,
+        counter: AtomicUsize::new(0),
+    });
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.config.max_sessions {
+                    shared.active.fetch_sub(1, Ordering::SeqCst);
+                    let mut s = stream;
+                    let _ = s.write_all(b"421 4.3.2 Too many sessions, try again later\r\n");
+                    continue;
+                }
+                let spawned = std::thread::Builder::new()
+                    .name(format!("smtp-{peer}"))
+                    .spawn(move || {
+                        let log = session(&shared, stream, peer);
+                        shared.active.fetch_sub(1, Ordering::SeqCst);
+                        match &shared.events {
+                            Some(tx) => {
+                                let _ = tx.send(log);
+                            }
+                            None => {
+                                if let Ok(line) = serde_json::to_string(&log) {
+                                    println!("{line}");
+                                }
+                            }
+                        }
+                    });
+                if spawned.is_err() {
+                    // No thread: the stream was moved into the closure and dropped.
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    // Let running sessions finish (bounded by their timeouts).
+    for _ in 0..100 {
+        if shared.active.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// The connection, before or after STARTTLS.
+enum Conn {
+    Plain(BufReader<TcpStream>),
+    Tls(Box<BufReader<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>>),
+}
+
+impl Conn {
+    fn read_line(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let limit = (MAX_LINE + 1) as u64;
+        match self {
+            Conn::Plain(r) => r.by_ref().take(limit).read_until(b'\n', buf),
+            Conn::Tls(r) => r.by_ref().take(limit).read_until(b'\n', buf),
+        }
+    }
+    fn send(&mut self, text: &str) -> io::Result<()> {
+        match self {
+            Conn::Plain(r) => r.get_mut().write_all(text.as_bytes()),
+            Conn::Tls(r) => {
+                let s = r.get_mut();
+                s.write_all(text.as_bytes())?;
+                s.flush()
+            }
+        }
+    }
+}
+
+struct Session<'a> {
+    shared: &'a Shared,
+    log: SessionLog,
+    macros: Macros,
+    /// A tls_client refusal after STARTTLS: answers every MAIL/RCPT.
+    tls_refusal: Option<String>,
+    mail_from: Option<String>,
+    rcpts: Vec<String>,
+}
+
+fn reply_lines(code: u16, lines: &[String]) -> String {
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+        out.push_str(&format!("{code}{sep}{l}\r\n"));
+    }
+    out
+}
+
+fn session(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> SessionLog {
+    let mut s = Session {
+        shared,
+        log: SessionLog {
+            peer: peer.to_string(),
+            ..Default::default()
+        },
+        macros: Macros::default(),
+        tls_refusal: None,
+        mail_from: None,
+        rcpts: Vec::new(),
+    };
+    let addr = match peer.ip() {
+        std::net::IpAddr::V4(a) => a.to_string(),
+        std::net::IpAddr::V6(a) => format!("IPv6:{a}"),
+    };
+    s.macros.set("client_addr", &addr);
+    // No DNS here: the name is the bracketed address, as sendmail's is
+    // for a client whose reverse lookup does not confirm.
+    s.macros.set("client_name", &format!("[{}]", peer.ip()));
+    s.macros.set("server_name", &shared.config.hostname);
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(shared.config.timeout));
+    let _ = stream.set_write_timeout(Some(shared.config.timeout));
+    let mut conn = Conn::Plain(BufReader::new(stream));
+    let end = s.run(&mut conn);
+    s.log.ended = end.err();
+    s.log
+}
+
+impl Session<'_> {
+    fn decide(&mut self, at: &str, ruleset: Ruleset, rcpt: Option<&str>) -> Decision {
+        let d = policy::evaluate(
+            &self.shared.config.access,
+            ruleset,
+            &self.macros,
+            rcpt,
+            Options {
+                tls_perm_err: self.shared.config.tls_perm_err,
+            },
+        );
+        self.log.decisions.push(LoggedDecision {
+            at: at.to_string(),
+            ruleset: match ruleset {
+                Ruleset::TlsClient => "tls_client",
+                Ruleset::TlsServer => "tls_server",
+                Ruleset::TlsRcpt => "tls_rcpt",
+                Ruleset::Relay => "relay",
+            },
+            outcome: d.outcome,
+            reply: d.reply.clone(),
+            explanation: d.explanation.clone(),
+        });
+        d
+    }
+
+    fn ehlo_lines(&self, helo: &str, tls: bool) -> Vec<String> {
+        let mut lines = vec![format!(
+            "{} Hello {helo}, pleased to meet you",
+            self.shared.config.hostname
+        )];
+        if self.tls_refusal.is_some() {
+            // sendmail offers only this after a tls_client refusal.
+            lines.push("ENHANCEDSTATUSCODES".into());
+            return lines;
+        }
+        lines.extend([
+            "ENHANCEDSTATUSCODES".to_string(),
+            "PIPELINING".into(),
+            "8BITMIME".into(),
+            format!("SIZE {}", self.shared.config.max_message_size),
+        ]);
+        if !tls {
+            lines.push("STARTTLS".into());
+        }
+        lines.push("HELP".into());
+        lines
+    }
+
+    /// The dialogue; `Err` says why it ended early.
+    fn run(&mut self, conn: &mut Conn) -> Result<(), String> {
+        let host = self.shared.config.hostname.clone();
+        let io = |e: io::Error| format!("connection lost: {e}");
+        conn.send(&format!("220 {host} ESMTP starttls-studio; ready\r\n"))
+            .map_err(io)?;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = conn.read_line(&mut buf).map_err(io)?;
+            if n == 0 {
+                return Err("the client closed the connection without QUIT".into());
+            }
+            if !buf.ends_with(b"\n") {
+                if buf.len() > MAX_LINE {
+                    conn.send("500 5.5.0 Line too long\r\n").map_err(io)?;
+                    // Skip the rest of that line.
+                    let mut rest = Vec::new();
+                    while !rest.ends_with(b"\n") {
+                        rest.clear();
+                        if conn.read_line(&mut rest).map_err(io)? == 0 {
+                            return Err("the client closed the connection in a long line".into());
+                        }
+                    }
+                    continue;
+                }
+                return Err("the client closed the connection mid-line".into());
+            }
+            let line = String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\r', '\n'])
+                .to_string();
+            let (verb, arg) = match line.split_once(' ') {
+                Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_string()),
+                None => (line.to_ascii_uppercase(), String::new()),
+            };
+            let tls = matches!(conn, Conn::Tls(_));
+            match verb.as_str() {
+                "EHLO" | "HELO" if arg.is_empty() => conn.send(&format!("501 5.0.0 {verb} requires domain address\r\n")).map_err(io)?,
+                "EHLO" => {
+                    self.log.helo = Some(arg.clone());
+                    self.reset();
+                    conn.send(&reply_lines(250, &self.ehlo_lines(&arg, tls))).map_err(io)?;
+                }
+                "HELO" => {
+                    self.log.helo = Some(arg.clone());
+                    self.reset();
+                    conn.send(&format!("250 {host} Hello {arg}, pleased to meet you\r\n")).map_err(io)?;
+                }
+                "STARTTLS" if tls => conn.send("503 5.5.0 TLS already active\r\n").map_err(io)?,
+                "STARTTLS" if !arg.is_empty() => conn.send("501 5.5.4 Syntax error (no parameters allowed)\r\n").map_err(io)?,
+                "STARTTLS" => {
+                    conn.send("220 2.0.0 Ready to start TLS\r\n").map_err(io)?;
+                    self.starttls(conn)?;
+                }
+                "MAIL" => self.mail(conn, &arg).map_err(io)?,
+                "RCPT" => self.rcpt(conn, &arg).map_err(io)?,
+                "DATA" => self.data(conn)?,
+                "RSET" => {
+                    self.reset();
+                    conn.send("250 2.0.0 Reset state\r\n").map_err(io)?;
+                }
+                "NOOP" => conn.send("250 2.0.0 OK\r\n").map_err(io)?,
+                "HELP" => conn.send("214-2.0.0 starttls-studio test server\r\n214-2.0.0 Commands: EHLO HELO STARTTLS MAIL RCPT DATA RSET NOOP QUIT HELP VRFY\r\n214 2.0.0 End of HELP info\r\n").map_err(io)?,
+                "VRFY" => conn.send("252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery\r\n").map_err(io)?,
+                "QUIT" => {
+                    let _ = conn.send(&format!("221 2.0.0 {host} closing connection\r\n"));
+                    return Ok(());
+                }
+                _ => conn.send("500 5.5.1 Command unrecognized\r\n").map_err(io)?,
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.mail_from = None;
+        self.rcpts.clear();
+    }
+
+    fn starttls(&mut self, conn: &mut Conn) -> Result<(), String> {
+        let Conn::Plain(reader) = conn else {
+            return Err("internal: STARTTLS on a TLS connection".into());
+        };
+        // Anything the client pipelined after STARTTLS is dropped unread
+        // (CVE-2011-0411): it must not be taken as coming over TLS.
+        let dropped = reader.buffer().len();
+        if dropped > 0 {
+            self.log.decisions.push(LoggedDecision {
+                at: "STARTTLS".into(),
+                ruleset: "starttls",
+                outcome: Outcome::Ok,
+                reply: None,
+                explanation: format!(
+                    "discarded {dropped} bytes the client sent after STARTTLS before the handshake"
+                ),
+            });
+        }
+        let stream = match reader.get_ref().try_clone() {
+            Ok(s) => s,
+            Err(e) => return Err(format!("cannot use the socket: {e}")),
+        };
+        let server =
+            rustls::ServerConnection::new(self.shared.tls.clone()).map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(server, stream);
+        self.log.starttls = true;
+        while tls.conn.is_handshaking() {
+            if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
+                self.log.verify = "SOFTWARE".into();
+                self.macros.set("verify", "SOFTWARE");
+                self.log.starttls = false;
+                self.decide("STARTTLS", Ruleset::TlsClient, None);
+                return Err(format!("TLS handshake failed: {e}"));
+            }
+        }
+        let version = tls
+            .conn
+            .protocol_version()
+            .map(names::tls_version)
+            .unwrap_or_default();
+        let (cipher, bits) = tls
+            .conn
+            .negotiated_cipher_suite()
+            .map(|s| names::cipher(s.suite()))
+            .unwrap_or_default();
+        let chain: Vec<CertificateDer<'static>> = tls
+            .conn
+            .peer_certificates()
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
+        let verify = match chain.first() {
+            None => "NO".to_string(),
+            Some(ee) => {
+                let info = CertInfo::from_der(ee).ok();
+                if let Some(i) = &info {
+                    self.macros.set("cert_subject", &i.subject_sendmail);
+                    self.macros.set("cert_issuer", &i.issuer_sendmail);
+                    if let Some(cn) = &i.subject_cn {
+                        self.macros.set("cn_subject", &crate::core::dn::xtext(cn));
+                    }
+                    self.log.cert_subject = Some(i.subject_sendmail.clone());
+                    self.log.cert_issuer = Some(i.issuer_sendmail.clone());
+                }
+                match &self.shared.verifier {
+                    None => {
+                        self.log.verify_error = Some("no CA path configured".into());
+                        "FAIL".into()
+                    }
+                    Some(v) => match v.verify_client_cert(ee, &chain[1..], UnixTime::now()) {
+                        Ok(_) => "OK".into(),
+                        Err(e) => {
+                            self.log.verify_error = Some(e.to_string());
+                            "FAIL".into()
+                        }
+                    },
+                }
+            }
+        };
+        self.macros.set("verify", &verify);
+        self.macros.set("tls_version", &version);
+        self.macros.set("cipher", &cipher);
+        self.macros.set("cipher_bits", &bits.to_string());
+        self.log.verify = verify;
+        self.log.tls_version = Some(version);
+        self.log.cipher = Some(cipher);
+        self.log.cipher_bits = Some(bits);
+        let d = self.decide("STARTTLS", Ruleset::TlsClient, None);
+        self.tls_refusal = d.reply;
+        self.reset();
+        self.log.helo = None;
+        *conn = Conn::Tls(Box::new(BufReader::new(tls)));
+        Ok(())
+    }
+
+    fn mail(&mut self, conn: &mut Conn, arg: &str) -> io::Result<()> {
+        if self.log.helo.is_none() {
+            return conn.send("503 5.0.0 Polite people say HELO first\r\n");
+        }
+        if self.mail_from.is_some() {
+            return conn.send("503 5.5.0 Sender already specified\r\n");
+        }
+        let Some(rest) = strip_prefix_ci(arg, "FROM:") else {
+            return conn.send("501 5.5.2 Syntax error in parameters scanning \"from\"\r\n");
+        };
+        let (addr, params) = split_path(rest);
+        if let Some(r) = &self.tls_refusal {
+            return conn.send(&format!("{r}\r\n"));
+        }
+        let d = self.decide("MAIL", Ruleset::TlsClient, None);
+        if let Some(r) = d.reply {
+            return conn.send(&format!("{r}\r\n"));
+        }
+        for p in params.split_whitespace() {
+            if let Some(size) = strip_prefix_ci(p, "SIZE=") {
+                if size
+                    .parse::<usize>()
+                    .is_ok_and(|n| n > self.shared.config.max_message_size)
+                {
+                    return conn
+                        .send("552 5.2.3 Message size exceeds fixed maximum message size\r\n");
+                }
+            }
+        }
+        self.mail_from = Some(addr.clone());
+        conn.send(&format!("250 2.1.0 <{addr}>... Sender ok\r\n"))
+    }
+
+    fn rcpt(&mut self, conn: &mut Conn, arg: &str) -> io::Result<()> {
+        if self.mail_from.is_none() {
+            return conn.send("503 5.0.0 Need MAIL before RCPT\r\n");
+        }
+        let Some(rest) = strip_prefix_ci(arg, "TO:") else {
+            return conn.send("501 5.5.2 Syntax error in parameters scanning \"to\"\r\n");
+        };
+        let (addr, _) = split_path(rest);
+        if addr.is_empty() {
+            return conn.send("553 5.0.0 User address required\r\n");
+        }
+        if let Some(r) = &self.tls_refusal {
+            return conn.send(&format!("{r}\r\n"));
+        }
+        let local = addr
+            .rsplit_once('@')
+            .is_none_or(|(_, d)| d.eq_ignore_ascii_case(&self.shared.config.hostname));
+        if !local {
+            let d = self.decide("RCPT", Ruleset::Relay, Some(&addr));
+            if let Some(r) = d.reply {
+                return conn.send(&format!("{r}\r\n"));
+            }
+        }
+        self.rcpts.push(addr.clone());
+        conn.send(&format!("250 2.1.5 <{addr}>... Recipient ok\r\n"))
+    }
+
+    fn data(&mut self, conn: &mut Conn) -> Result<(), String> {
+        let io = |e: io::Error| format!("connection lost: {e}");
+        if self.rcpts.is_empty() {
+            return conn.send("503 5.0.0 Need RCPT (recipient)\r\n").map_err(io);
+        }
+        conn.send("354 Enter mail, end with \".\" on a line by itself\r\n")
+            .map_err(io)?;
+        let mut body = Vec::new();
+        let mut too_big = false;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = conn.read_line(&mut line).map_err(io)?;
+            if n == 0 || (!line.ends_with(b"\n") && line.len() <= MAX_LINE) {
+                // Disconnected mid-DATA: nothing is kept.
+                return Err(
+                    "the client disconnected during DATA; the message was discarded".into(),
+                );
+            }
+            if line == b".\r\n" || line == b".\n" {
+                break;
+            }
+            let content = if line.starts_with(b"..") {
+                &line[1..]
+            } else {
+                &line[..]
+            };
+            if body.len() + content.len() > self.shared.config.max_message_size {
+                too_big = true;
+            } else {
+                body.extend_from_slice(content);
+            }
+        }
+        if too_big {
+            self.reset();
+            return conn
+                .send("552 5.3.4 Message size exceeds fixed maximum message size\r\n")
+                .map_err(io);
+        }
+        let id = format!(
+            "{}.{}.{}",
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+            std::process::id(),
+            self.shared.counter.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut message = self.received(&id).into_bytes();
+        message.extend_from_slice(&body);
+        let path = self.shared.config.maildir.join(format!("{id}.eml"));
+        match crate::store::fsutil::write_atomic(&path, &message, 0o600) {
+            Ok(()) => {
+                self.log.messages.push(path.display().to_string());
+                self.reset();
+                conn.send(&format!("250 2.0.0 {id} Message accepted for delivery\r\n"))
+                    .map_err(io)
+            }
+            Err(e) => {
+                self.reset();
+                conn.send(&format!("451 4.3.0 cannot store the message: {e}\r\n"))
+                    .map_err(io)
+            }
+        }
+    }
+
+    /// A sendmail-style `Received:` header.
+    fn received(&self, id: &str) -> String {
+        let helo = self.log.helo.as_deref().unwrap_or("unknown");
+        let addr = self.macros.get("client_addr");
+        let date = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default();
+        let mut h = format!(
+            "Received: from {helo} ([{addr}])\r\n\tby {} (starttls-studio) with ",
+            self.shared.config.hostname
+        );
+        if self.log.starttls {
+            h.push_str(&format!(
+                "ESMTPS id {id}\r\n\t(version={} cipher={} bits={} verify={})\r\n",
+                self.macros.get("tls_version"),
+                self.macros.get("cipher"),
+                self.macros.get("cipher_bits"),
+                self.macros.get("verify")
+            ));
+        } else {
+            h.push_str(&format!("ESMTP id {id}\r\n"));
+        }
+        match self.rcpts.as_slice() {
+            [one] => h.push_str(&format!("\tfor <{one}>; {date}\r\n")),
+            _ => h.push_str(&format!("\t; {date}\r\n")),
+        }
+        h
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// `<addr> PARAMS` → (addr, params).
+fn split_path(s: &str) -> (String, String) {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('<') {
+        if let Some((addr, params)) = rest.split_once('>') {
+            return (addr.trim().to_string(), params.trim().to_string());
+        }
+    }
+    match s.split_once(' ') {
+        Some((a, p)) => (a.to_string(), p.to_string()),
+        None => (s.to_string(), String::new()),
+    }
+}

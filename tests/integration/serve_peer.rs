@@ -1,0 +1,323 @@
+//! `serve` against real clients: `openssl s_client` (TLS 1.3 and 1.2) and
+//! `swaks` with and without client certificates, the access map applied
+//! live, and hostile clients (commands pipelined after STARTTLS, a 100 KB
+//! line, garbage instead of a ClientHello, a disconnect mid-DATA).
+
+use crate::common::*;
+use crate::sendmail_peer::free_port;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `serve`; SIGTERM and wait on drop. Its stdout (one JSON line
+/// per session) is collected by `sessions()`.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    out: PathBuf,
+    maildir: PathBuf,
+}
+
+impl Server {
+    fn start(home: &Path, access: Option<&Path>) -> Server {
+        let port = free_port();
+        let out = home.join(format!("serve-{port}.jsonl"));
+        let maildir = home.join(format!("maildir-{port}"));
+        let mut cmd = studio(home);
+        cmd.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--hostname",
+            "mx.studio.test",
+        ])
+        .arg("--maildir")
+        .arg(&maildir)
+        .args(["--timeout", "10"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null());
+        if let Some(a) = access {
+            cmd.arg("--access").arg(a);
+        }
+        let child = cmd.spawn().expect("start serve");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "serve did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // That probe connection is a session of its own; let it end.
+        std::thread::sleep(Duration::from_millis(100));
+        Server {
+            child: Some(child),
+            port,
+            out,
+            maildir,
+        }
+    }
+
+    fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server (SIGTERM) and returns its exit status and session logs.
+    fn stop(&mut self) -> (Option<i32>, Vec<serde_json::Value>) {
+        let mut status = None;
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(s)) = c.try_wait() {
+                    status = s.code();
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        (
+            status,
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn pki(home: &Path) {
+    run_ok(studio(home).args([
+        "ca",
+        "init",
+        "--cn",
+        "Studio Test CA",
+        "--key",
+        "ecdsa-p256",
+    ]));
+    run_ok(studio(home).args(["cert", "issue", "mx.studio.test"]));
+    run_ok(studio(home).args(["cert", "issue", "client.example.net", "--key", "ecdsa-p256"]));
+}
+
+fn swaks(server: &Server, cert: Option<(&Path, &Path)>, to: &str) -> String {
+    let mut c = Command::new(require("swaks"));
+    c.args([
+        "--server",
+        &server.target(),
+        "--local-interface",
+        "127.0.0.2",
+        "--tls",
+        "--from",
+        "a@client.example.net",
+        "--to",
+        to,
+    ]);
+    if let Some((crt, key)) = cert {
+        c.arg("--tls-cert").arg(crt).arg("--tls-key").arg(key);
+    }
+    let out = run(&mut c);
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn serve_applies_certificates_and_access_map_like_sendmail() {
+    let t = tempdir();
+    let home = t.path();
+    pki(home);
+    let access = home.join("access");
+    std::fs::write(&access, "CERTISSUER:/CN=Studio+20Test+20CA\tRELAY\n").unwrap();
+    let mut server = Server::start(home, Some(&access));
+
+    // openssl s_client: TLS 1.3 and 1.2, our CA announced, chain verifies.
+    for (flag, proto) in [("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")] {
+        let out = run(openssl()
+            .args([
+                "s_client",
+                flag,
+                "-starttls",
+                "smtp",
+                "-connect",
+                &server.target(),
+                "-CAfile",
+            ])
+            .arg(home.join("ca/ca.crt"))
+            .stdin(Stdio::null()));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("New, {proto}")), "{flag}: {text}");
+        assert!(
+            text.contains("Verify return code: 0 (ok)"),
+            "{flag}: {text}"
+        );
+        assert!(
+            text.contains("Acceptable client certificate CA names\nCN = Studio Test CA"),
+            "{flag}: {text}"
+        );
+    }
+
+    let crt = home.join("hosts/client.example.net.crt");
+    let key = home.join("hosts/client.example.net.key");
+    let ok = swaks(&server, Some((&crt, &key)), "someone@remote.example");
+    assert!(
+        ok.contains("250 2.1.5 <someone@remote.example>... Recipient ok"),
+        "{ok}"
+    );
+    assert!(ok.contains("Message accepted for delivery"), "{ok}");
+    let denied = swaks(&server, None, "someone@remote.example");
+    assert!(
+        denied.contains("550 5.7.1 <someone@remote.example>... Relaying denied"),
+        "{denied}"
+    );
+    let local = swaks(&server, None, "postmaster@mx.studio.test");
+    assert!(
+        local.contains("Message accepted for delivery"),
+        "local recipients need no relaying: {local}"
+    );
+
+    let (status, sessions) = server.stop();
+    assert_eq!(status, Some(0), "SIGTERM stops serve cleanly");
+    let tls13 = sessions
+        .iter()
+        .find(|s| s["tls_version"] == "TLSv1.3" && s["verify"] == "OK")
+        .expect("a verified TLS 1.3 session");
+    assert_eq!(tls13["cipher"], "TLS_AES_256_GCM_SHA384");
+    assert_eq!(tls13["cipher_bits"], 256);
+    assert_eq!(tls13["cert_subject"], "/CN=client.example.net");
+    assert_eq!(tls13["cert_issuer"], "/CN=Studio+20Test+20CA");
+    assert!(sessions.iter().any(|s| s["tls_version"] == "TLSv1.2"
+        && s["cipher"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("ECDHE-"))));
+    assert!(sessions.iter().any(|s| s["verify"] == "NO"));
+
+    let files: Vec<_> = std::fs::read_dir(&server.maildir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 2, "two messages stored: {files:?}");
+    let verified = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .find(|m| m.contains("for <someone@remote.example>"))
+        .expect("the relayed message");
+    assert!(
+        verified.contains("with ESMTPS id")
+            && verified
+                .contains("(version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 bits=256 verify=OK)"),
+        "{verified}"
+    );
+}
+
+#[test]
+fn tls_requirement_refuses_after_starttls_like_sendmail() {
+    let t = tempdir();
+    let home = t.path();
+    pki(home);
+    let access = home.join("access");
+    std::fs::write(&access, "TLS_Clt:[127.0.0.2]\tPERM+VERIFY\n").unwrap();
+    let server = Server::start(home, Some(&access));
+    let out = swaks(&server, None, "postmaster@mx.studio.test");
+    assert!(out.contains("503 5.7.0 not authenticated"), "{out}");
+    let crt = home.join("hosts/client.example.net.crt");
+    let key = home.join("hosts/client.example.net.key");
+    let out = swaks(&server, Some((&crt, &key)), "postmaster@mx.studio.test");
+    assert!(out.contains("Message accepted for delivery"), "{out}");
+}
+
+fn read_reply(r: &mut impl BufRead) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return all;
+        }
+        all.push_str(&line);
+        if line.as_bytes().get(3) == Some(&b' ') {
+            return all;
+        }
+    }
+}
+
+#[test]
+fn hostile_clients_get_clear_answers_and_leave_nothing_behind() {
+    let t = tempdir();
+    let home = t.path();
+    pki(home);
+    let mut server = Server::start(home, None);
+    let connect = || {
+        let s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let r = BufReader::new(s.try_clone().unwrap());
+        (s, r)
+    };
+
+    // Plaintext pipelined after STARTTLS is dropped, not answered over TLS.
+    let (mut s, mut r) = connect();
+    read_reply(&mut r);
+    s.write_all(b"EHLO x\r\n").unwrap();
+    read_reply(&mut r);
+    s.write_all(b"STARTTLS\r\nRSET\r\n").unwrap();
+    assert!(read_reply(&mut r).starts_with("220"));
+    // The next bytes must be the TLS handshake (our garbage ClientHello
+    // gets an alert), never a "250" to the injected RSET.
+    s.write_all(b"this is not a ClientHello\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = r.read(&mut buf).unwrap_or(0);
+    assert!(
+        !buf[..n].starts_with(b"250"),
+        "answered the injected command: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+
+    // A 100 KB line.
+    let (mut s, mut r) = connect();
+    read_reply(&mut r);
+    let mut long = vec![b'A'; 100_000];
+    long.extend_from_slice(b"\r\nNOOP\r\n");
+    s.write_all(&long).unwrap();
+    assert!(read_reply(&mut r).starts_with("500 5.5.0 Line too long"));
+    assert!(
+        read_reply(&mut r).starts_with("250"),
+        "the session goes on after a long line"
+    );
+
+    // Disconnect in the middle of DATA: nothing stored.
+    let (mut s, mut r) = connect();
+    read_reply(&mut r);
+    for cmd in [
+        "EHLO x\r\n",
+        "MAIL FROM:<a@b.example>\r\n",
+        "RCPT TO:<postmaster@mx.studio.test>\r\n",
+        "DATA\r\n",
+    ] {
+        s.write_all(cmd.as_bytes()).unwrap();
+        read_reply(&mut r);
+    }
+    s.write_all(b"Subject: half\r\n\r\nhalf a message").unwrap();
+    drop(s);
+    drop(r);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let (_, sessions) = server.stop();
+    assert!(
+        sessions.iter().any(|s| s["verify"] == "SOFTWARE"),
+        "the garbage handshake is logged as SOFTWARE: {sessions:?}"
+    );
+    let stored = std::fs::read_dir(&server.maildir)
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(stored, 0, "no partial message kept");
+}
