@@ -359,8 +359,17 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
     check_chain(&chain, &opts.roots, &provider, &server_name, report);
 
     let t = Instant::now();
-    tls.write_all(format!("EHLO {}\r\n", opts.ehlo_name).as_bytes())
-        .map_err(io)?;
+    // With PIPELINING offered, QUIT goes in the same write as EHLO
+    // (RFC 2920 allows it last in a group): one round trip, not two.
+    let pipelining = report
+        .ehlo_before
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case("PIPELINING"));
+    let mut commands = format!("EHLO {}\r\n", opts.ehlo_name);
+    if pipelining {
+        commands.push_str("QUIT\r\n");
+    }
+    tls.write_all(commands.as_bytes()).map_err(io)?;
     let mut tls_reader = BufReader::new(tls);
     // sendmail writes a multi-line reply over TLS as several records; with
     // delayed ACKs the later ones wait ~40 ms for our ACK. Ack at once.
@@ -370,7 +379,9 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
     report.timings_ms.ehlo_after = ms(t);
     report.ehlo_after = ehlo.lines.iter().skip(1).cloned().collect();
     let mut tls = tls_reader.into_inner();
-    let _ = tls.write_all(b"QUIT\r\n");
+    if !pipelining {
+        let _ = tls.write_all(b"QUIT\r\n");
+    }
     let mut tls_reader = BufReader::new(tls);
     // sendmail writes a multi-line reply over TLS as several records; with
     // delayed ACKs the later ones wait ~40 ms for our ACK. Ack at once.

@@ -9,5 +9,6 @@ mod policy_diff;
 mod probe_peer;
 mod rehash_diff;
 mod sendmail_peer;
+mod serve_more;
 mod serve_peer;
 mod show_diff;
