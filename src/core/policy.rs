@@ -102,6 +102,7 @@ pub const MACRO_NAMES: &[&str] = &[
     "client_addr",
     "server_name",
     "server_addr",
+    "client_resolve",
 ];
 
 /// Configuration of the evaluated sendmail.cf.
@@ -703,6 +704,28 @@ fn relay(ev: &mut Eval<'_>, m: &Macros, rcpt: Option<&str>) -> Decision {
         return relayed(ev, "relaying allowed: the client's address is RELAY".into());
     }
     let name = m.get("client_name");
+    let prefix = match &rcpt_clean {
+        Some(r) if !r.is_empty() => format!("<{r}>... "),
+        _ => String::new(),
+    };
+    // Relay_ok: an unresolved or forged client name refuses here, before
+    // the name's Connect: entries are consulted (${client_resolve}).
+    let resolve_refusal = match m.get("client_resolve") {
+        "TEMP" => Some((Outcome::Temp, format!("450 4.4.0 {prefix}Relaying temporarily denied. Cannot resolve PTR record for {addr}"))),
+        "FORGED" => Some((Outcome::Perm, format!("550 5.7.1 {prefix}Relaying denied. IP name possibly forged {name}"))),
+        "FAIL" => Some((Outcome::Perm, format!("550 5.7.1 {prefix}Relaying denied. IP name lookup failed {name}"))),
+        _ => None,
+    };
+    if let Some((outcome, r)) = resolve_refusal {
+        ev.note(
+            "check",
+            format!(
+                "client_resolve={}: the client's name did not resolve",
+                m.get("client_resolve")
+            ),
+        );
+        return ev.decide(outcome, Some(r.clone()), format!("refused: {r}"));
+    }
     if !name.is_empty()
         && ev
             .domain("Connect", name, true)
@@ -710,10 +733,7 @@ fn relay(ev: &mut Eval<'_>, m: &Macros, rcpt: Option<&str>) -> Decision {
     {
         return relayed(ev, "relaying allowed: the client's name is RELAY".into());
     }
-    let r = match rcpt_clean {
-        Some(r) if !r.is_empty() => format!("550 5.7.1 <{r}>... Relaying denied"),
-        _ => "550 5.7.1 Relaying denied".into(),
-    };
+    let r = format!("550 5.7.1 {prefix}Relaying denied");
     ev.note(
         "check",
         "no entry allows relaying for this client and recipient".into(),

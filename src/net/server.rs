@@ -204,7 +204,27 @@ pub fn serve(
     crate::store::fsutil::remove_stale_temps(&config.maildir);
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    // Accept blocks (a sleeping poll loop delays every new session); a
+    // watcher wakes it with a connection of its own once `stop` is set.
+    let mut wake = listener.local_addr().map_err(|e| e.to_string())?;
+    if wake.ip().is_unspecified() {
+        wake.set_ip(if wake.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    {
+        let stop = stop.clone();
+        let _ = std::thread::Builder::new()
+            .name("stop-watcher".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            });
+    }
     let shared = Arc::new(Shared {
         config,
         tls,
@@ -215,6 +235,7 @@ pub fn serve(
     });
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
+            Ok(_) if stop.load(Ordering::Relaxed) => break,
             Ok((stream, peer)) => {
                 let shared = shared.clone();
                 if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.config.max_sessions {
@@ -223,6 +244,7 @@ pub fn serve(
                     let _ = s.write_all(b"421 4.3.2 Too many sessions, try again later\r\n");
                     continue;
                 }
+                let counted = shared.clone();
                 let spawned = std::thread::Builder::new()
                     .name(format!("smtp-{peer}"))
                     .spawn(move || {
@@ -240,13 +262,13 @@ pub fn serve(
                         }
                     });
                 if spawned.is_err() {
-                    // No thread: the stream was moved into the closure and dropped.
+                    // No thread: the closure (and the stream in it) was
+                    // dropped without running; the session never counted.
+                    counted.active.fetch_sub(1, Ordering::SeqCst);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            // Out of descriptors and the like: back off briefly.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
     // Let running sessions finish (bounded by their timeouts).
@@ -324,6 +346,7 @@ fn session(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> SessionLog {
     // No DNS here: the name is the bracketed address, as sendmail's is
     // for a client whose reverse lookup does not confirm.
     s.macros.set("client_name", &format!("[{}]", peer.ip()));
+    s.macros.set("client_resolve", "FAIL");
     s.macros.set("server_name", &shared.config.hostname);
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(shared.config.timeout));
