@@ -5,7 +5,7 @@ use crate::core::access::{AccessMap, Edit, Tag};
 use crate::core::access_check::{self, CheckContext, Severity};
 use crate::core::cert::CertInfo;
 use crate::core::policy::{self, Macros, Options, Ruleset, MACRO_NAMES};
-use crate::store::{access as store_access, refused, Error};
+use crate::store::{access as store_access, certfiles, refused, Error};
 use clap::{Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -186,20 +186,13 @@ fn save_and_report(target: &Target, map: &AccessMap) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// sendmail forms of the subjects of the CAs in a CA directory.
 fn known_issuers(dir: &Path) -> Result<Vec<String>, Error> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        action: "read the CA directory",
-        source,
-    })?;
-    let mut out = Vec::new();
-    for e in entries.flatten() {
-        // Every readable certificate; unreadable ones cannot be trusted by sendmail either.
-        if let Ok(certs) = crate::cli::read_all_certs(&e.path()) {
-            out.extend(certs.into_iter().map(|c| c.subject_sendmail));
-        }
-    }
-    Ok(out)
+    Ok(certfiles::ders_in_dir(dir)?
+        .iter()
+        .filter_map(|d| CertInfo::from_der(d).ok())
+        .map(|c| c.subject_sendmail)
+        .collect())
 }
 
 pub fn access(c: AccessCommand) -> Result<i32, Error> {
@@ -249,7 +242,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             subject,
             target,
         } => {
-            let certs = crate::cli::read_all_certs(&cert)?;
+            let certs = certfiles::infos_in_file(&cert)?;
             let info: &CertInfo = &certs[0];
             // A CA certificate stands for "every certificate it issues".
             let (issuer, subj) = if info.is_ca && !subject {

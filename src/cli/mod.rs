@@ -6,12 +6,11 @@ mod access;
 mod probe;
 mod serve;
 
-use crate::core::cert::{self, CertInfo};
+use crate::core::cert::CertInfo;
 use crate::core::pki::KeyKind;
 use crate::core::rehash::HashKind;
-use crate::store::fsutil::{self, PKI_FILE_LIMIT};
 use crate::store::home::{self, Home, HostEntry, CA_DAYS_DEFAULT, HOST_DAYS_DEFAULT};
-use crate::store::{install, rehash, Error};
+use crate::store::{certfiles, install, rehash, Error};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use std::io::Write;
@@ -380,26 +379,8 @@ fn print_cert_text(i: &CertInfo, out: &mut impl Write) {
     let _ = writeln!(out, "SHA-256:            {}", i.sha256_fingerprint);
 }
 
-/// Reads every certificate of a file for `show`.
-pub fn read_all_certs(file: &std::path::Path) -> Result<Vec<CertInfo>, Error> {
-    let data = fsutil::read_limited(file, PKI_FILE_LIMIT)?;
-    let ders = cert::certificates_in(&data).map_err(|source| Error::Cert {
-        path: file.to_path_buf(),
-        source,
-    })?;
-    ders.iter()
-        .enumerate()
-        .map(|(i, d)| {
-            CertInfo::from_der(d).map_err(|what| Error::Cert {
-                path: file.to_path_buf(),
-                source: cert::CertError::Der { index: i + 1, what },
-            })
-        })
-        .collect()
-}
-
 fn show(file: &std::path::Path, json: bool) -> Result<i32, Error> {
-    let certs = read_all_certs(file)?;
+    let certs = certfiles::infos_in_file(file)?;
     if json {
         print_json(&certs)?;
     } else {

@@ -1,10 +1,9 @@
 //! `probe HOST:PORT`: the probe client on the command line.
 
-use crate::core::{cert, pem};
+use crate::core::pem;
 use crate::net::probe::{self as net_probe, ClientAuth, ProbeOptions};
-use crate::store::fsutil::{self, PKI_FILE_LIMIT};
 use crate::store::home::{read_key_file, Home};
-use crate::store::{refused, Error};
+use crate::store::{certfiles, refused, Error};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,29 +46,26 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
+/// A file's certificates for rustls.
 pub(crate) fn certs_in_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let data = fsutil::read_limited(path, PKI_FILE_LIMIT)?;
-    let ders = cert::certificates_in(&data).map_err(|source| Error::Cert {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(ders.into_iter().map(CertificateDer::from).collect())
+    Ok(certfiles::ders_in_file(path)?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect())
+}
+
+/// A CA directory's certificates for rustls.
+pub(crate) fn certs_in_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    Ok(certfiles::ders_in_dir(dir)?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect())
 }
 
 fn roots(home: &Home, args: &ProbeArgs) -> Result<Vec<CertificateDer<'static>>, Error> {
     let mut roots = Vec::new();
     if let Some(dir) = &args.ca_path {
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-            path: dir.clone(),
-            action: "read the CA directory",
-            source,
-        })?;
-        for e in entries.flatten() {
-            // Hash links point at files also listed: duplicates are harmless.
-            if let Ok(c) = certs_in_file(&e.path()) {
-                roots.extend(c);
-            }
-        }
+        roots.extend(certs_in_dir(dir)?);
     }
     if let Some(f) = &args.ca_file {
         roots.extend(certs_in_file(f)?);

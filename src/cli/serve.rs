@@ -1,6 +1,6 @@
 //! `serve`: the embedded STARTTLS SMTP server on the command line.
 
-use crate::cli::probe::{certs_in_file, client_auth_from};
+use crate::cli::probe::{certs_in_dir, certs_in_file, client_auth_from};
 use crate::net::server::{self, ServerConfig};
 use crate::store::home::Home;
 use crate::store::{access as store_access, refused, Error};
@@ -90,18 +90,7 @@ pub fn serve(home: &Home, a: ServeArgs) -> Result<i32, Error> {
         return Err(refused("no server certificate", "give --cert and --key"));
     };
     let ca_roots = match &a.ca_path {
-        Some(dir) => {
-            let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-                path: dir.clone(),
-                action: "read the CA directory",
-                source,
-            })?;
-            entries
-                .flatten()
-                .filter_map(|e| certs_in_file(&e.path()).ok())
-                .flatten()
-                .collect()
-        }
+        Some(dir) => certs_in_dir(dir)?,
         None if home.ca_cert_path().exists() => certs_in_file(&home.ca_cert_path())?,
         None => Vec::new(),
     };

@@ -13,7 +13,7 @@
 //! ```
 
 use super::fsutil::{self, PKI_FILE_LIMIT};
-use super::{refused, Error};
+use super::{certfiles, refused, Error};
 use crate::core::cert::{self, CertInfo};
 use crate::core::fqdn;
 use crate::core::pki::{self, KeyKind, SigningCa};
@@ -49,11 +49,7 @@ pub struct IssueReport {
 
 /// Reads a certificate file (the first certificate in it).
 pub fn read_cert_file(path: &Path) -> Result<CertInfo, Error> {
-    let data = fsutil::read_limited(path, PKI_FILE_LIMIT)?;
-    let ders = cert::certificates_in(&data).map_err(|source| Error::Cert {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let ders = certfiles::ders_in_file(path)?;
     CertInfo::from_der(&ders[0]).map_err(|what| Error::Cert {
         path: path.to_path_buf(),
         source: cert::CertError::Der { index: 1, what },
@@ -188,11 +184,7 @@ impl Home {
         allow_insecure_key: bool,
     ) -> Result<CertInfo, Error> {
         self.refuse_existing_ca()?;
-        let data = fsutil::read_limited(cert_path, PKI_FILE_LIMIT)?;
-        let ders = cert::certificates_in(&data).map_err(|source| Error::Cert {
-            path: cert_path.to_path_buf(),
-            source,
-        })?;
+        let ders = certfiles::ders_in_file(cert_path)?;
         if ders.len() != 1 {
             return Err(refused(
                 format!("{} holds {} certificates", cert_path.display(), ders.len()),
@@ -232,11 +224,7 @@ impl Home {
         if !self.ca_cert_path().exists() {
             return Err(self.no_ca());
         }
-        let data = fsutil::read_limited(&self.ca_cert_path(), PKI_FILE_LIMIT)?;
-        let ders = cert::certificates_in(&data).map_err(|source| Error::Cert {
-            path: self.ca_cert_path(),
-            source,
-        })?;
+        let ders = certfiles::ders_in_file(&self.ca_cert_path())?;
         let key = read_key_file(&self.ca_key_path(), false)?;
         Ok(SigningCa::new(&ders[0], &key)?)
     }

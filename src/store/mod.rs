@@ -2,6 +2,7 @@
 //! atomic writes with the right modes, rehash, install.
 
 pub mod access;
+pub mod certfiles;
 pub mod fsutil;
 pub mod home;
 pub mod install;
