@@ -310,7 +310,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
 pub fn policy_eval(p: PolicyEval) -> Result<i32, Error> {
     let map = store_access::load(&p.access)?;
     for f in access_check::check(&map, &CheckContext::default()) {
-        if f.severity == Severity::Error && f.message.contains("makemap") {
+        if f.severity == Severity::Error && f.makemap {
             eprintln!(
                 "starttls-studio: warning: {}:{}: {}",
                 p.access.display(),

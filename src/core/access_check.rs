@@ -31,6 +31,9 @@ pub struct Finding {
     pub col: usize,
     pub severity: Severity,
     pub message: String,
+    /// makemap refuses or changes this line, so the database differs from
+    /// what the file says (`policy eval` warns about these).
+    pub makemap: bool,
 }
 
 fn err(line: usize, col: usize, message: String) -> Finding {
@@ -39,6 +42,15 @@ fn err(line: usize, col: usize, message: String) -> Finding {
         col,
         severity: Severity::Error,
         message,
+        makemap: false,
+    }
+}
+
+/// An error in how makemap reads the line.
+fn makemap_err(line: usize, col: usize, message: String) -> Finding {
+    Finding {
+        makemap: true,
+        ..err(line, col, message)
     }
 }
 fn warn(line: usize, col: usize, message: String) -> Finding {
@@ -47,6 +59,7 @@ fn warn(line: usize, col: usize, message: String) -> Finding {
         col,
         severity: Severity::Warning,
         message,
+        makemap: false,
     }
 }
 
@@ -67,13 +80,13 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
         let n = line.number;
         let nul = line.raw.contains(&0);
         if nul && line.raw.ends_with(b"\n") {
-            out.push(err(
+            out.push(makemap_err(
                 n,
                 1,
                 "the line contains a NUL byte, which hides its end from makemap: it reports \"line too long\" and skips the line; remove the NUL".into(),
             ));
         } else if nul {
-            out.push(err(
+            out.push(makemap_err(
                 n,
                 1,
                 "the line contains a NUL byte: makemap ignores everything after it".into(),
@@ -81,18 +94,18 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
         }
         match &line.kind {
             LineKind::Blank | LineKind::Comment => {}
-            LineKind::LeadingSpace => out.push(err(
+            LineKind::LeadingSpace => out.push(makemap_err(
                 n,
                 1,
                 "line starts with a blank: makemap refuses it (\"syntax error (leading space)\"); remove the leading blanks, or start it with # to comment it out".into(),
             )),
-            LineKind::NoValue { key } => out.push(err(
+            LineKind::NoValue { key } => out.push(makemap_err(
                 n,
                 1,
                 format!("`{key}` has no value: makemap refuses it (\"no RHS for LHS\"); add a value such as OK, RELAY or VERIFY"),
             )),
             LineKind::TooLong { len, rest } if *len >= MAKEMAP_LINE_MAX => {
-                out.push(err(
+                out.push(makemap_err(
                     n,
                     MAKEMAP_LINE_MAX + 1,
                     format!(
@@ -110,7 +123,7 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
         if let Some(e) = line.entry() {
             let key = e.lookup_key();
             if let Some(first) = first_seen.get(&key) {
-                out.push(err(
+                out.push(makemap_err(
                         n,
                         1,
                         format!("duplicate key `{}` (keys are case-insensitive): makemap refuses it and the entry on line {first} wins", e.key),
@@ -131,7 +144,7 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
 fn check_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<Finding>) {
     let vcol = e.value_col;
     if e.value.ends_with('\r') {
-        out.push(err(
+        out.push(makemap_err(
             n,
             vcol + e.value.chars().count() - 1,
             "line ends with a carriage return (a CRLF file?): makemap keeps it in the value, so sendmail does not recognise it; convert the file with dos2unix".into(),
