@@ -31,8 +31,9 @@ pub fn infos_in_file(path: &Path) -> Result<Vec<CertInfo>, Error> {
 }
 
 /// The certificates of every file in a CA directory (like
-/// `confCACERT_PATH`). Files that hold no readable certificate are skipped,
-/// as they are of no use to a verifier either; only an unreadable
+/// `confCACERT_PATH`), each once: a hash link and the file it points at
+/// are the same certificate. Files that hold no readable certificate are
+/// skipped, as they are of no use to a verifier either; only an unreadable
 /// directory is an error.
 pub fn ders_in_dir(dir: &Path) -> Result<Vec<Vec<u8>>, Error> {
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
@@ -40,9 +41,13 @@ pub fn ders_in_dir(dir: &Path) -> Result<Vec<Vec<u8>>, Error> {
         action: "read the CA directory",
         source,
     })?;
-    Ok(entries
-        .flatten()
-        .filter_map(|e| ders_in_file(&e.path()).ok())
-        .flatten()
-        .collect())
+    let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for der in paths.iter().filter_map(|p| ders_in_file(p).ok()).flatten() {
+        if !out.contains(&der) {
+            out.push(der);
+        }
+    }
+    Ok(out)
 }

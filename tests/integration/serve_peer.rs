@@ -22,6 +22,10 @@ struct Server {
 
 impl Server {
     fn start(home: &Path, access: Option<&Path>) -> Server {
+        Server::start_with(home, access, &[])
+    }
+
+    fn start_with(home: &Path, access: Option<&Path>, extra: &[&str]) -> Server {
         let port = free_port();
         let out = home.join(format!("serve-{port}.jsonl"));
         let maildir = home.join(format!("maildir-{port}"));
@@ -41,6 +45,7 @@ impl Server {
         if let Some(a) = access {
             cmd.arg("--access").arg(a);
         }
+        cmd.args(extra);
         let child = cmd.spawn().expect("start serve");
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -320,4 +325,37 @@ fn hostile_clients_get_clear_answers_and_leave_nothing_behind() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(stored, 0, "no partial message kept");
+}
+
+#[test]
+fn each_ca_of_the_ca_path_is_announced_once() {
+    let t = tempdir();
+    let home = t.path();
+    pki(home);
+    // The installed CA path holds CAcert.pem and its hash link: one CA.
+    let tls = home.join("tls");
+    run_ok(
+        studio(home)
+            .args(["install", "mx.studio.test", "--to"])
+            .arg(&tls),
+    );
+    let capath = tls.join("certs");
+    let server = Server::start_with(home, None, &["--ca-path", capath.to_str().unwrap()]);
+    let out = run(openssl()
+        .args([
+            "s_client",
+            "-starttls",
+            "smtp",
+            "-connect",
+            &server.target(),
+        ])
+        .stdin(Stdio::null()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Acceptable client certificate CA names"))
+        .skip(1)
+        .take_while(|l| l.starts_with("CN = ") || l.starts_with("C = ") || l.starts_with("O = "))
+        .collect();
+    assert_eq!(names, ["CN = Studio Test CA"], "{text}");
 }
