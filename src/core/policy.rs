@@ -24,13 +24,13 @@ pub enum Ruleset {
 }
 
 impl Ruleset {
-    pub fn parse(s: &str) -> Option<Ruleset> {
-        match s {
-            "tls_client" => Some(Ruleset::TlsClient),
-            "tls_server" => Some(Ruleset::TlsServer),
-            "tls_rcpt" => Some(Ruleset::TlsRcpt),
-            "relay" => Some(Ruleset::Relay),
-            _ => None,
+    /// The name `policy eval --ruleset` and the session log use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ruleset::TlsClient => "tls_client",
+            Ruleset::TlsServer => "tls_server",
+            Ruleset::TlsRcpt => "tls_rcpt",
+            Ruleset::Relay => "relay",
         }
     }
 }

@@ -370,12 +370,7 @@ impl Session<'_> {
         );
         self.log.decisions.push(LoggedDecision {
             at: at.to_string(),
-            ruleset: match ruleset {
-                Ruleset::TlsClient => "tls_client",
-                Ruleset::TlsServer => "tls_server",
-                Ruleset::TlsRcpt => "tls_rcpt",
-                Ruleset::Relay => "relay",
-            },
+            ruleset: ruleset.name(),
             outcome: d.outcome,
             reply: d.reply.clone(),
             explanation: d.explanation.clone(),
