@@ -244,15 +244,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
         } => {
             let certs = certfiles::infos_in_file(&cert)?;
             let info: &CertInfo = &certs[0];
-            // A CA certificate stands for "every certificate it issues".
-            let (issuer, subj) = if info.is_ca && !subject {
-                (info.subject_sendmail.clone(), None)
-            } else {
-                (
-                    info.issuer_sendmail.clone(),
-                    subject.then(|| info.subject_sendmail.clone()),
-                )
-            };
+            let (issuer, subj) = crate::core::access::cert_relay_names(info, subject);
             if info.is_ca && !subject {
                 eprintln!(
                     "{} is a CA: every certificate it issues may relay",

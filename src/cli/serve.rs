@@ -1,9 +1,9 @@
 //! `serve`: the embedded STARTTLS SMTP server on the command line.
 
-use crate::cli::probe::{certs_in_dir, certs_in_file, client_auth_from};
-use crate::net::server::{self, ServerConfig};
+use crate::net::server;
 use crate::store::home::Home;
-use crate::store::{access as store_access, refused, Error};
+use crate::store::live::{self, ServerSetup};
+use crate::store::{refused, Error};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -66,72 +66,27 @@ pub fn serve(home: &Home, a: ServeArgs) -> Result<i32, Error> {
             a.listen
         );
     }
-    let (cert_path, key_path) = match (a.cert, a.key) {
-        (Some(c), Some(k)) => (c, k),
-        _ => {
-            let hosts = home.list()?;
-            let pick = match &a.hostname {
-                Some(h) => hosts.into_iter().find(|e| e.fqdn.eq_ignore_ascii_case(h)),
-                None if hosts.len() == 1 => hosts.into_iter().next(),
-                None => None,
-            };
-            let e = pick.ok_or_else(|| {
-                refused(
-                    "no server certificate: give --cert and --key",
-                    "or --hostname naming a certificate in the home (see `cert list`)",
-                )
-            })?;
-            (e.cert_path, e.key_path)
-        }
-    };
-    let Some((chain, key)) =
-        client_auth_from(Some(&cert_path), Some(&key_path), a.allow_insecure_key)?
-    else {
-        return Err(refused("no server certificate", "give --cert and --key"));
-    };
-    let ca_roots = match &a.ca_path {
-        Some(dir) => certs_in_dir(dir)?,
-        None if home.ca_cert_path().exists() => certs_in_file(&home.ca_cert_path())?,
-        None => Vec::new(),
-    };
-    let access = match &a.access {
-        Some(f) => store_access::load(f)?.database(),
-        None => Default::default(),
-    };
-    let hostname = match a.hostname {
-        Some(h) => h,
-        None => crate::core::cert::CertInfo::from_der(&chain[0])
-            .ok()
-            .and_then(|i| i.subject_cn)
-            .unwrap_or_else(|| "localhost".into()),
-    };
-    let maildir = a.maildir.unwrap_or_else(|| home.root.join("maildir"));
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| refused(format!("cannot handle signals: {e}"), "report this"))?;
     }
-    eprintln!(
-        "starttls-studio: serving {hostname} on {} (certificate {}, {} CA(s) for client certificates, access map {}, maildir {})",
-        a.listen,
-        cert_path.display(),
-        ca_roots.len(),
-        a.access.as_ref().map_or("none".to_string(), |p| p.display().to_string()),
-        maildir.display()
-    );
-    let config = ServerConfig {
-        listen: a.listen,
-        hostname,
-        cert_chain: chain,
-        key: key.clone_key(),
-        ca_roots,
-        access,
-        maildir,
-        max_sessions: a.max_sessions.max(1),
+    let setup = ServerSetup {
+        cert_and_key: a.cert.zip(a.key),
+        ca_path: a.ca_path,
+        access: a.access,
+        maildir: a.maildir,
+        hostname: a.hostname,
+        max_sessions: a.max_sessions,
         max_message_size: a.max_size,
-        timeout: Duration::from_secs(a.timeout.max(1)),
+        timeout: Duration::from_secs(a.timeout),
         tls_perm_err: a.tls_perm_err,
+        allow_insecure_key: a.allow_insecure_key,
+        ..ServerSetup::new(a.listen)
     };
+    let plan = live::server_config(home, setup)?;
+    eprintln!("starttls-studio: {}", plan.describe());
+    let config = plan.config;
     server::serve(config, stop, None).map_err(|m| refused(m, "check the address and files"))?;
     eprintln!("starttls-studio: stopped");
     Ok(0)

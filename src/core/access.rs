@@ -446,6 +446,86 @@ impl AccessMap {
         Ok(Edit::Added { line: pos + 1 })
     }
 
+    /// Rewrites line `index` (0-based) as the entry `key` `value`, in place,
+    /// keeping the line's separator and terminator. The editor's typed
+    /// fields come through here; the result is checked as makemap reads it.
+    pub fn replace_entry(&mut self, index: usize, key: &str, value: &str) -> Result<Edit, String> {
+        let Some(line) = self.lines.get(index) else {
+            return Err(format!("there is no line {}", index + 1));
+        };
+        if key.is_empty() {
+            return Err("the key is empty".into());
+        }
+        if let Some(c) = key.chars().find(|c| c.is_whitespace() || *c == '\0') {
+            return Err(format!(
+                "the key contains {c:?}; makemap ends a key at the first blank"
+            ));
+        }
+        if value.trim().is_empty() {
+            return Err(
+                "the value is empty; makemap skips a key without a value (\"no RHS for LHS\")"
+                    .into(),
+            );
+        }
+        if value.contains(['\n', '\0']) {
+            return Err("the value contains a line break or NUL".into());
+        }
+        let old = line.entry().map(|e| format!("{}\t{}", e.key, e.value));
+        let had_newline = line.raw.ends_with(b"\n");
+        let sep = match &line.kind {
+            LineKind::Entry(_) => {
+                let content = line.raw.strip_suffix(b"\n").unwrap_or(&line.raw);
+                let key_end = content
+                    .iter()
+                    .position(|&b| is_c_space(b))
+                    .unwrap_or(content.len());
+                let val_start = content[key_end..]
+                    .iter()
+                    .position(|&b| !is_c_space(b))
+                    .map_or(content.len(), |p| key_end + p);
+                String::from_utf8_lossy(&content[key_end..val_start]).into_owned()
+            }
+            _ => String::new(),
+        };
+        let mut raw =
+            format!("{key}{}{value}", if sep.is_empty() { "\t" } else { &sep }).into_bytes();
+        if had_newline || index + 1 < self.lines.len() {
+            raw.push(b'\n');
+        }
+        if raw.len() + usize::from(!raw.ends_with(b"\n")) > MAKEMAP_LINE_MAX {
+            return Err(format!(
+                "the line would be {} bytes; makemap reads at most {} (shorten the key or value)",
+                raw.len(),
+                MAKEMAP_LINE_MAX - 1
+            ));
+        }
+        if self.lines[index].raw == raw {
+            return Ok(Edit::Unchanged { line: index + 1 });
+        }
+        self.lines[index] = Line {
+            kind: classify_line(&raw),
+            raw,
+            number: index + 1,
+        };
+        Ok(match old {
+            Some(old) => Edit::Changed {
+                line: index + 1,
+                old,
+            },
+            None => Edit::Added { line: index + 1 },
+        })
+    }
+
+    /// Removes line `index` (0-based), whatever it holds.
+    pub fn remove_line(&mut self, index: usize) -> Option<Line> {
+        if index >= self.lines.len() {
+            return None;
+        }
+        let l = self.lines.remove(index);
+        self.renumber();
+        Some(l)
+    }
+
     /// Removes every entry with `key`; returns the removed line numbers.
     pub fn remove(&mut self, key: &str) -> Vec<usize> {
         let k = key.as_bytes().to_ascii_lowercase();
@@ -513,6 +593,24 @@ impl AccessMap {
             ));
         }
         self.set(&format!("{tag}:{host}"), req)
+    }
+}
+
+/// The `CERTISSUER:`/`CERTSUBJECT:` names (sendmail `+XX` forms) that let
+/// a certificate relay. A CA certificate stands for "every certificate it
+/// issues" (its subject is the issuer to name), unless `exact_subject`
+/// asks for this one certificate only (issuer plus subject).
+pub fn cert_relay_names(
+    info: &crate::core::cert::CertInfo,
+    exact_subject: bool,
+) -> (String, Option<String>) {
+    if info.is_ca && !exact_subject {
+        (info.subject_sendmail.clone(), None)
+    } else {
+        (
+            info.issuer_sendmail.clone(),
+            exact_subject.then(|| info.subject_sendmail.clone()),
+        )
     }
 }
 

@@ -7,6 +7,7 @@ pub mod cert;
 pub mod der;
 pub mod dn;
 pub mod fqdn;
+pub mod linediff;
 mod oid_names;
 pub mod pem;
 pub mod pki;

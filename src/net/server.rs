@@ -191,19 +191,60 @@ fn tls_config(config: &ServerConfig) -> Result<TlsSide, String> {
     Ok((Arc::new(tls), verifier))
 }
 
-/// Runs until `stop` is set. Each finished session is printed by the
-/// caller from `events`, or logged here when there is no channel.
-pub fn serve(
+/// A server whose socket is bound and whose TLS side is built: the
+/// address is known (port 0 picks a free one) before any session runs.
+pub struct BoundServer {
     config: ServerConfig,
-    stop: Arc<AtomicBool>,
-    events: Option<Sender<SessionLog>>,
-) -> Result<(), String> {
+    tls: Arc<rustls::ServerConfig>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    listener: TcpListener,
+}
+
+impl BoundServer {
+    /// The address clients connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.config.listen)
+    }
+}
+
+/// Checks certificate and key, creates the maildir and binds the socket.
+pub fn bind(config: ServerConfig) -> Result<BoundServer, String> {
     let (tls, verifier) = tls_config(&config)?;
     std::fs::create_dir_all(&config.maildir)
         .map_err(|e| format!("cannot create {}: {e}", config.maildir.display()))?;
     crate::store::fsutil::remove_stale_temps(&config.maildir);
     let listener = TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    Ok(BoundServer {
+        config,
+        tls,
+        verifier,
+        listener,
+    })
+}
+
+/// Binds and runs until `stop` is set (see [`run`]).
+pub fn serve(
+    config: ServerConfig,
+    stop: Arc<AtomicBool>,
+    events: Option<Sender<SessionLog>>,
+) -> Result<(), String> {
+    run(bind(config)?, stop, events)
+}
+
+/// Runs until `stop` is set. Each finished session is sent to `events`,
+/// or printed as one JSON line when there is no channel.
+pub fn run(
+    bound: BoundServer,
+    stop: Arc<AtomicBool>,
+    events: Option<Sender<SessionLog>>,
+) -> Result<(), String> {
+    let BoundServer {
+        config,
+        tls,
+        verifier,
+        listener,
+    } = bound;
     // Accept blocks (a sleeping poll loop delays every new session); a
     // watcher wakes it with a connection of its own once `stop` is set.
     let mut wake = listener.local_addr().map_err(|e| e.to_string())?;

@@ -6,6 +6,7 @@ pub mod certfiles;
 pub mod fsutil;
 pub mod home;
 pub mod install;
+pub mod live;
 pub mod rehash;
 
 use crate::core::cert::CertError;

@@ -1,0 +1,866 @@
+//! The access-map editor: entries grouped (TLS requirements, relaying by
+//! certificate, everything else), a virtualised table so 10,000 entries
+//! scroll smoothly, a form with typed fields checked as you type (by the
+//! same checker as `access check`), a DN picker that fills `CERTISSUER:` /
+//! `CERTSUBJECT:` from a certificate, undo/redo, and a save preview.
+
+use super::commands::{AccessEdit, Command, Purpose};
+use super::widgets;
+use super::{AccessDoc, Row, StudioApp};
+use crate::core::access::{cert_relay_names, AccessMap, Tag};
+use crate::core::access_check::{self, CheckContext, Severity};
+use crate::core::cert::CertInfo;
+use crate::core::linediff::{self, DiffLine};
+use eframe::egui;
+use std::path::PathBuf;
+
+/// How a TLS requirement is built in the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Level {
+    #[default]
+    Verify,
+    VerifyBits,
+    Encr,
+    /// Anything else, typed as text.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prefix {
+    #[default]
+    None,
+    Temp,
+    Perm,
+}
+
+/// The entry being edited or added, field by field.
+#[derive(Debug, Clone, Default)]
+pub struct EntryForm {
+    /// Line being edited (0-based); `None` adds a new entry.
+    pub index: Option<usize>,
+    /// Tag name as written ("" for an untagged entry).
+    pub tag: String,
+    pub target: String,
+    pub level: Level,
+    pub prefix: Prefix,
+    pub bits: String,
+    /// What follows the level (`+CN`, `+CS:…`).
+    pub extra: String,
+    /// The whole value, for entries that are not TLS requirements.
+    pub value: String,
+}
+
+pub const TAG_CHOICES: &[&str] = &[
+    "TLS_Srv",
+    "TLS_Clt",
+    "TLS_Rcpt",
+    "CERTISSUER",
+    "CERTSUBJECT",
+    "Try_TLS",
+    "Connect",
+    "From",
+    "To",
+    "",
+];
+
+fn is_tls_tag(t: &str) -> bool {
+    ["TLS_Srv", "TLS_Clt", "TLS_Rcpt"]
+        .iter()
+        .any(|x| x.eq_ignore_ascii_case(t))
+}
+
+impl EntryForm {
+    pub fn new_tls() -> Self {
+        EntryForm {
+            tag: "TLS_Srv".into(),
+            ..Default::default()
+        }
+    }
+
+    /// The form for an existing entry.
+    pub fn from_entry(index: usize, key: &str, value: &str) -> Self {
+        let (tag, target) = match key.split_once(':') {
+            Some((t, rest)) if Tag::from_name(t).is_some() => (t.to_string(), rest.to_string()),
+            _ => (String::new(), key.to_string()),
+        };
+        let mut f = EntryForm {
+            index: Some(index),
+            tag,
+            target,
+            value: value.trim_end().to_string(),
+            ..Default::default()
+        };
+        if is_tls_tag(&f.tag) {
+            f.parse_requirement(value.trim());
+        }
+        f
+    }
+
+    fn parse_requirement(&mut self, v: &str) {
+        let upper = v.to_ascii_uppercase();
+        let (prefix, rest) = if upper.starts_with("PERM+") {
+            (Prefix::Perm, &v[5..])
+        } else if upper.starts_with("TEMP+") {
+            (Prefix::Temp, &v[5..])
+        } else {
+            (Prefix::None, v)
+        };
+        let ru = rest.to_ascii_uppercase();
+        let (level, after) = if let Some(r) = ru.strip_prefix("VERIFY:") {
+            (Level::VerifyBits, r.len())
+        } else if ru.starts_with("VERIFY") {
+            (Level::Verify, ru.len() - 6)
+        } else if let Some(r) = ru.strip_prefix("ENCR:") {
+            (Level::Encr, r.len())
+        } else {
+            self.level = Level::Other;
+            return;
+        };
+        let tail = &rest[rest.len() - after..];
+        let (bits, extra) = if level == Level::Verify {
+            ("", tail)
+        } else {
+            let end = tail.find('+').unwrap_or(tail.len());
+            (&tail[..end], &tail[end..])
+        };
+        self.prefix = prefix;
+        self.level = level;
+        self.bits = bits.to_string();
+        self.extra = extra.to_string();
+    }
+
+    pub fn key(&self) -> String {
+        if self.tag.is_empty() {
+            self.target.trim().to_string()
+        } else {
+            format!("{}:{}", self.tag, self.target.trim())
+        }
+    }
+
+    pub fn composed_value(&self) -> String {
+        if !is_tls_tag(&self.tag) || self.level == Level::Other {
+            return self.value.trim().to_string();
+        }
+        let p = match self.prefix {
+            Prefix::None => "",
+            Prefix::Temp => "TEMP+",
+            Prefix::Perm => "PERM+",
+        };
+        let l = match self.level {
+            Level::Verify => "VERIFY".to_string(),
+            Level::VerifyBits => format!("VERIFY:{}", self.bits.trim()),
+            Level::Encr => format!("ENCR:{}", self.bits.trim()),
+            Level::Other => unreachable!("handled above"),
+        };
+        format!("{p}{l}{}", self.extra.trim())
+    }
+
+    /// Problems with the form, per field, found by the same checks as
+    /// `access check` on the line the form would write.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let key = self.key();
+        let value = self.composed_value();
+        if self.target.trim().is_empty() && !is_tls_tag(&self.tag) {
+            out.push(("target", "Give a host, domain, address or DN.".to_string()));
+        }
+        if self.target.trim().contains(char::is_whitespace) {
+            out.push((
+                "target",
+                "No blanks: makemap ends the key at the first blank. Encode them as +20 in a DN."
+                    .into(),
+            ));
+        }
+        if matches!(self.level, Level::VerifyBits | Level::Encr)
+            && is_tls_tag(&self.tag)
+            && self.bits.trim().parse::<u32>().is_err()
+        {
+            out.push(("bits", "Bits: a number, e.g. 128".into()));
+        }
+        if value.is_empty() {
+            out.push(("value", "The value is empty.".into()));
+        }
+        if out.is_empty() {
+            let map = AccessMap::parse(format!("{key}\t{value}\n").as_bytes());
+            for f in access_check::check(&map, &CheckContext::default()) {
+                let field = if f.col <= key.len() {
+                    "target"
+                } else {
+                    "value"
+                };
+                let sev = if f.severity == Severity::Error {
+                    ""
+                } else {
+                    "(warning) "
+                };
+                out.push((field, format!("{sev}{}", f.message)));
+            }
+        }
+        out
+    }
+
+    fn blocking(&self) -> bool {
+        let key = self.key();
+        let value = self.composed_value();
+        if key.is_empty() || value.is_empty() {
+            return true;
+        }
+        let map = AccessMap::parse(format!("{key}\t{value}\n").as_bytes());
+        access_check::check(&map, &CheckContext::default())
+            .iter()
+            .any(|f| f.severity == Severity::Error)
+            || self.target.trim().contains(char::is_whitespace)
+    }
+}
+
+/// Where the DN picker takes its certificate from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PickFrom {
+    #[default]
+    OurCa,
+    HomeHost,
+    File,
+}
+
+#[derive(Default)]
+pub struct DnPicker {
+    pub open: bool,
+    pub from: PickFrom,
+    pub host: String,
+    pub file: String,
+    pub loaded: Option<(PathBuf, Vec<CertInfo>)>,
+    /// Only this certificate (issuer + subject) instead of every
+    /// certificate from the issuer.
+    pub exact: bool,
+}
+
+impl DnPicker {
+    pub fn on_loaded(&mut self, path: PathBuf, certs: Vec<CertInfo>) {
+        self.loaded = Some((path, certs));
+    }
+}
+
+#[derive(Default)]
+pub struct AccessView {
+    pub path: String,
+    pub opening: bool,
+    pub selected: Option<usize>,
+    pub form: Option<EntryForm>,
+    pub picker: DnPicker,
+    pub search: String,
+    /// Save preview: the diff against the file on disk.
+    pub preview: Option<Vec<DiffLine>>,
+    pub makemap: bool,
+    /// Rows after the search filter, cached per (generation, search).
+    cache: Option<(u64, String, Vec<Row>)>,
+}
+
+impl AccessView {
+    pub fn on_open(&mut self) {
+        self.selected = None;
+        self.form = None;
+        self.preview = None;
+        self.cache = None;
+    }
+
+    fn rows(&mut self, doc: &AccessDoc) -> Vec<Row> {
+        let needle = self.search.trim().to_lowercase();
+        if let Some((g, s, rows)) = &self.cache {
+            if *g == doc.generation && *s == needle {
+                return rows.clone();
+            }
+        }
+        let rows: Vec<Row> = if needle.is_empty() {
+            doc.rows.clone()
+        } else {
+            doc.rows
+                .iter()
+                .copied()
+                .filter(|r| match r {
+                    Row::Heading(..) => true,
+                    Row::Line(i) => String::from_utf8_lossy(&doc.map.lines[*i].raw)
+                        .to_lowercase()
+                        .contains(&needle),
+                })
+                .collect()
+        };
+        self.cache = Some((doc.generation, needle, rows.clone()));
+        rows
+    }
+}
+
+const ROW_H: f32 = 20.0;
+
+pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
+    // The file bar.
+    ui.horizontal(|ui| {
+        let (r, browse) = widgets::path_field(ui, "Access file", &mut app.access_view.path, 320.0);
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if browse {
+            app.pending.push(Command::PickFile {
+                purpose: Purpose::AccessFile,
+                directory: false,
+            });
+        }
+        let dirty = app.access.as_ref().is_some_and(|d| d.dirty);
+        if (ui.button("Open").clicked() || enter) && !app.access_view.path.trim().is_empty() {
+            if dirty {
+                app.notify(super::Tab::Access, true, "There are unsaved changes: save them (Ctrl+S) or undo them before opening another file.");
+            } else {
+                app.access_view.opening = true;
+                app.pending.push(Command::OpenAccess {
+                    path: PathBuf::from(app.access_view.path.trim()),
+                });
+            }
+        }
+    });
+    let Some(doc) = app.access.as_ref() else {
+        ui.label("Open the sendmail access file (the source, e.g. /etc/mail/access — not access.db). A file that does not exist yet is created on save.");
+        return;
+    };
+    let (can_undo, can_redo, dirty) = (doc.can_undo(), doc.can_redo(), doc.dirty);
+    let errors = doc
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = doc.findings.len() - errors;
+    let entries = doc.db.len();
+
+    // Keyboard: undo/redo/save/new, arrows move the selection.
+    let typing = ui.ctx().egui_wants_keyboard_input();
+    let (undo, redo, save, new, del, up, down) = ui.input_mut(|i| {
+        (
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z),
+            i.consume_key(
+                egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+                egui::Key::Z,
+            ) || i.consume_key(egui::Modifiers::COMMAND, egui::Key::Y),
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::S),
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::N),
+            !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::Delete),
+            !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowUp),
+            !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowDown),
+        )
+    });
+
+    ui.horizontal_wrapped(|ui| {
+        ui.label(format!(
+            "{entries} entries, {errors} errors, {warnings} warnings"
+        ));
+        if dirty {
+            ui.colored_label(ui.visuals().warn_fg_color, "unsaved changes");
+        }
+        ui.separator();
+        if ui
+            .add_enabled(can_undo, egui::Button::new("Undo"))
+            .on_hover_text("Ctrl+Z")
+            .clicked()
+            || (undo && can_undo)
+        {
+            app.pending.push(Command::EditAccess(AccessEdit::Undo));
+        }
+        if ui
+            .add_enabled(can_redo, egui::Button::new("Redo"))
+            .on_hover_text("Ctrl+Shift+Z")
+            .clicked()
+            || (redo && can_redo)
+        {
+            app.pending.push(Command::EditAccess(AccessEdit::Redo));
+        }
+        if ui
+            .button("New TLS requirement")
+            .on_hover_text("Ctrl+N")
+            .clicked()
+            || new
+        {
+            app.access_view.form = Some(EntryForm::new_tls());
+            app.access_view.selected = None;
+        }
+        if ui.button("Relay by certificate…").clicked() {
+            app.access_view.picker.open = !app.access_view.picker.open;
+        }
+        if ui
+            .add_enabled(dirty || !doc.exists, egui::Button::new("Save…"))
+            .on_hover_text("Ctrl+S: shows the changes first")
+            .clicked()
+            || (save && (dirty || !doc.exists))
+        {
+            let old = String::from_utf8_lossy(&doc.saved.to_bytes()).into_owned();
+            let new = String::from_utf8_lossy(&doc.map.to_bytes()).into_owned();
+            app.access_view.preview = Some(linediff::diff_lines(&old, &new, 2));
+        }
+        widgets::text_field(ui, "Search", &mut app.access_view.search, 160.0);
+    });
+
+    if app.access_view.picker.open {
+        dn_picker(app, ui);
+    }
+    save_preview(app, ui);
+
+    let Some(doc) = app.access.as_ref() else {
+        return;
+    };
+    let rows = app.access_view.rows(doc);
+    // Arrow keys move the selection through the visible lines.
+    if up || down {
+        let lines: Vec<usize> = rows
+            .iter()
+            .filter_map(|r| if let Row::Line(i) = r { Some(*i) } else { None })
+            .collect();
+        let pos = app
+            .access_view
+            .selected
+            .and_then(|s| lines.iter().position(|&l| l == s));
+        let next = match (pos, up) {
+            (Some(p), true) => p.checked_sub(1),
+            (Some(p), false) => Some((p + 1).min(lines.len().saturating_sub(1))),
+            (None, _) => (!lines.is_empty()).then_some(0),
+        };
+        if let Some(n) = next.and_then(|n| lines.get(n)) {
+            select_line(app, *n);
+            app.scroll_to_line = Some(*n + 1);
+        }
+    }
+    if del {
+        if let Some(i) = app.access_view.selected {
+            app.pending
+                .push(Command::EditAccess(AccessEdit::Remove { index: i }));
+            app.access_view.selected = None;
+            app.access_view.form = None;
+        }
+    }
+
+    // The form for the selected or new entry.
+    if app.access_view.form.is_some() {
+        entry_form(app, ui);
+    }
+
+    let Some(doc) = app.access.as_ref() else {
+        return;
+    };
+    let scroll_row = app
+        .scroll_to_line
+        .take()
+        .and_then(|line| rows.iter().position(|r| *r == Row::Line(line - 1)));
+    let mut clicked: Option<usize> = None;
+    let highlight = &app.highlight;
+    let selected = app.access_view.selected;
+    let mut area = egui::ScrollArea::vertical()
+        .id_salt("access-rows")
+        .auto_shrink([false, false]);
+    if let Some(r) = scroll_row {
+        let spacing = ui.spacing().item_spacing.y;
+        area = area.vertical_scroll_offset(((r as f32) * (ROW_H + spacing) - 100.0).max(0.0));
+    }
+    area.show_rows(ui, ROW_H, rows.len(), |ui, range| {
+        for row in &rows[range] {
+            match *row {
+                Row::Heading(g, n) => {
+                    ui.horizontal(|ui| {
+                        ui.set_height(ROW_H);
+                        ui.strong(format!("{} ({n})", g.title()));
+                    });
+                }
+                Row::Line(i) => {
+                    let line = &doc.map.lines[i];
+                    let number = i + 1;
+                    let problems = doc.findings_by_line.get(&number);
+                    ui.horizontal(|ui| {
+                        ui.set_height(ROW_H);
+                        let hl = highlight.contains(&number);
+                        let text = String::from_utf8_lossy(&line.raw).trim_end().to_string();
+                        let mut rich =
+                            egui::RichText::new(format!("{number:>6}  {text}")).monospace();
+                        if line.entry().is_none() {
+                            rich = rich.weak();
+                        }
+                        if hl {
+                            rich = rich
+                                .background_color(ui.visuals().selection.bg_fill)
+                                .strong();
+                        }
+                        let r =
+                            ui.add(egui::Button::selectable(selected == Some(i), rich).truncate());
+                        if r.clicked() {
+                            clicked = Some(i);
+                        }
+                        if let Some(ps) = problems {
+                            let worst = ps
+                                .iter()
+                                .map(|&k| &doc.findings[k])
+                                .max_by_key(|f| f.severity);
+                            if let Some(f) = worst {
+                                let color = if f.severity == Severity::Error {
+                                    ui.visuals().error_fg_color
+                                } else {
+                                    ui.visuals().warn_fg_color
+                                };
+                                ui.colored_label(color, f.message.to_string())
+                                    .on_hover_text(
+                                        ps.iter()
+                                            .map(|&k| {
+                                                format!(
+                                                    "{}: {}",
+                                                    doc.findings[k].severity,
+                                                    doc.findings[k].message
+                                                )
+                                            })
+                                            .collect::<Vec<_>>()
+                                            .join("\n"),
+                                    );
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    });
+    if let Some(i) = clicked {
+        select_line(app, i);
+    }
+}
+
+fn select_line(app: &mut StudioApp, i: usize) {
+    let Some(doc) = app.access.as_ref() else {
+        return;
+    };
+    app.access_view.selected = Some(i);
+    app.access_view.form = doc.map.lines[i]
+        .entry()
+        .map(|e| EntryForm::from_entry(i, &e.key, &e.value));
+    if app.access_view.form.is_none() {
+        // A comment or a line makemap skips: edit it as a whole entry.
+        let raw = String::from_utf8_lossy(&doc.map.lines[i].raw)
+            .trim()
+            .to_string();
+        let (k, v) = raw.split_once(char::is_whitespace).unwrap_or((&raw, ""));
+        app.access_view.form = Some(EntryForm::from_entry(i, k, v.trim()));
+    }
+}
+
+fn entry_form(app: &mut StudioApp, ui: &mut egui::Ui) {
+    let Some(f) = app.access_view.form.as_mut() else {
+        return;
+    };
+    let problems = f.problems();
+    let blocking = f.blocking();
+    let field_problems = |field: &str| -> Vec<String> {
+        problems
+            .iter()
+            .filter(|(w, _)| *w == field)
+            .map(|(_, m)| m.clone())
+            .collect()
+    };
+    let mut apply = false;
+    let mut cancel = false;
+    let mut delete = false;
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.strong(match f.index {
+            Some(i) => format!("Line {}", i + 1),
+            None => "New entry".to_string(),
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Tag");
+            egui::ComboBox::from_id_salt("entry-tag")
+                .selected_text(if f.tag.is_empty() {
+                    "(no tag)"
+                } else {
+                    f.tag.as_str()
+                })
+                .show_ui(ui, |ui| {
+                    for t in TAG_CHOICES {
+                        let label = if t.is_empty() { "(no tag)" } else { t };
+                        ui.selectable_value(&mut f.tag, t.to_string(), label);
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            let hint = match f.tag.as_str() {
+                "CERTISSUER" | "CERTSUBJECT" => "DN, +XX-encoded as sendmail holds it",
+                t if is_tls_tag(t) => "host, domain or address (empty: every peer)",
+                _ => "host, domain, address or user",
+            };
+            widgets::text_field(ui, "Key", &mut f.target, 360.0).on_hover_text(hint);
+        });
+        for p in field_problems("target") {
+            ui.colored_label(ui.visuals().error_fg_color, p);
+        }
+        if is_tls_tag(&f.tag) {
+            ui.horizontal(|ui| {
+                let l = ui.label("Requirement");
+                egui::ComboBox::from_id_salt("entry-level")
+                    .selected_text(match f.level {
+                        Level::Verify => "VERIFY",
+                        Level::VerifyBits => "VERIFY:bits",
+                        Level::Encr => "ENCR:bits",
+                        Level::Other => "other (type it)",
+                    })
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut f.level, Level::Verify, "VERIFY")
+                            .on_hover_text("the peer's certificate must verify");
+                        ui.selectable_value(&mut f.level, Level::VerifyBits, "VERIFY:bits")
+                            .on_hover_text("verified, and at least this many cipher bits");
+                        ui.selectable_value(&mut f.level, Level::Encr, "ENCR:bits")
+                            .on_hover_text(
+                                "encrypted with at least this many bits, certificate or not",
+                            );
+                        ui.selectable_value(&mut f.level, Level::Other, "other (type it)");
+                    })
+                    .response
+                    .labelled_by(l.id);
+                if matches!(f.level, Level::VerifyBits | Level::Encr) {
+                    widgets::text_field(ui, "Bits", &mut f.bits, 50.0);
+                }
+                if f.level != Level::Other {
+                    let l = ui.label("On failure");
+                    egui::ComboBox::from_id_salt("entry-prefix")
+                        .selected_text(match f.prefix {
+                            Prefix::None => "default (temporary 403)",
+                            Prefix::Temp => "TEMP+ (temporary 403)",
+                            Prefix::Perm => "PERM+ (permanent 503)",
+                        })
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(
+                                &mut f.prefix,
+                                Prefix::None,
+                                "default (temporary 403)",
+                            );
+                            ui.selectable_value(
+                                &mut f.prefix,
+                                Prefix::Temp,
+                                "TEMP+ (temporary 403)",
+                            );
+                            ui.selectable_value(
+                                &mut f.prefix,
+                                Prefix::Perm,
+                                "PERM+ (permanent 503)",
+                            );
+                        })
+                        .response
+                        .labelled_by(l.id);
+                    widgets::text_field(ui, "Extensions", &mut f.extra, 200.0).on_hover_text(
+                        "e.g. +CN, +CN:name, +CS:dn, +CI:dn (several joined with ++)",
+                    );
+                } else {
+                    widgets::text_field(ui, "Value", &mut f.value, 300.0);
+                }
+            });
+            for p in field_problems("bits") {
+                ui.colored_label(ui.visuals().error_fg_color, p);
+            }
+        } else {
+            ui.horizontal(|ui| {
+                widgets::text_field(ui, "Value", &mut f.value, 300.0);
+                for v in ["RELAY", "SUBJECT", "OK", "REJECT"] {
+                    if ui.small_button(v).clicked() {
+                        f.value = v.to_string();
+                    }
+                }
+            });
+        }
+        for p in field_problems("value") {
+            ui.colored_label(ui.visuals().error_fg_color, p);
+        }
+        ui.horizontal(|ui| {
+            ui.label("Line:");
+            ui.monospace(format!("{}\t{}", f.key(), f.composed_value()));
+        });
+        ui.horizontal(|ui| {
+            let label = if f.index.is_some() { "Apply" } else { "Add" };
+            if ui
+                .add_enabled(!blocking, egui::Button::new(label))
+                .clicked()
+            {
+                apply = true;
+            }
+            if ui.button("Cancel").clicked() {
+                cancel = true;
+            }
+            if f.index.is_some()
+                && ui
+                    .button("Delete line")
+                    .on_hover_text("Delete key")
+                    .clicked()
+            {
+                delete = true;
+            }
+        });
+    });
+    let (index, key, value) = (f.index, f.key(), f.composed_value());
+    if apply {
+        let edit = match index {
+            Some(index) => AccessEdit::Replace { index, key, value },
+            None => AccessEdit::Set { key, value },
+        };
+        app.pending.push(Command::EditAccess(edit));
+        app.access_view.form = None;
+        app.access_view.selected = None;
+    }
+    if cancel {
+        app.access_view.form = None;
+        app.access_view.selected = None;
+    }
+    if delete {
+        if let Some(index) = index {
+            app.pending
+                .push(Command::EditAccess(AccessEdit::Remove { index }));
+        }
+        app.access_view.form = None;
+        app.access_view.selected = None;
+    }
+}
+
+fn dn_picker(app: &mut StudioApp, ui: &mut egui::Ui) {
+    let snap = app.snapshot.clone().unwrap_or_default();
+    let p = &mut app.access_view.picker;
+    let mut add: Option<(String, Option<String>)> = None;
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.strong("Let a certificate relay (CERTISSUER / CERTSUBJECT)");
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut p.from, PickFrom::OurCa, "Our CA");
+            ui.radio_value(&mut p.from, PickFrom::HomeHost, "A certificate we issued");
+            ui.radio_value(&mut p.from, PickFrom::File, "A certificate file");
+        });
+        let cert: Option<CertInfo> = match p.from {
+            PickFrom::OurCa => {
+                if snap.ca.is_none() {
+                    ui.label("There is no CA in the home yet.");
+                }
+                snap.ca.clone()
+            }
+            PickFrom::HomeHost => {
+                ui.horizontal(|ui| {
+                    let l = ui.label("Host");
+                    egui::ComboBox::from_id_salt("picker-host")
+                        .selected_text(if p.host.is_empty() {
+                            "choose…"
+                        } else {
+                            p.host.as_str()
+                        })
+                        .show_ui(ui, |ui| {
+                            for h in &snap.hosts {
+                                ui.selectable_value(&mut p.host, h.fqdn.clone(), &h.fqdn);
+                            }
+                        })
+                        .response
+                        .labelled_by(l.id);
+                });
+                snap.hosts
+                    .iter()
+                    .find(|h| h.fqdn == p.host)
+                    .map(|h| h.info.clone())
+            }
+            PickFrom::File => {
+                let (r, browse) = widgets::path_field(ui, "Certificate file", &mut p.file, 320.0);
+                let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if browse {
+                    app.pending.push(Command::PickFile {
+                        purpose: Purpose::DnPickerCert,
+                        directory: false,
+                    });
+                }
+                if (ui.button("Load").clicked() || enter) && !p.file.trim().is_empty() {
+                    app.pending.push(Command::LoadCerts {
+                        purpose: Purpose::DnPickerCert,
+                        path: PathBuf::from(p.file.trim()),
+                    });
+                }
+                p.loaded
+                    .as_ref()
+                    .filter(|(path, _)| path == &PathBuf::from(p.file.trim()))
+                    .and_then(|(_, c)| c.first().cloned())
+            }
+        };
+        if let Some(c) = cert {
+            ui.label(format!("Subject: {}", c.subject));
+            ui.label(format!("Issuer: {}", c.issuer));
+            if c.is_ca {
+                ui.radio_value(
+                    &mut p.exact,
+                    false,
+                    "Every certificate this CA issues may relay",
+                );
+                ui.radio_value(&mut p.exact, true, "Only this certificate (the CA's own)");
+            } else {
+                ui.radio_value(&mut p.exact, true, "Only this certificate");
+                ui.radio_value(&mut p.exact, false, "Every certificate from its issuer");
+            }
+            let (issuer, subject) = cert_relay_names(&c, p.exact);
+            let mut lines = vec![format!(
+                "CERTISSUER:{issuer}\t{}",
+                if subject.is_some() {
+                    "SUBJECT"
+                } else {
+                    "RELAY"
+                }
+            )];
+            if let Some(s) = &subject {
+                lines.push(format!("CERTSUBJECT:{s}\tRELAY"));
+            }
+            ui.label("Adds:");
+            for l in &lines {
+                ui.monospace(l);
+            }
+            if ui.button("Add relay entry").clicked() {
+                add = Some((issuer, subject));
+            }
+        }
+    });
+    if let Some((issuer, subject)) = add {
+        app.pending.push(Command::EditAccess(AccessEdit::CertRelay {
+            issuer,
+            subject,
+        }));
+    }
+}
+
+fn save_preview(app: &mut StudioApp, ui: &mut egui::Ui) {
+    let Some(diff) = app.access_view.preview.clone() else {
+        return;
+    };
+    let Some(doc) = app.access.as_ref() else {
+        return;
+    };
+    let path = doc.path.display().to_string();
+    let errors = doc
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let mut save = false;
+    let mut cancel = false;
+    let modal = egui::Modal::new(egui::Id::unique("save-preview")).show(ui.ctx(), |ui| {
+        ui.set_max_width(900.0);
+        ui.heading(format!("Save {path}?"));
+        if diff.is_empty() {
+            ui.label("No changes to the file's content.");
+        } else {
+            widgets::diff_view(ui, "save-diff", &diff, 360.0);
+        }
+        if errors > 0 {
+            ui.colored_label(ui.visuals().error_fg_color, format!("{errors} line(s) have errors that makemap or sendmail will not read as written."));
+        }
+        ui.label(format!("The current file is kept as {}.", crate::store::access::backup_path(&doc.path).display()));
+        ui.checkbox(&mut app.access_view.makemap, "Rebuild the database (makemap hash)");
+        ui.horizontal(|ui| {
+            if ui.button("Save").clicked() {
+                save = true;
+            }
+            if ui.button("Cancel").clicked() {
+                cancel = true;
+            }
+        });
+    });
+    if modal.should_close() {
+        cancel = true;
+    }
+    if save {
+        app.pending.push(Command::SaveAccess {
+            makemap: app.access_view.makemap,
+        });
+        app.access_view.preview = None;
+    } else if cancel {
+        app.access_view.preview = None;
+    }
+}

@@ -1,0 +1,194 @@
+//! What views ask for (`Command`) and what comes back (`Outcome`). Views
+//! never act: they push commands; [`super::StudioApp::execute`] is the one
+//! place that carries them out, in memory for quick edits and as
+//! background jobs for anything that touches the disk or the network.
+//! Each job calls the same library function the matching subcommand calls.
+
+use super::settings::Settings;
+use crate::core::access::AccessMap;
+use crate::core::cert::CertInfo;
+use crate::core::pki::KeyKind;
+use crate::net::probe::ProbeReport;
+use crate::net::server::SessionLog;
+use crate::store::access::SaveReport;
+use crate::store::home::{HostEntry, IssueReport};
+use crate::store::install::{InstallPlan, InstallReport};
+use crate::store::live::ServerSetup;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where a picked file or loaded certificate should go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    InstallDir,
+    AccessFile,
+    DnPickerCert,
+    ExplainCert,
+    ProbeClientCert,
+    ProbeClientKey,
+    ProbeCaFile,
+}
+
+/// An edit of the access map being edited; applied in memory, undoable.
+#[derive(Debug, Clone)]
+pub enum AccessEdit {
+    /// Rewrite line `index` (0-based) as `key value`.
+    Replace {
+        index: usize,
+        key: String,
+        value: String,
+    },
+    /// Add (or change) an entry by key, where `set` puts it.
+    Set {
+        key: String,
+        value: String,
+    },
+    Remove {
+        index: usize,
+    },
+    CertRelay {
+        issuer: String,
+        subject: Option<String>,
+    },
+    Undo,
+    Redo,
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Re-read the home (CA, certificates).
+    Reload,
+    /// The wizard's key step: create the CA (when `ca` is given) and the
+    /// host certificate (when `host` is given), reporting progress.
+    SetUpPki {
+        ca: Option<(String, KeyKind)>,
+        host: Option<(String, KeyKind)>,
+    },
+    IssueCert {
+        fqdn: String,
+        sans: Vec<String>,
+        kind: KeyKind,
+        days: u32,
+    },
+    RenewCert {
+        fqdn: String,
+    },
+    PlanInstall {
+        fqdn: String,
+        to: PathBuf,
+    },
+    ApplyInstall {
+        fqdn: String,
+        to: PathBuf,
+    },
+    OpenAccess {
+        path: PathBuf,
+    },
+    EditAccess(AccessEdit),
+    SaveAccess {
+        makemap: bool,
+    },
+    /// The native file dialog (a typed path always works too).
+    PickFile {
+        purpose: Purpose,
+        directory: bool,
+    },
+    LoadCerts {
+        purpose: Purpose,
+        path: PathBuf,
+    },
+    StartServer(ServerSetup),
+    StopServer,
+    Probe {
+        target: String,
+        /// Client certificate and key to present.
+        client: Option<(PathBuf, PathBuf)>,
+        ca_file: Option<PathBuf>,
+        ca_path: Option<PathBuf>,
+        /// The built-in "Test now" against our own server.
+        own_server: bool,
+    },
+    ReadMessages {
+        paths: Vec<PathBuf>,
+    },
+    SaveSettings(Settings),
+    CopyText(String),
+}
+
+/// What the home holds, as the views show it.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub ca: Option<CertInfo>,
+    pub hosts: Vec<HostEntry>,
+    /// The machine's name, to prefill the wizard.
+    pub machine_fqdn: String,
+    /// `/etc/mail/tls` when it can be written, else a directory in $HOME.
+    pub default_install_dir: PathBuf,
+    /// `/etc/mail/access` when it exists, else HOME/access.
+    pub default_access_file: PathBuf,
+}
+
+/// A message the embedded server stored, as read back.
+#[derive(Debug, Clone)]
+pub struct CapturedMessage {
+    pub path: PathBuf,
+    /// The header block (up to the blank line).
+    pub headers: String,
+    pub size: u64,
+}
+
+// Each outcome is sent once through a channel; boxing the big ones would
+// buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Outcome {
+    Failed {
+        what: String,
+        error: String,
+    },
+    Snapshot(Snapshot),
+    PkiReady {
+        ca: Option<CertInfo>,
+        issued: Option<IssueReport>,
+    },
+    Issued(IssueReport),
+    Renewed(IssueReport),
+    InstallPlanned {
+        plan: InstallPlan,
+        warnings: Vec<String>,
+        mc_lines: String,
+        /// For each file install would replace (keys excepted): old → new.
+        diffs: Vec<(PathBuf, Vec<crate::core::linediff::DiffLine>)>,
+    },
+    Installed(InstallReport),
+    AccessOpened {
+        path: PathBuf,
+        map: AccessMap,
+        exists: bool,
+    },
+    AccessSaved {
+        path: PathBuf,
+        saved: AccessMap,
+        report: SaveReport,
+    },
+    FilePicked {
+        purpose: Purpose,
+        path: Option<PathBuf>,
+    },
+    CertsLoaded {
+        purpose: Purpose,
+        path: PathBuf,
+        certs: Vec<CertInfo>,
+    },
+    ServerListening {
+        addr: SocketAddr,
+        description: String,
+    },
+    Session(Box<SessionLog>),
+    ServerStopped,
+    Probed {
+        own_server: bool,
+        report: Box<ProbeReport>,
+    },
+    Messages(Vec<CapturedMessage>),
+    Done,
+}

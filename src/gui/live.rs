@@ -1,0 +1,476 @@
+//! Live test: the embedded STARTTLS server with one click (same
+//! certificates, CA path and access map as configured), commands to test
+//! it from a shell, a built-in "Test now" probe, the sessions as sendmail
+//! would see them, the captured messages, and a probe for any server.
+
+use super::commands::{Command, Purpose};
+use super::widgets;
+use super::{StudioApp, Tab};
+use crate::net::probe::ProbeReport;
+use crate::net::server::SessionLog;
+use crate::store::live::ServerSetup;
+use eframe::egui;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+pub struct LiveView {
+    pub port: String,
+    /// The host certificate the server presents ("" = the only one).
+    pub server_host: String,
+    pub use_access: bool,
+    pub tls_perm_err: bool,
+    /// Client certificate for "Test now" ("" = none).
+    pub test_client: String,
+    pub probe_target: String,
+    pub client_cert: String,
+    pub client_key: String,
+    pub ca_file: String,
+    pub selected_session: Option<usize>,
+}
+
+impl Default for LiveView {
+    fn default() -> Self {
+        LiveView {
+            port: "2525".into(),
+            server_host: String::new(),
+            use_access: true,
+            tls_perm_err: false,
+            test_client: String::new(),
+            probe_target: String::new(),
+            client_cert: String::new(),
+            client_key: String::new(),
+            ca_file: String::new(),
+            selected_session: None,
+        }
+    }
+}
+
+fn test_commands(app: &StudioApp, addr: SocketAddr) -> (String, String) {
+    let snap = app.snapshot.as_ref();
+    let rcpt_host = snap
+        .and_then(|s| {
+            s.hosts
+                .iter()
+                .find(|h| h.fqdn == app.live.server_host)
+                .or(s.hosts.first())
+        })
+        .map_or("localhost".to_string(), |h| h.fqdn.clone());
+    let client = snap.and_then(|s| s.hosts.iter().find(|h| h.fqdn == app.live.test_client));
+    let mut swaks = format!(
+        "swaks --server {} --port {} --tls --ehlo client.example --from test@client.example --to postmaster@{rcpt_host}",
+        addr.ip(),
+        addr.port()
+    );
+    let mut openssl = format!(
+        "openssl s_client -starttls smtp -connect {addr} -CAfile {} -verify_return_error -brief",
+        app.home.ca_cert_path().display()
+    );
+    if let Some(c) = client {
+        swaks.push_str(&format!(
+            " --tls-cert {} --tls-key {}",
+            c.cert_path.display(),
+            c.key_path.display()
+        ));
+        openssl.push_str(&format!(
+            " -cert {} -key {}",
+            c.cert_path.display(),
+            c.key_path.display()
+        ));
+    }
+    (swaks, openssl)
+}
+
+pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
+    let snap = app.snapshot.clone().unwrap_or_default();
+    let running = app.server.running();
+    let (toggle, test_now) = ui.input_mut(|i| {
+        (
+            i.consume_key(egui::Modifiers::NONE, egui::Key::F9),
+            i.consume_key(egui::Modifiers::NONE, egui::Key::F8),
+        )
+    });
+    egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+        ui.heading("Embedded STARTTLS server");
+        ui.label("Applies your certificate, CA and access map as sendmail would, and shows what sendmail would put in its macros for each session. It listens on loopback only.");
+        ui.horizontal(|ui| {
+            ui.add_enabled_ui(!running, |ui| {
+                widgets::text_field(ui, "Port on 127.0.0.1", &mut app.live.port, 60.0)
+                    .on_hover_text("0 picks a free port");
+                let l = ui.label("Certificate");
+                egui::ComboBox::from_id_salt("server-host")
+                    .selected_text(if app.live.server_host.is_empty() { "the only one" } else { app.live.server_host.as_str() })
+                    .show_ui(ui, |ui| {
+                        for h in &snap.hosts {
+                            ui.selectable_value(&mut app.live.server_host, h.fqdn.clone(), &h.fqdn);
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                let access = app.access.as_ref().map(|d| d.path.display().to_string());
+                ui.add_enabled(access.is_some(), egui::Checkbox::new(&mut app.live.use_access, "Apply the access map"))
+                    .on_hover_text(access.map_or("Open an access file in the Access map tab first".to_string(), |p| format!("{p} (as saved on disk)")));
+                ui.checkbox(&mut app.live.tls_perm_err, "TLS_PERM_ERR");
+            });
+        });
+        let port = app.live.port.trim().parse::<u16>();
+        ui.horizontal(|ui| {
+            if !running {
+                let ok = port.is_ok() && !snap.hosts.is_empty();
+                if ui.add_enabled(ok, egui::Button::new("Start server (F9)")).clicked() || (toggle && ok) {
+                    if let Ok(port) = port {
+                        let mut setup = ServerSetup::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+                        setup.hostname = (!app.live.server_host.is_empty()).then(|| app.live.server_host.clone());
+                        if snap.hosts.len() > 1 && setup.hostname.is_none() {
+                            setup.hostname = snap.hosts.first().map(|h| h.fqdn.clone());
+                        }
+                        setup.access = if app.live.use_access { app.access.as_ref().map(|d| d.path.clone()) } else { None };
+                        setup.tls_perm_err = app.live.tls_perm_err;
+                        setup.timeout = std::time::Duration::from_secs(60);
+                        app.pending.push(Command::StartServer(setup));
+                    }
+                }
+                if snap.hosts.is_empty() {
+                    ui.label("Issue a host certificate first (Set up or Certificates tab).");
+                } else if port.is_err() {
+                    ui.colored_label(ui.visuals().error_fg_color, "The port is a number from 0 to 65535.");
+                }
+            } else if ui.button("Stop server (F9)").clicked() || toggle {
+                app.pending.push(Command::StopServer);
+            }
+            ui.label(&app.server.description);
+        });
+        if let Some(addr) = app.server.addr {
+            ui.horizontal(|ui| {
+                ui.strong(format!("Listening on {addr}"));
+                if ui.small_button("Copy address").clicked() {
+                    app.pending.push(Command::CopyText(addr.to_string()));
+                }
+            });
+            let (swaks, openssl) = test_commands(app, addr);
+            if widgets::copy_row(ui, &swaks, "the swaks command") {
+                app.pending.push(Command::CopyText(swaks.clone()));
+            }
+            if widgets::copy_row(ui, &openssl, "the openssl command") {
+                app.pending.push(Command::CopyText(openssl.clone()));
+            }
+            ui.horizontal(|ui| {
+                let l = ui.label("Client certificate for the test");
+                egui::ComboBox::from_id_salt("test-client")
+                    .selected_text(if app.live.test_client.is_empty() { "none" } else { app.live.test_client.as_str() })
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut app.live.test_client, String::new(), "none");
+                        for h in &snap.hosts {
+                            ui.selectable_value(&mut app.live.test_client, h.fqdn.clone(), &h.fqdn);
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                if ui.button("Test now (F8)").clicked() || test_now {
+                    let client = snap
+                        .hosts
+                        .iter()
+                        .find(|h| h.fqdn == app.live.test_client)
+                        .map(|h| (h.cert_path.clone(), h.key_path.clone()));
+                    app.pending.push(Command::Probe {
+                        target: addr.to_string(),
+                        client,
+                        ca_file: Some(app.home.ca_cert_path()),
+                        ca_path: None,
+                        own_server: true,
+                    });
+                }
+            });
+            if let Some(r) = &app.own_probe {
+                probe_report(ui, "own-probe", r);
+            }
+        }
+        ui.separator();
+        sessions(app, ui);
+        ui.separator();
+        ui.heading(format!("Captured messages ({})", app.messages.len()));
+        for m in app.messages.iter().rev().take(50) {
+            ui.collapsing(format!("{} ({} bytes)", m.path.display(), m.size), |ui| {
+                ui.monospace(&m.headers);
+            });
+        }
+        ui.separator();
+        other_probe(app, ui);
+    });
+}
+
+fn outcome_word(o: crate::core::policy::Outcome) -> &'static str {
+    use crate::core::policy::Outcome;
+    match o {
+        Outcome::Ok => "accepted",
+        Outcome::Relay => "relaying allowed",
+        Outcome::Temp => "temporary refusal",
+        Outcome::Perm => "permanent refusal",
+    }
+}
+
+fn session_decision(s: &SessionLog) -> String {
+    match s.decisions.last() {
+        Some(d) => format!(
+            "{}: {}",
+            d.ruleset,
+            d.reply
+                .clone()
+                .unwrap_or_else(|| outcome_word(d.outcome).to_string())
+        ),
+        None => "—".into(),
+    }
+}
+
+fn sessions(app: &mut StudioApp, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        ui.heading(format!("Sessions ({})", app.sessions.len()));
+        if !app.sessions.is_empty() && ui.small_button("Clear").clicked() {
+            app.sessions.clear();
+            app.live.selected_session = None;
+        }
+    });
+    if app.sessions.is_empty() {
+        ui.label("Sessions appear here as clients finish them.");
+        return;
+    }
+    let mut pick = None;
+    egui::ScrollArea::both()
+        .id_salt("sessions")
+        .max_height(240.0)
+        .show(ui, |ui| {
+            egui::Grid::new("sessions-grid")
+                .striped(true)
+                .show(ui, |ui| {
+                    for h in [
+                        "#", "Peer", "TLS", "Cipher", "Bits", "Verify", "Issuer", "Subject",
+                        "Decision",
+                    ] {
+                        ui.strong(h);
+                    }
+                    ui.end_row();
+                    for (i, s) in app.sessions.iter().enumerate().rev() {
+                        if ui
+                            .selectable_label(
+                                app.live.selected_session == Some(i),
+                                format!("{}", i + 1),
+                            )
+                            .clicked()
+                        {
+                            pick = Some(i);
+                        }
+                        ui.label(&s.peer);
+                        ui.label(s.tls_version.as_deref().unwrap_or("no STARTTLS"));
+                        ui.label(s.cipher.as_deref().unwrap_or(""));
+                        ui.label(s.cipher_bits.map(|b| b.to_string()).unwrap_or_default());
+                        ui.label(if s.verify.is_empty() {
+                            String::new()
+                        } else {
+                            format!("verify {}", s.verify)
+                        })
+                        .on_hover_text(s.verify_error.clone().unwrap_or_default());
+                        ui.monospace(s.cert_issuer.as_deref().unwrap_or(""));
+                        ui.monospace(s.cert_subject.as_deref().unwrap_or(""));
+                        ui.label(session_decision(s));
+                        ui.end_row();
+                    }
+                });
+        });
+    if let Some(i) = pick {
+        app.live.selected_session = Some(i);
+    }
+    if let Some(s) = app
+        .live
+        .selected_session
+        .and_then(|i| app.sessions.get(i))
+        .cloned()
+    {
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.strong(format!("Session from {}", s.peer));
+            if let Some(h) = &s.helo {
+                ui.label(format!("EHLO {h}"));
+            }
+            for d in &s.decisions {
+                ui.label(format!(
+                    "{} at {}: {} — {}",
+                    d.ruleset,
+                    d.at,
+                    outcome_word(d.outcome),
+                    d.explanation
+                ));
+                if let Some(r) = &d.reply {
+                    ui.monospace(r);
+                }
+            }
+            if let Some(e) = &s.ended {
+                ui.label(format!("ended: {e}"));
+            }
+            for m in &s.messages {
+                if let Some(c) = app
+                    .messages
+                    .iter()
+                    .find(|c| c.path.as_path() == std::path::Path::new(m))
+                {
+                    let received: String = c
+                        .headers
+                        .lines()
+                        .skip_while(|l| !l.starts_with("Received:"))
+                        .take_while(|l| {
+                            l.starts_with("Received:") || l.starts_with('\t') || l.starts_with(' ')
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    ui.monospace(received);
+                } else {
+                    ui.label(format!("message {m}"));
+                }
+            }
+            ui.horizontal(|ui| {
+                if ui.button("Explain this session's decision").clicked() {
+                    app.explain.from_session(&s);
+                    app.tab = Tab::Explain;
+                }
+            });
+        });
+    }
+}
+
+fn other_probe(app: &mut StudioApp, ui: &mut egui::Ui) {
+    ui.heading("Probe a server");
+    ui.label("EHLO, STARTTLS, handshake, verify the server's certificate, EHLO again, QUIT — like `starttls-studio probe`.");
+    let v = &mut app.live;
+    ui.horizontal(|ui| {
+        widgets::text_field(ui, "Server (host:port)", &mut v.probe_target, 240.0);
+    });
+    ui.horizontal(|ui| {
+        let (_, b) = widgets::path_field(ui, "Client certificate", &mut v.client_cert, 220.0);
+        if b {
+            app.pending.push(Command::PickFile {
+                purpose: Purpose::ProbeClientCert,
+                directory: false,
+            });
+        }
+        let (_, b) = widgets::path_field(ui, "Key", &mut v.client_key, 220.0);
+        if b {
+            app.pending.push(Command::PickFile {
+                purpose: Purpose::ProbeClientKey,
+                directory: false,
+            });
+        }
+    });
+    ui.horizontal(|ui| {
+        let (_, b) = widgets::path_field(
+            ui,
+            "Trust CAs in file (default: ours and the system's)",
+            &mut v.ca_file,
+            260.0,
+        );
+        if b {
+            app.pending.push(Command::PickFile {
+                purpose: Purpose::ProbeCaFile,
+                directory: false,
+            });
+        }
+    });
+    let target = v.probe_target.trim().to_string();
+    let has_port = target
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    let pair = v.client_cert.trim().is_empty() == v.client_key.trim().is_empty();
+    if !target.is_empty() && !has_port {
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            "Write HOST:PORT, e.g. mx.example.org:25",
+        );
+    }
+    if !pair {
+        ui.colored_label(
+            ui.visuals().error_fg_color,
+            "Give both the client certificate and its key, or neither.",
+        );
+    }
+    if ui
+        .add_enabled(has_port && pair, egui::Button::new("Probe"))
+        .clicked()
+    {
+        app.settings.probe_target = target.clone();
+        let client = (!v.client_cert.trim().is_empty()).then(|| {
+            (
+                PathBuf::from(v.client_cert.trim()),
+                PathBuf::from(v.client_key.trim()),
+            )
+        });
+        app.pending.push(Command::Probe {
+            target,
+            client,
+            ca_file: (!v.ca_file.trim().is_empty()).then(|| PathBuf::from(v.ca_file.trim())),
+            ca_path: None,
+            own_server: false,
+        });
+    }
+    if let Some(r) = &app.other_probe {
+        probe_report(ui, "other-probe", r);
+    }
+}
+
+fn probe_report(ui: &mut egui::Ui, id: &str, r: &ProbeReport) {
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        let good = r.starttls && r.verify == "OK";
+        let color = if good {
+            egui::Color32::from_rgb(0x2e, 0x9e, 0x4f)
+        } else {
+            ui.visuals().warn_fg_color
+        };
+        ui.colored_label(
+            color,
+            format!(
+                "{}: STARTTLS {}, verify {}",
+                r.target,
+                if r.starttls { "yes" } else { "no" },
+                r.verify
+            ),
+        );
+        egui::Grid::new(id).num_columns(2).show(ui, |ui| {
+            let mut row = |k: &str, v: String| {
+                ui.label(k);
+                ui.monospace(v);
+                ui.end_row();
+            };
+            row("Banner", r.banner.clone().unwrap_or_default());
+            row("TLS", r.tls_version.clone().unwrap_or_default());
+            row(
+                "Cipher",
+                format!(
+                    "{} ({} bits)",
+                    r.cipher.clone().unwrap_or_default(),
+                    r.cipher_bits.unwrap_or(0)
+                ),
+            );
+            if let Some(e) = &r.verify_error {
+                row("Verify error", e.clone());
+            }
+            if let Some(c) = &r.server_cert {
+                row("Server subject", c.subject.clone());
+                row("Server issuer", c.issuer.clone());
+                row("Expires", c.not_after.clone());
+            }
+            row(
+                "Client certificate sent",
+                if r.client_cert_sent {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            );
+            row(
+                "Handshake",
+                format!(
+                    "{:.1} ms (total {:.1} ms)",
+                    r.timings_ms.handshake, r.timings_ms.total
+                ),
+            );
+            if let Some(e) = &r.error {
+                row("Error", e.clone());
+            }
+        });
+    });
+}

@@ -1,0 +1,112 @@
+//! Small pieces the views share: labelled fields (labelled for screen
+//! readers and for the UI tests, which find widgets by label), copyable
+//! values, expiry colours, diffs.
+
+use crate::core::cert::CertInfo;
+use crate::core::linediff::DiffLine;
+use eframe::egui;
+
+/// A label and a single-line text field, associated for accessibility.
+pub fn text_field(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut String,
+    width: f32,
+) -> egui::Response {
+    let l = ui.label(label);
+    ui.add(egui::TextEdit::singleline(value).desired_width(width))
+        .labelled_by(l.id)
+}
+
+/// A value in monospace with a button that copies it.
+pub fn copy_row(ui: &mut egui::Ui, value: &str, what: &str) -> bool {
+    let mut copied = false;
+    ui.horizontal(|ui| {
+        ui.add(egui::Label::new(egui::RichText::new(value).monospace()).wrap());
+        if ui
+            .small_button("Copy")
+            .on_hover_text(format!("Copy {what}"))
+            .clicked()
+        {
+            copied = true;
+        }
+    });
+    copied
+}
+
+/// Days left until `not_after`, coloured: red when expired, amber under
+/// 30 days.
+pub fn expiry(ui: &mut egui::Ui, info: &CertInfo, now: i64) {
+    let days = info.days_left(now);
+    let (text, color) = if days < 0 {
+        (
+            format!("expired {} days ago", -days),
+            ui.visuals().error_fg_color,
+        )
+    } else if days < 30 {
+        (format!("{days} days left"), ui.visuals().warn_fg_color)
+    } else {
+        (format!("{days} days left"), ui.visuals().text_color())
+    };
+    ui.label(egui::RichText::new(text).color(color));
+}
+
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A diff, coloured, in a scroll area of at most `max_height`.
+pub fn diff_view(ui: &mut egui::Ui, id: &str, diff: &[DiffLine], max_height: f32) {
+    let added = egui::Color32::from_rgb(0x2e, 0x9e, 0x4f);
+    let removed = ui.visuals().error_fg_color;
+    egui::ScrollArea::vertical()
+        .id_salt(id)
+        .max_height(max_height)
+        .auto_shrink([false, true])
+        .show_rows(
+            ui,
+            ui.text_style_height(&egui::TextStyle::Monospace),
+            diff.len(),
+            |ui, range| {
+                for d in &diff[range] {
+                    let (text, color) = match d {
+                        DiffLine::Same(n, l) => {
+                            (format!("{n:>6}   {l}"), ui.visuals().weak_text_color())
+                        }
+                        DiffLine::Removed(n, l) => (format!("{n:>6} - {l}"), removed),
+                        DiffLine::Added(n, l) => (format!("{n:>6} + {l}"), added),
+                        DiffLine::Skipped(n) => (
+                            format!("       … {n} unchanged lines"),
+                            ui.visuals().weak_text_color(),
+                        ),
+                    };
+                    ui.label(egui::RichText::new(text).monospace().color(color));
+                }
+            },
+        );
+}
+
+/// A path field with a "Browse…" button; returns true when Browse was
+/// clicked (the caller pushes the file-dialog command).
+pub fn path_field(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut String,
+    width: f32,
+) -> (egui::Response, bool) {
+    let mut browse = false;
+    let r = ui
+        .horizontal(|ui| {
+            let r = text_field(ui, label, value, width);
+            if ui
+                .button("Browse…")
+                .on_hover_text("Open the file dialog (you can also type the path)")
+                .clicked()
+            {
+                browse = true;
+            }
+            r
+        })
+        .inner;
+    (r, browse)
+}

@@ -1,0 +1,380 @@
+//! The GUI driven through its accessibility tree with egui_kittest: the
+//! real `StudioApp`, real background jobs, real files, a real server and
+//! probe on loopback. Widgets are found by their labels, as a person (or a
+//! screen reader) finds them.
+
+use crate::common::*;
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use starttls_studio::gui::{wizard::Step, StudioApp, Tab};
+use starttls_studio::store::home::Home;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn harness(home: &Path) -> Harness<'static, StudioApp> {
+    let app = StudioApp::new(Home::resolve(Some(home.to_path_buf())).unwrap());
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 900.0))
+        .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app)
+}
+
+/// Steps the UI until `done` holds (background jobs finish on their own
+/// threads), at most `secs` seconds.
+fn wait_for(
+    h: &mut Harness<'static, StudioApp>,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&StudioApp) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state()) {
+            h.step();
+            return;
+        }
+        let notice = h
+            .state()
+            .notices
+            .values()
+            .map(|n| n.text.clone())
+            .collect::<Vec<_>>();
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}; notices: {notice:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Replaces a text field's content, as typing over a selection does.
+fn type_into(h: &mut Harness<'static, StudioApp>, label: &str, text: &str) {
+    let old = h
+        .get_by_label(label)
+        .value()
+        .map_or(0, |v| v.chars().count());
+    h.get_by_label(label).focus();
+    h.step();
+    h.key_press(egui::Key::End);
+    for _ in 0..old {
+        h.key_press(egui::Key::Backspace);
+    }
+    h.step();
+    h.get_by_label(label).type_text(text);
+    h.step();
+    h.step();
+    assert_eq!(
+        h.get_by_label(label).value().as_deref(),
+        Some(text),
+        "typing into {label}"
+    );
+}
+
+/// A pointer click: the pointer moves over the widget first, as a mouse
+/// does, then presses and releases.
+fn click(h: &mut Harness<'static, StudioApp>, label: &str) {
+    h.get_by_label(label).hover();
+    h.step();
+    h.get_by_label(label).click();
+    h.step();
+    h.step();
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn wizard_creates_and_installs_in_five_clicks() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    let target = dir.path().join("etc-mail-tls");
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut clicks = 0;
+    click(&mut h, "Start");
+    clicks += 1;
+    type_into(&mut h, "CA name", "Example Mail CA");
+    click(&mut h, "Next");
+    clicks += 1;
+    // Validation as you type: an underscore is not a host name.
+    type_into(&mut h, "Host name (FQDN)", "mx_1.example.org");
+    assert!(
+        h.query_by_label_contains("mx_1.example.org").is_some()
+            || h.query_all_by_label_contains("_").next().is_some(),
+        "the bad name is shown with its problem"
+    );
+    type_into(&mut h, "Host name (FQDN)", "mx.example.org");
+    assert!(h.query_by_label("OK: mx.example.org").is_some());
+    click(&mut h, "Create keys and continue");
+    clicks += 1;
+    assert_eq!(h.state().wizard.step, Step::Target);
+    type_into(&mut h, "Directory", target.to_str().unwrap());
+    click(&mut h, "Next");
+    clicks += 1;
+    wait_for(&mut h, 60, "the summary", |a| {
+        a.wizard.step == Step::Summary
+    });
+    assert!(h
+        .query_by_label_contains("define(`confCACERT_PATH'")
+        .is_some());
+    assert!(h
+        .query_all_by_label_contains("mx.example.org.key")
+        .next()
+        .is_some());
+    assert!(
+        h.query_all_by_label("0600").next().is_some(),
+        "the key's mode is shown"
+    );
+    click(&mut h, "Install");
+    clicks += 1;
+    wait_for(&mut h, 30, "the installation", |a| {
+        a.wizard.step == Step::Done
+    });
+    assert!(clicks <= 6, "{clicks} clicks");
+
+    assert_eq!(mode(&target.join("mx.example.org.key")), 0o600);
+    assert_eq!(mode(&target.join("mx.example.org.crt")), 0o644);
+    assert_eq!(mode(&target.join("CAcert.pem")), 0o644);
+    // The CA path verifies the host certificate, as sendmail will.
+    let out = run(openssl()
+        .args(["verify", "-CApath"])
+        .arg(target.join("certs"))
+        .arg(target.join("mx.example.org.crt")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The same result as the command line: `cert list` sees the certificate.
+    let listed = run_ok(studio(&home).args(["cert", "list"]));
+    assert!(listed.contains("mx.example.org"), "{listed}");
+}
+
+fn home_with_host(dir: &Path) -> std::path::PathBuf {
+    let home = dir.join("home");
+    run_ok(studio(&home).args(["ca", "init", "--cn", "Picker CA", "--key", "ecdsa-p256"]));
+    run_ok(studio(&home).args(["cert", "issue", "mx.example.org", "--key", "ecdsa-p256"]));
+    home
+}
+
+#[test]
+fn dn_picker_writes_what_the_cli_writes() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let gui_file = dir.path().join("access-gui");
+    let cli_file = dir.path().join("access-cli");
+    let original = "# relays\nConnect:10.1.2.3\tRELAY\n";
+    std::fs::write(&gui_file, original).unwrap();
+    std::fs::write(&cli_file, original).unwrap();
+
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    h.state_mut().tab = Tab::Access;
+    h.step();
+    type_into(&mut h, "Access file", gui_file.to_str().unwrap());
+    click(&mut h, "Open");
+    wait_for(&mut h, 30, "the access file", |a| a.access.is_some());
+    click(&mut h, "Relay by certificate…");
+    // From a certificate file, typed (the file dialog cannot run headless).
+    click(&mut h, "A certificate file");
+    let cert = home.join("hosts/mx.example.org.crt");
+    type_into(&mut h, "Certificate file", cert.to_str().unwrap());
+    click(&mut h, "Load");
+    wait_for(&mut h, 30, "the certificate", |a| {
+        a.access_view.picker.loaded.is_some()
+    });
+    click(&mut h, "Only this certificate");
+    click(&mut h, "Add relay entry");
+    assert!(h.state().access.as_ref().unwrap().dirty);
+    click(&mut h, "Save…");
+    assert!(
+        h.query_all_by_label_contains("CERTSUBJECT:/CN=mx.example.org")
+            .next()
+            .is_some(),
+        "the diff shows the new line"
+    );
+    click(&mut h, "Save");
+    wait_for(&mut h, 30, "the save", |a| {
+        a.access.as_ref().is_some_and(|d| !d.dirty)
+    });
+
+    run_ok(
+        studio(&home)
+            .args(["access", "add-cert-relay", "--subject", "--access"])
+            .arg(&cli_file)
+            .arg("--cert")
+            .arg(&cert),
+    );
+    assert_eq!(
+        std::fs::read_to_string(&gui_file).unwrap(),
+        std::fs::read_to_string(&cli_file).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("access-gui.bak")).unwrap(),
+        original
+    );
+    // Undo brings the map back to what the file held before.
+    click(&mut h, "Undo");
+    assert_eq!(
+        h.state().access.as_ref().unwrap().map.to_bytes(),
+        original.as_bytes()
+    );
+    click(&mut h, "Redo");
+    assert!(!h.state().access.as_ref().unwrap().dirty);
+}
+
+#[test]
+fn entry_form_checks_as_you_type() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    let file = dir.path().join("access");
+    std::fs::write(&file, "TLS_Srv:old.example\tVERIFY\n").unwrap();
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    h.state_mut().tab = Tab::Access;
+    h.step();
+    type_into(&mut h, "Access file", file.to_str().unwrap());
+    click(&mut h, "Open");
+    wait_for(&mut h, 30, "the access file", |a| a.access.is_some());
+    click(&mut h, "New TLS requirement");
+    type_into(&mut h, "Key", "secure.example.net");
+    // ENCR needs bits: the form says so and will not add the entry.
+    h.state_mut().access_view.form.as_mut().unwrap().level =
+        starttls_studio::gui::access_view::Level::Encr;
+    h.step();
+    type_into(&mut h, "Bits", "lots");
+    assert!(h.query_by_label("Bits: a number, e.g. 128").is_some());
+    type_into(&mut h, "Bits", "128");
+    assert!(h.query_by_label("Bits: a number, e.g. 128").is_none());
+    click(&mut h, "Add");
+    let doc = h.state().access.as_ref().unwrap();
+    assert_eq!(
+        String::from_utf8(doc.map.to_bytes()).unwrap(),
+        "TLS_Srv:old.example\tVERIFY\nTLS_Srv:secure.example.net\tENCR:128\n"
+    );
+    // Editing a line keeps its place; Undo restores it.
+    h.state_mut().access_view.selected = None;
+    h.get_by_label_contains("TLS_Srv:old.example").hover();
+    h.step();
+    h.get_by_label_contains("TLS_Srv:old.example").click();
+    h.step();
+    h.step();
+    type_into(&mut h, "Key", "old.example.com");
+    click(&mut h, "Apply");
+    let text = String::from_utf8(h.state().access.as_ref().unwrap().map.to_bytes()).unwrap();
+    assert!(
+        text.starts_with("TLS_Srv:old.example.com\tVERIFY\n"),
+        "{text}"
+    );
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.step();
+    h.step();
+    let text = String::from_utf8(h.state().access.as_ref().unwrap().map.to_bytes()).unwrap();
+    assert!(text.starts_with("TLS_Srv:old.example\tVERIFY\n"), "{text}");
+}
+
+#[test]
+fn live_test_finds_verify_ok() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Live test");
+    type_into(&mut h, "Port on 127.0.0.1", "0");
+    click(&mut h, "Start server (F9)");
+    wait_for(&mut h, 30, "the server", |a| a.server.addr.is_some());
+    assert!(h
+        .query_by_label_contains("swaks --server 127.0.0.1")
+        .is_some());
+    // Present our own host certificate as the client certificate.
+    h.state_mut().live.test_client = "mx.example.org".into();
+    click(&mut h, "Test now (F8)");
+    wait_for(&mut h, 30, "the probe and its session", |a| {
+        a.own_probe.is_some() && !a.sessions.is_empty()
+    });
+    assert_eq!(h.state().own_probe.as_ref().unwrap().verify, "OK");
+    assert!(
+        h.query_by_label("verify OK").is_some(),
+        "the session list shows verify OK"
+    );
+    assert!(h
+        .query_all_by_label_contains("/CN=mx.example.org")
+        .next()
+        .is_some());
+    // A real client too: openssl, without a certificate.
+    let addr = h.state().server.addr.unwrap();
+    let out = run(openssl()
+        .args(["s_client", "-starttls", "smtp", "-brief", "-connect"])
+        .arg(addr.to_string())
+        .stdin(std::process::Stdio::null()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(&mut h, 30, "the openssl session", |a| a.sessions.len() >= 2);
+    assert!(h.query_by_label("verify NO").is_some());
+    click(&mut h, "Stop server (F9)");
+    wait_for(&mut h, 30, "the server to stop", |a| !a.server.running());
+}
+
+#[test]
+fn explainer_uses_the_edited_map() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let file = dir.path().join("access");
+    run_ok(
+        studio(&home)
+            .args(["access", "add-cert-relay", "--access"])
+            .arg(&file)
+            .arg("--cert")
+            .arg(home.join("ca/ca.crt")),
+    );
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    h.state_mut().tab = Tab::Access;
+    h.step();
+    type_into(&mut h, "Access file", file.to_str().unwrap());
+    click(&mut h, "Open");
+    wait_for(&mut h, 30, "the access file", |a| a.access.is_some());
+    click(&mut h, "Decisions");
+    type_into(
+        &mut h,
+        "Issuer and subject from a certificate file",
+        home.join("hosts/mx.example.org.crt").to_str().unwrap(),
+    );
+    click(&mut h, "Load");
+    wait_for(&mut h, 30, "the certificate", |a| {
+        !a.explain.cert_issuer.is_empty()
+    });
+    assert!(h.query_by_label("relaying allowed").is_some());
+    click(&mut h, "NO");
+    assert!(h.query_by_label("permanent refusal").is_some());
+    // The trace's line is one click away in the editor.
+    click(&mut h, "OK");
+    click(&mut h, "Highlight these lines in the access map");
+    assert_eq!(h.state().tab, Tab::Access);
+    assert_eq!(h.state().highlight, vec![1]);
+}
+
+#[test]
+fn settings_persist_between_runs() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    {
+        let mut h = harness(&home);
+        wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+        h.state_mut().settings.theme = "dark".into();
+        click(&mut h, "Certificates");
+        wait_for(&mut h, 10, "the settings file", |_| {
+            std::fs::read_to_string(home.join("settings.json"))
+                .is_ok_and(|s| s.contains("dark") && s.contains("certificates"))
+        });
+    }
+    let h = harness(&home);
+    assert_eq!(h.state().tab, Tab::Certificates);
+    assert_eq!(h.state().settings.theme, "dark");
+}
