@@ -3,6 +3,7 @@
 //! JSON. Exit status: 0 success, 1 failed check or refused input, 2 usage.
 
 mod access;
+mod doctor;
 mod probe;
 mod serve;
 
@@ -75,6 +76,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Open the desktop GUI (the same as giving no command)
     Gui,
+    /// Audit a sendmail TLS setup (files, keys, chains, hash links, modes, expiry, access map); --fix applies the safe fixes
+    Doctor(doctor::DoctorArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,6 +194,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Access(c) => access::access(c),
         Command::Probe(p) => probe::probe(&home, p),
         Command::Serve(a) => serve::serve(&home, a),
+        Command::Doctor(a) => doctor::doctor(a),
         Command::Policy(PolicyCommand::Eval(p)) => access::policy_eval(p),
         Command::Rehash { dirs, old } => {
             rehash_cmd(&dirs, if old { HashKind::Old } else { HashKind::New })

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod certfiles;
+pub mod doctor;
 pub mod fsutil;
 pub mod home;
 pub mod install;
