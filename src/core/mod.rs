@@ -14,4 +14,5 @@ pub mod pki;
 pub mod policy;
 pub mod rehash;
 pub mod sendmail_cf;
+pub mod tar;
 pub mod tokens;

@@ -2,6 +2,7 @@
 //! atomic writes with the right modes, rehash, install.
 
 pub mod access;
+pub mod bundle;
 pub mod certfiles;
 pub mod doctor;
 pub mod fsutil;
