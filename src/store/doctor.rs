@@ -508,23 +508,33 @@ impl Audit<'_> {
 
     fn required_settings(&mut self) {
         let s = self.s;
-        for (field, val) in [
+        let missing: Vec<(&str, &str)> = [
             ("ca_file", &s.ca_file),
             ("ca_path", &s.ca_path),
             ("server_cert", &s.server_cert),
             ("server_key", &s.server_key),
-        ] {
-            if val.is_none() {
-                let (m4, opt) = sendmail_cf::setting_names(field);
-                self.push(finding(
-                    "setting-missing",
-                    Severity::Error,
-                    None,
-                    format!("{m4} ({opt}) is not set"),
-                    "sendmail offers STARTTLS only when confSERVER_CERT, confSERVER_KEY, confCACERT and confCACERT_PATH are all set; otherwise it logs e.g. `STARTTLS: CACertPath missing` and the EHLO reply has no STARTTLS.",
-                    manual(format!("add define(`{m4}', `FILE')dnl to sendmail.mc (starttls-studio install prints the lines), rebuild sendmail.cf, restart sendmail")),
-                ));
-            }
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(field, _)| sendmail_cf::setting_names(field))
+        .collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing
+                .iter()
+                .map(|(m4, opt)| format!("{m4} ({opt})"))
+                .collect();
+            let defines: Vec<String> = missing
+                .iter()
+                .map(|(m4, _)| format!("define(`{m4}', `FILE')dnl"))
+                .collect();
+            self.push(finding(
+                "setting-missing",
+                Severity::Error,
+                None,
+                format!("not set: {}", names.join(", ")),
+                "sendmail offers STARTTLS only when confSERVER_CERT, confSERVER_KEY, confCACERT and confCACERT_PATH are all set; otherwise it logs e.g. `STARTTLS: CACertPath missing` and the EHLO reply has no STARTTLS.",
+                manual(format!("add {} to sendmail.mc (starttls-studio install prints the lines), rebuild sendmail.cf, restart sendmail", defines.join(" "))),
+            ));
         }
         if s.client_cert.is_none() || s.client_key.is_none() {
             self.push(finding(
