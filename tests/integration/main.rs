@@ -4,6 +4,7 @@
 mod common;
 
 mod access_cli;
+mod bundle_cli;
 mod cli_pki;
 mod doctor_cli;
 mod policy_diff;
