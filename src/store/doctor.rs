@@ -96,7 +96,7 @@ impl std::fmt::Display for Severity {
 /// A change `--fix` may make. Each is safe: it never removes or rewrites a
 /// key, a certificate or the access source.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FixAction {
     /// Set the permission bits of a file or directory (owner unchanged).
     Chmod {
@@ -1042,7 +1042,12 @@ impl Audit<'_> {
         let mut seen = BTreeSet::new();
         let trust_sticky = s.blames("TrustStickyBit");
         for file in files.iter().chain(&keys).chain(&access) {
-            let holder = file.parent().map(Path::to_path_buf);
+            // Only the directory holding TLS files is changed by --fix; the
+            // access map's (often /etc/mail) is shared with other things.
+            let holder = file
+                .parent()
+                .filter(|_| !access.contains(file))
+                .map(Path::to_path_buf);
             let mut dir = file.parent();
             while let Some(d) = dir {
                 dir = d.parent();

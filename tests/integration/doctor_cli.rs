@@ -259,7 +259,7 @@ fn group_readable_key_is_found_fixed_and_sendmail_agrees() {
             .contains("unsafe: Group readable file"),
         "{f:#}"
     );
-    assert_eq!(f["fix"]["action"]["action"], "chmod");
+    assert_eq!(f["fix"]["action"]["kind"], "chmod");
     assert_eq!(f["fix"]["action"]["mode"], "0600");
 
     let fixed = doctor(&s, &["--fix"]);
@@ -288,7 +288,7 @@ fn hash_links_missing_and_stale_are_rehashed_like_openssl() {
     let d = doctor(&s, &[]);
     assert_eq!(d.status, 1);
     let f = expect(&d, "hash-link-missing", "error");
-    assert_eq!(f["fix"]["action"]["action"], "rehash");
+    assert_eq!(f["fix"]["action"]["kind"], "rehash");
     clean(&doctor(&s, &["--fix"]), "missing link after --fix");
     assert_eq!(links(&certs), openssl_links(&certs));
 
@@ -448,7 +448,7 @@ fn access_map_syntax_and_stale_database() {
     let d = doctor(&s, &[]);
     assert_eq!(d.status, 0);
     let f = expect(&d, "access-db-stale", "warning");
-    assert_eq!(f["fix"]["action"]["action"], "makemap");
+    assert_eq!(f["fix"]["action"]["kind"], "makemap");
     clean(&doctor(&s, &["--fix"]), "after makemap");
     let dump = run_ok(
         Command::new(crate::common::require("makemap"))
