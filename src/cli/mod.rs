@@ -3,6 +3,7 @@
 //! JSON. Exit status: 0 success, 1 failed check or refused input, 2 usage.
 
 mod access;
+mod doctor;
 mod probe;
 mod serve;
 
@@ -75,6 +76,19 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Open the desktop GUI (the same as giving no command)
     Gui,
+    /// Audit a sendmail TLS setup (files, keys, chains, hash links, modes, expiry, access map); --fix applies the safe fixes
+    Doctor(doctor::DoctorArgs),
+    /// Everything one host needs (cert, key, CA, CA directory with links, mc and access lines, README), as a reproducible tar or a directory
+    Bundle {
+        /// The host (as given to `cert issue`)
+        fqdn: String,
+        /// FILE.tar (reproducible archive, mode 0600) or a directory
+        #[arg(long, value_name = "DIR|FILE.tar")]
+        out: PathBuf,
+        /// Where the files will live on the host (used in the sendmail.mc lines)
+        #[arg(long, value_name = "DIR", default_value = crate::store::bundle::DEFAULT_PREFIX)]
+        prefix: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,6 +205,8 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Access(c) => access::access(c),
         Command::Probe(p) => probe::probe(&home, p),
         Command::Serve(a) => serve::serve(&home, a),
+        Command::Doctor(a) => doctor::doctor(a),
+        Command::Bundle { fqdn, out, prefix } => bundle_cmd(&home, &fqdn, &out, &prefix),
         Command::Policy(PolicyCommand::Eval(p)) => access::policy_eval(p),
         Command::Rehash { dirs, old } => {
             rehash_cmd(&dirs, if old { HashKind::Old } else { HashKind::New })
@@ -455,4 +471,29 @@ fn install_cmd(home: &Home, fqdn: &str, to: &std::path::Path) -> Result<i32, Err
     eprintln!("Add these lines to sendmail.mc, rebuild sendmail.cf and restart sendmail:");
     print!("{}", report.mc_lines);
     Ok(if r.errors.is_empty() { 0 } else { 1 })
+}
+
+fn bundle_cmd(
+    home: &Home,
+    fqdn: &str,
+    out: &std::path::Path,
+    prefix: &std::path::Path,
+) -> Result<i32, Error> {
+    let b = crate::store::bundle::build(home, fqdn, prefix)?;
+    let r = crate::store::bundle::write(&b, out)?;
+    for (path, mode, what) in &r.entries {
+        eprintln!("  {mode:04o}  {path}  ({what})");
+    }
+    println!(
+        "{}: bundle of {} for {} ({})",
+        r.out.display(),
+        b.fqdn,
+        b.prefix.display(),
+        if r.tar {
+            "tar, mode 0600: it holds the private key"
+        } else {
+            "directory"
+        }
+    );
+    Ok(0)
 }

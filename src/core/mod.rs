@@ -4,6 +4,7 @@
 pub mod access;
 pub mod access_check;
 pub mod cert;
+pub mod chain;
 pub mod der;
 pub mod dn;
 pub mod fqdn;
@@ -13,4 +14,6 @@ pub mod pem;
 pub mod pki;
 pub mod policy;
 pub mod rehash;
+pub mod sendmail_cf;
+pub mod tar;
 pub mod tokens;

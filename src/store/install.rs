@@ -124,8 +124,35 @@ fn planned(
     })
 }
 
-/// Computes the installation of `fqdn`'s certificate into `to`.
-pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
+/// Name of the CA directory (`confCACERT_PATH`) inside the install directory.
+pub const CAPATH_DIR: &str = "certs";
+
+/// One file of an installation, relative to the install directory. `install`
+/// and `bundle` both take their files from [`layout`], so the two layouts
+/// cannot drift apart.
+#[derive(Clone)]
+pub struct LayoutFile {
+    pub rel: PathBuf,
+    pub contents: Vec<u8>,
+    pub mode: u32,
+    /// Private keys are never shown or logged.
+    pub secret: bool,
+}
+
+impl std::fmt::Debug for LayoutFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayoutFile")
+            .field("rel", &self.rel)
+            .field("mode", &format_args!("{:04o}", self.mode))
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+/// The files of `fqdn`'s installation (without the hash links, which are
+/// computed from the `certs/` files): `CAcert.pem`, `certs/CAcert.pem`,
+/// `FQDN.crt` (0644), `FQDN.key` (0600). Returns the normalised FQDN too.
+pub fn layout(home: &Home, fqdn: &str) -> Result<(String, Vec<LayoutFile>), Error> {
     let host = home.host(fqdn)?;
     let ca_path = home.ca_cert_path();
     if !ca_path.exists() {
@@ -137,6 +164,34 @@ pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
     let ca = fsutil::read_limited(&ca_path, PKI_FILE_LIMIT)?;
     let cert = fsutil::read_limited(&host.cert_path, PKI_FILE_LIMIT)?;
     let key = super::home::read_key_file(&host.key_path, false)?.into_bytes();
+    let file = |rel: PathBuf, contents: Vec<u8>, mode: u32, secret: bool| LayoutFile {
+        rel,
+        contents,
+        mode,
+        secret,
+    };
+    let files = vec![
+        file(PathBuf::from(CA_FILE), ca.clone(), 0o644, false),
+        file(Path::new(CAPATH_DIR).join(CA_FILE), ca, 0o644, false),
+        file(
+            PathBuf::from(format!("{}.crt", host.fqdn)),
+            cert,
+            0o644,
+            false,
+        ),
+        file(
+            PathBuf::from(format!("{}.key", host.fqdn)),
+            key,
+            0o600,
+            true,
+        ),
+    ];
+    Ok((host.fqdn, files))
+}
+
+/// Computes the installation of `fqdn`'s certificate into `to`.
+pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
+    let (fqdn, layout) = layout(home, fqdn)?;
     let to = absolute(to);
     if to.exists() && !to.is_dir() {
         return Err(refused(
@@ -144,15 +199,13 @@ pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
             "give a directory with --to",
         ));
     }
-    let capath = to.join("certs");
-    let files = vec![
-        planned(to.join(CA_FILE), ca.clone(), 0o644, false)?,
-        planned(capath.join(CA_FILE), ca, 0o644, false)?,
-        planned(to.join(format!("{}.crt", host.fqdn)), cert, 0o644, false)?,
-        planned(to.join(format!("{}.key", host.fqdn)), key, 0o600, true)?,
-    ];
+    let capath = to.join(CAPATH_DIR);
+    let files = layout
+        .into_iter()
+        .map(|f| planned(to.join(&f.rel), f.contents, f.mode, f.secret))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(InstallPlan {
-        fqdn: host.fqdn,
+        fqdn,
         to,
         capath,
         files,
@@ -204,8 +257,14 @@ pub fn apply(plan: &InstallPlan) -> Result<InstallReport, Error> {
 
 /// The `sendmail.mc` lines for an installation.
 pub fn mc_lines(plan: &InstallPlan) -> String {
-    let to = plan.to.display();
-    let f = &plan.fqdn;
+    mc_lines_for(&plan.fqdn, &plan.to)
+}
+
+/// The `sendmail.mc` lines for `fqdn`'s files installed in `to`.
+pub fn mc_lines_for(fqdn: &str, to: &Path) -> String {
+    let capath = to.join(CAPATH_DIR);
+    let to = to.display();
+    let f = fqdn;
     format!(
         "define(`confCACERT_PATH', `{capath}')dnl\n\
          define(`confCACERT', `{to}/{CA_FILE}')dnl\n\
@@ -214,7 +273,7 @@ pub fn mc_lines(plan: &InstallPlan) -> String {
          define(`confCLIENT_CERT', `{to}/{f}.crt')dnl\n\
          define(`confCLIENT_KEY', `{to}/{f}.key')dnl\n\
          FEATURE(`access_db')dnl\n",
-        capath = plan.capath.display()
+        capath = capath.display()
     )
 }
 

@@ -2,7 +2,9 @@
 //! atomic writes with the right modes, rehash, install.
 
 pub mod access;
+pub mod bundle;
 pub mod certfiles;
+pub mod doctor;
 pub mod fsutil;
 pub mod home;
 pub mod install;

@@ -70,33 +70,21 @@ pub fn writable(dir: &Path) -> bool {
     }
 }
 
-/// Rehashes one directory. `Err` when the directory itself cannot be
-/// processed (missing, not a directory, not writable); per-file problems
-/// are in the report.
-pub fn rehash_dir(dir: &Path, kind: HashKind) -> Result<RehashReport, Error> {
-    let meta = fs::metadata(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        action: "open directory",
-        source,
-    })?;
-    if !meta.is_dir() {
-        return Err(super::refused(
-            format!("{} is not a directory", dir.display()),
-            "give a CA directory",
-        ));
-    }
-    if !writable(dir) {
-        return Err(super::refused(
-            format!("{} is not writable", dir.display()),
-            "run as a user who may write there (often root), or fix its permissions",
-        ));
-    }
+/// A directory read and planned, nothing changed yet.
+struct Scan {
+    report: RehashReport,
+    /// Existing hash-named symlinks: name -> target.
+    existing: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Regular files (or anything not a symlink) that have a hash name.
+    occupied: BTreeSet<Vec<u8>>,
+    links: Vec<rehash::DesiredLink>,
+}
+
+fn scan(dir: &Path, kind: HashKind) -> Result<Scan, Error> {
     let mut report = RehashReport {
         dir: dir.to_path_buf(),
         ..Default::default()
     };
-    fsutil::remove_stale_temps(dir);
-
     let mut names: Vec<Vec<u8>> = fs::read_dir(dir)
         .map_err(|source| Error::Io {
             path: dir.to_path_buf(),
@@ -215,6 +203,115 @@ pub fn rehash_dir(dir: &Path, kind: HashKind) -> Result<RehashReport, Error> {
             )),
         }
     }
+
+    Ok(Scan {
+        report,
+        existing,
+        occupied,
+        links,
+    })
+}
+
+/// How a directory's hash links differ from what `rehash` would make.
+#[derive(Debug, Default, Clone)]
+pub struct LinkCheck {
+    pub dir: PathBuf,
+    /// Certificates and CRLs that get a link.
+    pub certs: usize,
+    pub crls: usize,
+    /// Links that should exist and do not: (name, target).
+    pub missing: Vec<(String, String)>,
+    /// Links that point elsewhere: (name, current target, wanted target).
+    pub wrong: Vec<(String, String, String)>,
+    /// Hash-named links that should not exist: (name, current target).
+    pub stale: Vec<(String, String)>,
+    /// Regular files with a hash name where a link belongs (rehash would
+    /// replace them, as `openssl rehash` does).
+    pub occupied: Vec<String>,
+    /// What rehash would warn about (skipped files, duplicates).
+    pub warnings: Vec<String>,
+}
+
+impl LinkCheck {
+    /// True when rehash would change nothing.
+    pub fn is_current(&self) -> bool {
+        self.missing.is_empty()
+            && self.wrong.is_empty()
+            && self.stale.is_empty()
+            && self.occupied.is_empty()
+    }
+}
+
+/// Compares a directory's links with the ones [`rehash_dir`] would make,
+/// without changing anything (the directory need not be writable).
+pub fn check_dir(dir: &Path, kind: HashKind) -> Result<LinkCheck, Error> {
+    let meta = fs::metadata(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        action: "open directory",
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(super::refused(
+            format!("{} is not a directory", dir.display()),
+            "give a CA directory",
+        ));
+    }
+    let sc = scan(dir, kind)?;
+    let mut out = LinkCheck {
+        dir: dir.to_path_buf(),
+        certs: sc.report.certs,
+        crls: sc.report.crls,
+        warnings: sc.report.warnings,
+        ..Default::default()
+    };
+    let wanted: BTreeSet<&[u8]> = sc.links.iter().map(|l| l.name.as_bytes()).collect();
+    for link in &sc.links {
+        let target = show(&link.target);
+        match sc.existing.get(link.name.as_bytes()) {
+            Some(t) if *t == link.target => {}
+            Some(t) => out.wrong.push((link.name.clone(), show(t), target)),
+            None if sc.occupied.contains(link.name.as_bytes()) => {
+                out.occupied.push(link.name.clone())
+            }
+            None => out.missing.push((link.name.clone(), target)),
+        }
+    }
+    for (name, t) in &sc.existing {
+        if !wanted.contains(name.as_slice()) {
+            out.stale.push((show(name), show(t)));
+        }
+    }
+    Ok(out)
+}
+
+/// Rehashes one directory. `Err` when the directory itself cannot be
+/// processed (missing, not a directory, not writable); per-file problems
+/// are in the report.
+pub fn rehash_dir(dir: &Path, kind: HashKind) -> Result<RehashReport, Error> {
+    let meta = fs::metadata(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        action: "open directory",
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(super::refused(
+            format!("{} is not a directory", dir.display()),
+            "give a CA directory",
+        ));
+    }
+    if !writable(dir) {
+        return Err(super::refused(
+            format!("{} is not writable", dir.display()),
+            "run as a user who may write there (often root), or fix its permissions",
+        ));
+    }
+    fsutil::remove_stale_temps(dir);
+    let Scan {
+        mut report,
+        existing,
+        occupied,
+        links,
+    } = scan(dir, kind)?;
 
     // Create and replace first, remove last: a lookup during the run finds
     // either the old or the new link, never a gap where both existed.

@@ -4,7 +4,9 @@
 mod common;
 
 mod access_cli;
+mod bundle_cli;
 mod cli_pki;
+mod doctor_cli;
 mod gui;
 mod policy_diff;
 mod probe_peer;

@@ -1,0 +1,1208 @@
+//! `doctor`: audits an existing sendmail TLS setup and says, for each
+//! problem, what sendmail will do about it and how to fix it.
+//!
+//! Three steps, each usable on its own (the GUI's doctor view calls them):
+//! [`locate`] reads `sendmail.mc`/`sendmail.cf` (and typed overrides) into
+//! the paths sendmail uses; [`audit`] looks at those files and returns a
+//! [`Report`] of [`Finding`]s; [`apply_fix`] carries out one [`FixAction`].
+//! Only safe actions exist: changing a mode to what sendmail accepts,
+//! rehashing a CA directory, rebuilding the access database. Nothing is
+//! ever deleted, and no key or certificate is rewritten.
+//!
+//! The rules are sendmail 8.17's as observed (`../shared/SENDMAIL.md` §8–9):
+//! a key readable by group or others, a certificate writable by them, or a
+//! group/world-writable directory on the way to either makes sendmail log
+//! `STARTTLS=server: file … unsafe: …` and silently offer no STARTTLS.
+
+use super::access as access_store;
+use super::fsutil::{self, PKI_FILE_LIMIT};
+use super::rehash::{self, LinkCheck};
+use super::{certfiles, Error};
+use crate::core::access_check::{self, CheckContext};
+use crate::core::cert::CertInfo;
+use crate::core::chain::{self, KeyMatch};
+use crate::core::rehash::HashKind;
+use crate::core::sendmail_cf::{self, TlsSettings};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Where sendmail's configuration is on Debian.
+pub const DEFAULT_MC: &str = "/etc/mail/sendmail.mc";
+pub const DEFAULT_CF: &str = "/etc/mail/sendmail.cf";
+
+/// A certificate that expires within this many days is a warning.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// More CA names than this in `confCACERT` is a warning: sendmail sends
+/// every one of them in each handshake, and long lists break some clients.
+pub const MANY_ANNOUNCED_CAS: usize = 20;
+
+/// Paths typed by the user; each one replaces what the configuration says.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub ca_file: Option<PathBuf>,
+    pub ca_path: Option<PathBuf>,
+    pub server_cert: Option<PathBuf>,
+    pub server_key: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub crl: Option<PathBuf>,
+    pub access: Option<PathBuf>,
+}
+
+/// What to audit.
+#[derive(Debug, Clone, Default)]
+pub struct DoctorInput {
+    /// `sendmail.mc`; `None`: none (see [`DoctorInput::system`]).
+    pub mc: Option<PathBuf>,
+    /// `sendmail.cf`, what sendmail actually reads; it wins over the mc.
+    pub cf: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+impl DoctorInput {
+    /// `/etc/mail/sendmail.mc` and `/etc/mail/sendmail.cf`, those that exist.
+    pub fn system() -> DoctorInput {
+        let some = |p: &str| Path::new(p).exists().then(|| PathBuf::from(p));
+        DoctorInput {
+            mc: some(DEFAULT_MC),
+            cf: some(DEFAULT_CF),
+            overrides: Overrides::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "INFO",
+            Severity::Warning => "WARNING",
+            Severity::Error => "ERROR",
+        })
+    }
+}
+
+/// A change `--fix` may make. Each is safe: it never removes or rewrites a
+/// key, a certificate or the access source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FixAction {
+    /// Set the permission bits of a file or directory (owner unchanged).
+    Chmod {
+        path: PathBuf,
+        #[serde(serialize_with = "octal")]
+        mode: u32,
+    },
+    /// Reconcile a CA directory's hash links (`starttls-studio rehash`).
+    Rehash { dir: PathBuf },
+    /// Rebuild the access database (`makemap hash FILE < FILE`).
+    Makemap { access: PathBuf },
+}
+
+fn octal<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{mode:04o}"))
+}
+
+/// How to fix a finding: what a person would type, and the action `--fix`
+/// takes when it is safe to do unasked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    pub description: String,
+    pub action: Option<FixAction>,
+}
+
+/// One problem (or, at `Info`, one fact worth knowing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable identifier (`key-readable-by-others`), for scripts and tests.
+    pub id: &'static str,
+    pub severity: Severity,
+    pub path: Option<PathBuf>,
+    /// One line: what is wrong.
+    pub message: String,
+    /// Plain words: what sendmail does about it, and why it matters.
+    pub explanation: String,
+    pub fix: Option<Fix>,
+}
+
+/// The configuration as located: the settings in force and what was read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Located {
+    /// The files read, in order (mc, its includes, cf).
+    pub sources: Vec<PathBuf>,
+    pub settings: TlsSettings,
+    /// Problems with the configuration files themselves.
+    pub findings: Vec<Finding>,
+}
+
+/// The outcome of an audit.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub sources: Vec<PathBuf>,
+    pub settings: TlsSettings,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
+    }
+
+    /// The safe actions, each once, in a stable order (modes first, then
+    /// rehash, then makemap).
+    pub fn actions(&self) -> Vec<FixAction> {
+        let set: BTreeSet<FixAction> = self
+            .findings
+            .iter()
+            .filter_map(|f| f.fix.as_ref()?.action.clone())
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+fn finding(
+    id: &'static str,
+    severity: Severity,
+    path: Option<&Path>,
+    message: String,
+    explanation: impl Into<String>,
+    fix: Option<Fix>,
+) -> Finding {
+    Finding {
+        id,
+        severity,
+        path: path.map(Path::to_path_buf),
+        message,
+        explanation: explanation.into(),
+        fix,
+    }
+}
+
+fn manual(description: impl Into<String>) -> Option<Fix> {
+    Some(Fix {
+        description: description.into(),
+        action: None,
+    })
+}
+
+fn auto(description: impl Into<String>, action: FixAction) -> Option<Fix> {
+    Some(Fix {
+        description: description.into(),
+        action: Some(action),
+    })
+}
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    let data = fsutil::read_limited(path, 16 * 1024 * 1024)?;
+    Ok(String::from_utf8_lossy(&data).into_owned())
+}
+
+fn mtime(path: &Path) -> Option<(i64, i64)> {
+    fs::metadata(path).ok().map(|m| (m.mtime(), m.mtime_nsec()))
+}
+
+/// Reads the configuration: the mc (and the files it includes, one level
+/// deep), then the cf, whose settings win, then the overrides.
+pub fn locate(input: &DoctorInput) -> Result<Located, Error> {
+    let mut loc = Located::default();
+    let mut mc_settings = None;
+    if let Some(mc) = &input.mc {
+        let mut m = sendmail_cf::parse_mc(&read_text(mc)?);
+        loc.sources.push(mc.clone());
+        for inc in m.includes.clone() {
+            let p = PathBuf::from(&inc);
+            // cf.m4 and the like are sendmail's own; only files that define
+            // our settings matter, and a missing include is m4's business.
+            if inc.contains("/cf/m4/") || !p.is_file() {
+                continue;
+            }
+            if let Ok(text) = read_text(&p) {
+                let i = sendmail_cf::parse_mc(&text);
+                m.merge_into(&i);
+                loc.sources.push(p);
+            }
+        }
+        mc_settings = Some(m.settings);
+    }
+    let mut settings = match &input.cf {
+        Some(cf) => {
+            let s = sendmail_cf::parse_cf(&read_text(cf)?);
+            loc.sources.push(cf.clone());
+            if let (Some(mcs), Some(mc)) = (&mc_settings, &input.mc) {
+                compare_mc_cf(mcs, &s, mc, cf, &mut loc.findings);
+            }
+            s
+        }
+        None => mc_settings.unwrap_or_default(),
+    };
+    let o = &input.overrides;
+    let set = |field: &mut Option<String>, v: &Option<PathBuf>| {
+        if let Some(p) = v {
+            *field = Some(p.display().to_string());
+        }
+    };
+    set(&mut settings.ca_file, &o.ca_file);
+    set(&mut settings.ca_path, &o.ca_path);
+    set(&mut settings.server_cert, &o.server_cert);
+    set(&mut settings.server_key, &o.server_key);
+    set(&mut settings.client_cert, &o.client_cert);
+    set(&mut settings.client_key, &o.client_key);
+    set(&mut settings.crl, &o.crl);
+    if o.access.is_some() {
+        set(&mut settings.access, &o.access);
+        settings.access_type.get_or_insert_with(|| "hash".into());
+    }
+    if loc.sources.is_empty()
+        && [
+            &o.ca_file,
+            &o.ca_path,
+            &o.server_cert,
+            &o.server_key,
+            &o.client_cert,
+            &o.client_key,
+            &o.access,
+        ]
+        .iter()
+        .all(|v| v.is_none())
+    {
+        loc.findings.push(finding(
+            "config-missing",
+            Severity::Error,
+            None,
+            format!("no sendmail configuration: neither {DEFAULT_MC} nor {DEFAULT_CF} exists"),
+            "The doctor reads the TLS settings from sendmail.mc or sendmail.cf, or from paths you type.",
+            manual("give --mc FILE or --cf FILE, or the files with --ca-file, --ca-path, --cert, --key"),
+        ));
+    }
+    loc.settings = settings;
+    Ok(loc)
+}
+
+fn compare_mc_cf(
+    mc: &TlsSettings,
+    cf: &TlsSettings,
+    mc_path: &Path,
+    cf_path: &Path,
+    out: &mut Vec<Finding>,
+) {
+    let rebuild = format!(
+        "rebuild sendmail.cf from sendmail.mc (Debian: `make -C {0}` or `sendmailconfig`; elsewhere `m4 {1} > {2}`), then restart sendmail",
+        mc_path.parent().unwrap_or(Path::new(".")).display(),
+        mc_path.display(),
+        cf_path.display()
+    );
+    let mut differ = Vec::new();
+    for ((field, m), (_, c)) in mc.files().iter().zip(cf.files().iter()) {
+        if m != c && *field != "access" {
+            let (m4, opt) = sendmail_cf::setting_names(field);
+            differ.push(format!(
+                "{m4} is {} in the mc but {opt} is {} in the cf",
+                m.as_deref().unwrap_or("unset"),
+                c.as_deref().unwrap_or("unset")
+            ));
+        }
+    }
+    if !differ.is_empty() {
+        out.push(finding(
+            "mc-cf-differ",
+            Severity::Warning,
+            Some(cf_path),
+            format!("sendmail.cf does not match sendmail.mc: {}", differ.join("; ")),
+            "sendmail reads only sendmail.cf; an edit to sendmail.mc does nothing until the cf is rebuilt from it. The doctor checks what the cf says.",
+            manual(rebuild.clone()),
+        ));
+    }
+    if let (Some(m), Some(c)) = (mtime(mc_path), mtime(cf_path)) {
+        if m > c {
+            out.push(finding(
+                "cf-older-than-mc",
+                Severity::Warning,
+                Some(cf_path),
+                format!("{} is older than {}", cf_path.display(), mc_path.display()),
+                "sendmail.mc was changed after sendmail.cf was built; sendmail still runs the old configuration.",
+                manual(rebuild),
+            ));
+        }
+    }
+}
+
+/// The audit: everything sendmail would trip over, from the settings found
+/// by [`locate`]. `now` is unix seconds.
+pub fn audit(loc: &Located, now: i64) -> Report {
+    let s = &loc.settings;
+    let mut a = Audit {
+        s,
+        now,
+        out: loc.findings.clone(),
+        trusted_uid: s.trusted_user.as_deref().and_then(uid_of),
+    };
+    a.required_settings();
+    let ca_file_certs = s
+        .ca_file
+        .as_deref()
+        .map(Path::new)
+        .and_then(|p| a.ca_file(p));
+    let ca_path = s.ca_path.as_deref().map(Path::new);
+    let path_certs = ca_path.and_then(|d| a.ca_path(d)).unwrap_or_default();
+    let trust = Trust {
+        ca_file: s.ca_file.as_deref().map(PathBuf::from),
+        ca_file_certs: ca_file_certs.unwrap_or_default(),
+        ca_path: ca_path.map(Path::to_path_buf),
+        path_certs,
+    };
+    let pairs = [
+        ("server", &s.server_cert, &s.server_key),
+        ("client", &s.client_cert, &s.client_key),
+    ];
+    let mut done_certs = BTreeSet::new();
+    let mut done_keys = BTreeSet::new();
+    for (role, cert, key) in pairs {
+        let (Some(cert), Some(key)) = (cert, key) else {
+            continue;
+        };
+        let (cert, key) = (Path::new(cert), Path::new(key));
+        let both = s.server_cert == s.client_cert && s.server_key == s.client_key;
+        let role = if both { "server and client" } else { role };
+        if !done_certs.insert((cert.to_path_buf(), key.to_path_buf())) {
+            continue;
+        }
+        let leaf = a.host_cert(cert, role, &trust);
+        let key_pem = if done_keys.insert(key.to_path_buf()) {
+            a.key_file(key, role)
+        } else {
+            fsutil::read_limited(key, PKI_FILE_LIMIT)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        if let (Some(leaf), Some(pem)) = (leaf, key_pem) {
+            a.key_match(&leaf, cert, key, &pem);
+        }
+    }
+    if let Some(crl) = s.crl.as_deref() {
+        a.crl(Path::new(crl));
+    }
+    a.directories();
+    if let Some(acc) = s.access.as_deref() {
+        a.access(
+            Path::new(acc),
+            s.access_type.as_deref().unwrap_or("hash"),
+            &trust,
+        );
+    }
+    if !s.dont_blame.is_empty() {
+        a.out.push(finding(
+            "dont-blame-sendmail",
+            Severity::Info,
+            None,
+            format!("DontBlameSendmail={}", s.dont_blame.join(",")),
+            "This option turns off some of sendmail's file safety checks; the doctor takes TrustStickyBit and GroupReadableKeyFile into account.",
+            None,
+        ));
+    }
+    // Errors first, then warnings, then notes; otherwise in the order found.
+    a.out.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    Report {
+        sources: loc.sources.clone(),
+        settings: loc.settings.clone(),
+        findings: a.out,
+    }
+}
+
+/// Locate and audit in one call.
+pub fn run(input: &DoctorInput, now: i64) -> Result<Report, Error> {
+    Ok(audit(&locate(input)?, now))
+}
+
+/// Carries out one action. Returns what was done, in words.
+pub fn apply_fix(action: &FixAction) -> Result<String, Error> {
+    match action {
+        FixAction::Chmod { path, mode } => {
+            let old = fs::symlink_metadata(path)
+                .map_err(|source| Error::Io {
+                    path: path.clone(),
+                    action: "inspect",
+                    source,
+                })?
+                .permissions()
+                .mode()
+                & 0o7777;
+            fs::set_permissions(path, fs::Permissions::from_mode(*mode)).map_err(|source| {
+                Error::Io {
+                    path: path.clone(),
+                    action: "change the mode of",
+                    source,
+                }
+            })?;
+            Ok(format!("{}: mode {old:04o} -> {mode:04o}", path.display()))
+        }
+        FixAction::Rehash { dir } => {
+            let r = rehash::rehash_dir(dir, HashKind::New)?;
+            if let Some(e) = r.errors.first() {
+                return Err(super::refused(
+                    format!("{}: {e}", dir.display()),
+                    "see `starttls-studio rehash` for details",
+                ));
+            }
+            Ok(format!(
+                "{}: rehashed ({} links created, {} replaced, {} removed)",
+                dir.display(),
+                r.created,
+                r.replaced,
+                r.removed
+            ))
+        }
+        FixAction::Makemap { access } => access_store::makemap(access).map_err(|e| {
+            super::refused(
+                format!("{}: {e}", access.display()),
+                "fix the access file (starttls-studio access check) and run makemap again",
+            )
+        }),
+    }
+}
+
+/// The CAs sendmail trusts.
+struct Trust {
+    ca_file: Option<PathBuf>,
+    ca_file_certs: Vec<CertInfo>,
+    ca_path: Option<PathBuf>,
+    /// Certificates in the CA path with the link name that reaches them
+    /// (`None`: no current hash link, so OpenSSL does not find them).
+    path_certs: Vec<(CertInfo, PathBuf, Option<String>)>,
+}
+
+struct Audit<'a> {
+    s: &'a TlsSettings,
+    now: i64,
+    out: Vec<Finding>,
+    trusted_uid: Option<u32>,
+}
+
+/// The uid of a user name (or a number) from /etc/passwd.
+fn uid_of(user: &str) -> Option<u32> {
+    if let Ok(n) = user.parse() {
+        return Some(n);
+    }
+    let text = fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == user).then_some(())?;
+        f.nth(1)?.parse().ok()
+    })
+}
+
+impl Audit<'_> {
+    fn push(&mut self, f: Finding) {
+        self.out.push(f);
+    }
+
+    fn required_settings(&mut self) {
+        let s = self.s;
+        let missing: Vec<(&str, &str)> = [
+            ("ca_file", &s.ca_file),
+            ("ca_path", &s.ca_path),
+            ("server_cert", &s.server_cert),
+            ("server_key", &s.server_key),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(field, _)| sendmail_cf::setting_names(field))
+        .collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing
+                .iter()
+                .map(|(m4, opt)| format!("{m4} ({opt})"))
+                .collect();
+            let defines: Vec<String> = missing
+                .iter()
+                .map(|(m4, _)| format!("define(`{m4}', `FILE')dnl"))
+                .collect();
+            self.push(finding(
+                "setting-missing",
+                Severity::Error,
+                None,
+                format!("not set: {}", names.join(", ")),
+                "sendmail offers STARTTLS only when confSERVER_CERT, confSERVER_KEY, confCACERT and confCACERT_PATH are all set; otherwise it logs e.g. `STARTTLS: CACertPath missing` and the EHLO reply has no STARTTLS.",
+                manual(format!("add {} to sendmail.mc (starttls-studio install prints the lines), rebuild sendmail.cf, restart sendmail", defines.join(" "))),
+            ));
+        }
+        if s.client_cert.is_none() || s.client_key.is_none() {
+            self.push(finding(
+                "client-cert-unset",
+                Severity::Info,
+                None,
+                "confCLIENT_CERT/confCLIENT_KEY are not set".into(),
+                "When sendmail sends mail it presents no certificate, so servers that relay or decide by certificate (TLS_Srv, CERTISSUER on their side) see verify=NO.",
+                manual("usually the same files as the server: define(`confCLIENT_CERT', …) and define(`confCLIENT_KEY', …)"),
+            ));
+        }
+    }
+
+    /// Missing file: an error naming the setting.
+    fn exists(&mut self, path: &Path, what: &str) -> bool {
+        match fs::metadata(path) {
+            Ok(_) => true,
+            Err(e) => {
+                self.push(finding(
+                    "file-missing",
+                    Severity::Error,
+                    Some(path),
+                    format!("{what} {} cannot be read: {e}", path.display()),
+                    "sendmail cannot load this file, so it offers no STARTTLS (or, for the client side, presents no certificate).",
+                    manual("put the file there, or correct the path in sendmail.mc (starttls-studio install writes all of them)"),
+                ));
+                false
+            }
+        }
+    }
+
+    fn expiry(&mut self, info: &CertInfo, path: &Path, what: &str, expired: Severity) {
+        let days = info.days_left(self.now);
+        if self.now < info.not_before_unix {
+            self.push(finding(
+                "cert-not-yet-valid",
+                expired,
+                Some(path),
+                format!("{what} {} is not valid before {}", info.subject, info.not_before),
+                "Peers refuse a certificate before its start date (verify=FAIL, `certificate is not yet valid`). Check the clock of this machine and of the one that issued it.",
+                manual("wait, or issue a new one (starttls-studio cert renew FQDN)"),
+            ));
+        } else if info.not_after_unix < self.now {
+            self.push(finding(
+                "cert-expired",
+                expired,
+                Some(path),
+                format!("{what} {} expired on {} ({} days ago)", info.subject, info.not_after, -days),
+                "Every peer that checks certificates gets verify=FAIL (`certificate has expired`); TLS_Srv/TLS_Clt VERIFY rules and relaying by certificate stop working.",
+                manual("issue a new certificate (starttls-studio cert renew FQDN; install FQDN --to DIR)"),
+            ));
+        } else if days < EXPIRY_WARNING_DAYS {
+            self.push(finding(
+                "cert-expiring",
+                Severity::Warning,
+                Some(path),
+                format!(
+                    "{what} {} expires on {} ({days} days left)",
+                    info.subject, info.not_after
+                ),
+                "When it expires, peers that check certificates get verify=FAIL.",
+                manual("renew it now (starttls-studio cert renew FQDN; install FQDN --to DIR)"),
+            ));
+        }
+    }
+
+    fn certs_in(&mut self, path: &Path, what: &str) -> Option<Vec<CertInfo>> {
+        if !self.exists(path, what) {
+            return None;
+        }
+        match certfiles::infos_in_file(path) {
+            Ok(v) if !v.is_empty() => Some(v),
+            Ok(_) => None,
+            Err(e) => {
+                self.push(finding(
+                    "cert-unreadable",
+                    Severity::Error,
+                    Some(path),
+                    format!("{what}: {e}"),
+                    "sendmail (OpenSSL) cannot load this file, so it offers no STARTTLS.",
+                    manual("replace it with the PEM certificate (starttls-studio show FILE reads PEM and DER)"),
+                ));
+                None
+            }
+        }
+    }
+
+    /// `confCACERT`: trusted and announced.
+    fn ca_file(&mut self, path: &Path) -> Option<Vec<CertInfo>> {
+        let certs = self.certs_in(path, "CA file (confCACERT)")?;
+        for c in &certs {
+            if !c.is_ca {
+                self.push(finding(
+                    "ca-file-not-ca",
+                    Severity::Warning,
+                    Some(path),
+                    format!("{} in the CA file is not a CA certificate (no basicConstraints CA:TRUE)", c.subject),
+                    "OpenSSL does not accept a non-CA certificate as an issuer; certificates it signed get verify=FAIL.",
+                    manual("put only CA certificates into confCACERT"),
+                ));
+            }
+            self.expiry(c, path, "CA", Severity::Error);
+        }
+        let names: Vec<&str> = certs.iter().map(|c| c.subject.as_str()).collect();
+        if certs.len() > MANY_ANNOUNCED_CAS {
+            self.push(finding(
+                "ca-file-many",
+                Severity::Warning,
+                Some(path),
+                format!("the CA file holds {} certificates; sendmail announces every one to each client", certs.len()),
+                "sendmail sends the names of all CAs in confCACERT in every TLS handshake (\"acceptable client certificate CA names\"). Long lists make handshakes fail with some clients (sendmail's own documentation: \"do not list too many root CAs in that file\"). Trust further CAs through confCACERT_PATH instead: they are trusted but not announced.",
+                manual("keep only your own CA(s) in confCACERT; put the others into the confCACERT_PATH directory and rehash it"),
+            ));
+        } else {
+            self.push(finding(
+                "ca-file-announced",
+                Severity::Info,
+                Some(path),
+                format!("sendmail announces {} CA name(s) to clients: {}", certs.len(), names.join(", ")),
+                "Clients pick their certificate by these names. CAs that are only in confCACERT_PATH are trusted too, but never announced.",
+                None,
+            ));
+        }
+        Some(certs)
+    }
+
+    /// `confCACERT_PATH`: trusted through hash links only.
+    fn ca_path(&mut self, dir: &Path) -> Option<Vec<(CertInfo, PathBuf, Option<String>)>> {
+        if !self.exists(dir, "CA directory (confCACERT_PATH)") {
+            return None;
+        }
+        let check = match rehash::check_dir(dir, HashKind::New) {
+            Ok(c) => c,
+            Err(e) => {
+                self.push(finding(
+                    "ca-path-unreadable",
+                    Severity::Error,
+                    Some(dir),
+                    e.to_string(),
+                    "OpenSSL cannot look up CAs in this directory; peers' certificates from those CAs get verify=FAIL.",
+                    manual("make it a readable directory"),
+                ));
+                return None;
+            }
+        };
+        self.links(&check);
+        // Which certificate each current link reaches.
+        let mut found = Vec::new();
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        let mut linked: Vec<(PathBuf, String)> = Vec::new();
+        for p in &entries {
+            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if crate::core::rehash::parse_link_name(name.as_bytes()).is_some() {
+                if let Ok(t) = fs::read_link(p) {
+                    linked.push((dir.join(t), name.to_string()));
+                }
+            }
+        }
+        for p in &entries {
+            if fs::symlink_metadata(p)
+                .map(|m| !m.is_file())
+                .unwrap_or(true)
+            {
+                continue;
+            }
+            let Ok(ders) = certfiles::ders_in_file(p) else {
+                continue;
+            };
+            let [der] = ders.as_slice() else { continue };
+            let Ok(info) = CertInfo::from_der(der) else {
+                continue;
+            };
+            let link = linked
+                .iter()
+                .find(|(t, n)| t == p && n.starts_with(&info.subject_hash) && !n.contains('r'))
+                .map(|(_, n)| n.clone());
+            if found
+                .iter()
+                .any(|(c, _, _): &(CertInfo, PathBuf, Option<String>)| c.der == info.der)
+            {
+                continue;
+            }
+            self.expiry(&info, p, "CA in the CA directory", Severity::Warning);
+            found.push((info, p.clone(), link));
+        }
+        self.push(finding(
+            "ca-path-trusted",
+            Severity::Info,
+            Some(dir),
+            format!("{} certificate(s) in the CA directory, {} of them reachable through hash links", found.len(), found.iter().filter(|f| f.2.is_some()).count()),
+            "OpenSSL finds a CA in confCACERT_PATH only through a HASH.N link named after its subject hash; these CAs are trusted but not announced to clients.",
+            None,
+        ));
+        let mode = fs::metadata(dir)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            self.push(finding(
+                "ca-path-writable-by-others",
+                Severity::Warning,
+                Some(dir),
+                format!("the CA directory {} is writable by {} (mode {:04o})", dir.display(), if mode & 0o002 != 0 { "everyone" } else { "its group" }, mode & 0o7777),
+                "sendmail accepts this, but whoever can write here can add a CA that sendmail then trusts for verify=OK, and with it relaying by certificate.",
+                auto(format!("chmod go-w {}", dir.display()), FixAction::Chmod { path: dir.to_path_buf(), mode: mode & 0o7777 & !0o022 }),
+            ));
+        }
+        Some(found)
+    }
+
+    fn links(&mut self, c: &LinkCheck) {
+        let dir = c.dir.as_path();
+        let fix = if c.occupied.is_empty() {
+            auto(
+                format!("starttls-studio rehash {}", dir.display()),
+                FixAction::Rehash {
+                    dir: dir.to_path_buf(),
+                },
+            )
+        } else {
+            manual(format!(
+                "move the regular files named like hash links ({}) out of the directory, then run starttls-studio rehash {}",
+                c.occupied.join(", "),
+                dir.display()
+            ))
+        };
+        if !c.missing.is_empty() || !c.occupied.is_empty() {
+            let list: Vec<String> = c
+                .missing
+                .iter()
+                .map(|(n, t)| format!("{n} -> {t}"))
+                .chain(c.occupied.iter().map(|n| format!("{n} (a regular file)")))
+                .collect();
+            self.push(finding(
+                "hash-link-missing",
+                Severity::Error,
+                Some(dir),
+                format!("{} has no current hash link for: {}", dir.display(), list.join(", ")),
+                "OpenSSL looks CAs up in confCACERT_PATH only by HASH.0, HASH.1, … links named after the subject hash. A CA without its link is not found: peers' certificates from it get verify=FAIL (`unable to get local issuer certificate`).",
+                fix.clone(),
+            ));
+        }
+        if !c.wrong.is_empty() || !c.stale.is_empty() {
+            let list: Vec<String> = c
+                .wrong
+                .iter()
+                .map(|(n, have, want)| format!("{n} -> {have} (should be {want})"))
+                .chain(
+                    c.stale
+                        .iter()
+                        .map(|(n, t)| format!("{n} -> {t} (should not exist)")),
+                )
+                .collect();
+            self.push(finding(
+                "hash-link-stale",
+                Severity::Warning,
+                Some(dir),
+                format!("{} has out-of-date hash links: {}", dir.display(), list.join(", ")),
+                "A link that points at a removed or different certificate (or an old-style hash) makes OpenSSL find the wrong CA or none; `openssl rehash` keeps such links, starttls-studio rehash replaces them.",
+                fix,
+            ));
+        }
+    }
+
+    /// A host certificate: parses, expiry, purpose, issued by a trusted CA.
+    fn host_cert(&mut self, path: &Path, role: &str, trust: &Trust) -> Option<CertInfo> {
+        let what = format!("{role} certificate");
+        let certs = self.certs_in(path, &what)?;
+        let leaf = certs[0].clone();
+        self.expiry(&leaf, path, &what, Severity::Error);
+        for (usage, needed) in [
+            ("serverAuth", role.contains("server")),
+            ("clientAuth", role.contains("client")),
+        ] {
+            if needed
+                && !leaf.extended_key_usage.is_empty()
+                && !leaf.extended_key_usage.iter().any(|u| u == usage)
+            {
+                self.push(finding(
+                    "cert-purpose",
+                    Severity::Warning,
+                    Some(path),
+                    format!("{what} {} lacks the extended key usage {usage}", leaf.subject),
+                    "Peers that check the purpose refuse it for this direction; sendmail uses one certificate as server and as client, so it needs both serverAuth and clientAuth.",
+                    manual("issue it with both (starttls-studio cert issue does)"),
+                ));
+            }
+        }
+        // Walk up through the chain in the file, then to a trusted CA.
+        let mut current = leaf.der.clone();
+        let mut rest: Vec<&CertInfo> = certs[1..].iter().collect();
+        for _ in 0..8 {
+            if let Some(i) = rest
+                .iter()
+                .position(|c| chain::signed_by(&current, &c.der) == Ok(true) && c.der != current)
+            {
+                current = rest.remove(i).der.clone();
+                continue;
+            }
+            break;
+        }
+        let in_file = trust
+            .ca_file_certs
+            .iter()
+            .find(|c| chain::signed_by(&current, &c.der) == Ok(true));
+        let in_path = trust
+            .path_certs
+            .iter()
+            .find(|(c, _, _)| chain::signed_by(&current, &c.der) == Ok(true));
+        let chained_from = if current == leaf.der {
+            String::new()
+        } else {
+            " (through the chain in the file)".into()
+        };
+        match (in_file, in_path) {
+            (Some(ca), _) => self.push(finding(
+                "cert-chain",
+                Severity::Info,
+                Some(path),
+                format!("{what} is issued by {}{chained_from}, found in the CA file {}", ca.subject, trust.ca_file.as_deref().unwrap_or(Path::new("")).display()),
+                "Peers that trust the same CA verify this certificate (verify=OK).",
+                None,
+            )),
+            (None, Some((ca, file, Some(link)))) => self.push(finding(
+                "cert-chain",
+                Severity::Info,
+                Some(path),
+                format!("{what} is issued by {}{chained_from}, found in the CA directory through {link} -> {}", ca.subject, file.file_name().unwrap_or_default().to_string_lossy()),
+                "Peers that trust the same CA verify this certificate (verify=OK).",
+                None,
+            )),
+            (None, Some((ca, file, None))) => self.push(finding(
+                "cert-issuer-not-linked",
+                Severity::Error,
+                Some(path),
+                format!("{what} is issued by {}, which is in {} but has no hash link", ca.subject, file.display()),
+                "OpenSSL finds CAs in confCACERT_PATH only through hash links, so this CA is not trusted here, and a partner set up like this host gets verify=FAIL.",
+                trust.ca_path.as_ref().and_then(|d| auto(format!("starttls-studio rehash {}", d.display()), FixAction::Rehash { dir: d.clone() })),
+            )),
+            (None, None) => {
+                let self_signed = leaf.self_signed;
+                self.push(finding(
+                    "cert-untrusted",
+                    Severity::Warning,
+                    Some(path),
+                    format!(
+                        "{what} {} is issued by {}, which is neither in the CA file nor in the CA directory{}",
+                        leaf.subject,
+                        leaf.issuer,
+                        if self_signed { " (it is self-signed)" } else { "" }
+                    ),
+                    "sendmail itself still offers STARTTLS, but peers that trust the same CAs as this host (a fleet with one private CA) get verify=FAIL for it, so their TLS_Srv/TLS_Clt VERIFY rules and relaying by certificate fail. Usually the certificate is from another CA than the one installed, or the CA file is the wrong one.",
+                    manual("install the certificate issued by your CA (starttls-studio install FQDN --to DIR), or add its CA to confCACERT and rehash confCACERT_PATH"),
+                ));
+            }
+        }
+        Some(leaf)
+    }
+
+    /// A private key: exists, mode, owner; returns its PEM for the match.
+    fn key_file(&mut self, path: &Path, role: &str) -> Option<String> {
+        let what = format!("{role} key");
+        if !self.exists(path, &what) {
+            return None;
+        }
+        let meta = fs::metadata(path).ok()?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let group_ok = self.s.blames("GroupReadableKeyFile");
+        let bad_read = if group_ok { mode & 0o004 } else { mode & 0o044 };
+        let bad_write = mode & 0o022;
+        if bad_read != 0 || bad_write != 0 {
+            let who = match (mode & 0o044, mode & 0o022) {
+                (r, _) if r & 0o004 != 0 => "World readable file",
+                (r, _) if r != 0 && !group_ok => "Group readable file",
+                (_, w) if w & 0o002 != 0 => "World writable file",
+                _ => "Group writable file",
+            };
+            self.push(finding(
+                "key-readable-by-others",
+                Severity::Error,
+                Some(path),
+                format!("{what} {} has mode {mode:04o}: others may read or change it", path.display()),
+                format!("sendmail refuses a private key that anyone but its owner can read or write: it logs `STARTTLS=server: file {} unsafe: {who}` and silently offers no STARTTLS. Clients see no STARTTLS in the EHLO reply, so mail goes unencrypted or not at all (TLS_Srv rules).", path.display()),
+                auto(format!("chmod 600 {}", path.display()), FixAction::Chmod { path: path.to_path_buf(), mode: 0o600 }),
+            ));
+        }
+        let uid = meta.uid();
+        if uid != 0 && Some(uid) != self.trusted_uid {
+            self.push(finding(
+                "key-owner",
+                Severity::Error,
+                Some(path),
+                format!("{what} {} is owned by uid {uid}, not root", path.display()),
+                format!("sendmail (running as root) accepts a key only when root (or the TrustedUser) owns it; otherwise it logs `STARTTLS=server: file {} unsafe: Permission denied` and offers no STARTTLS.", path.display()),
+                manual(format!("chown root:root {}", path.display())),
+            ));
+        }
+        match fsutil::read_limited(path, PKI_FILE_LIMIT) {
+            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) => {
+                self.push(finding(
+                    "key-unreadable",
+                    Severity::Error,
+                    Some(path),
+                    format!("{what}: {e}"),
+                    "The doctor cannot read the key (run it as root to check it).",
+                    None,
+                ));
+                None
+            }
+        }
+    }
+
+    fn key_match(&mut self, leaf: &CertInfo, cert: &Path, key: &Path, pem: &str) {
+        let (id, msg, why, fix) = match chain::key_matches(&leaf.der, pem) {
+            Ok(KeyMatch::Matches) => return,
+            Ok(KeyMatch::DoesNotMatch) => (
+                "key-cert-mismatch",
+                format!("{} does not belong to {} ({})", key.display(), cert.display(), leaf.subject),
+                "OpenSSL checks that the key belongs to the certificate; when it does not, sendmail logs an error (`SSL_CTX_check_private_key`) and offers no STARTTLS.",
+                "install the key that was issued with this certificate (starttls-studio install FQDN --to DIR writes both)",
+            ),
+            Ok(KeyMatch::Encrypted) => (
+                "key-encrypted",
+                format!("{} is encrypted with a passphrase", key.display()),
+                "sendmail starts unattended and cannot ask for a passphrase, so it cannot use the key and offers no STARTTLS.",
+                "decrypt it: openssl pkey -in KEY -out KEY.new, chmod 600, move into place",
+            ),
+            Ok(KeyMatch::Unreadable(e)) => (
+                "key-unreadable",
+                format!("{}: {e}", key.display()),
+                "sendmail cannot load this key and offers no STARTTLS.",
+                "replace it with the PEM private key of the certificate",
+            ),
+            Err(chain::Unchecked(e)) => ("key-unreadable", format!("{}: {e}", cert.display()), "", ""),
+        };
+        self.push(finding(
+            id,
+            Severity::Error,
+            Some(key),
+            msg,
+            why,
+            manual(fix),
+        ));
+    }
+
+    fn crl(&mut self, path: &Path) {
+        if !self.exists(path, "CRL file (confCRL)") {
+            return;
+        }
+        let ok = fsutil::read_limited(path, PKI_FILE_LIMIT)
+            .map(|d| matches!(crate::core::rehash::classify(&d), crate::core::rehash::Classified::Object(o) if o.kind == crate::core::rehash::ObjectKind::Crl))
+            .unwrap_or(false);
+        if !ok {
+            self.push(finding(
+                "crl-unreadable",
+                Severity::Error,
+                Some(path),
+                format!("{} does not hold one PEM CRL", path.display()),
+                "sendmail cannot load the CRL and offers no STARTTLS.",
+                manual("write the CRL there (starttls-studio cert crl), or remove confCRL"),
+            ));
+        }
+    }
+
+    /// The safefile rules for the files sendmail opens itself, and every
+    /// directory on the way to them.
+    fn directories(&mut self) {
+        let s = self.s;
+        let mut files: Vec<PathBuf> = Vec::new();
+        for v in [&s.ca_file, &s.server_cert, &s.client_cert, &s.crl]
+            .into_iter()
+            .flatten()
+        {
+            let p = PathBuf::from(v);
+            if !files.contains(&p) {
+                files.push(p);
+            }
+        }
+        for p in &files {
+            let Ok(m) = fs::metadata(p) else { continue };
+            let mode = m.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                let who = if mode & 0o002 != 0 { "World" } else { "Group" };
+                self.push(finding(
+                    "file-writable-by-others",
+                    Severity::Error,
+                    Some(p),
+                    format!("{} has mode {mode:04o}: others may change it", p.display()),
+                    format!("sendmail refuses a certificate file that others can write: it logs `STARTTLS=server: file {} unsafe: {who} writable file` and silently offers no STARTTLS.", p.display()),
+                    auto(format!("chmod go-w {}", p.display()), FixAction::Chmod { path: p.clone(), mode: mode & !0o022 }),
+                ));
+            }
+        }
+        let keys: Vec<PathBuf> = [&s.server_key, &s.client_key]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::from)
+            .collect();
+        let access: Vec<PathBuf> = s.access.iter().map(PathBuf::from).collect();
+        let mut seen = BTreeSet::new();
+        let trust_sticky = s.blames("TrustStickyBit");
+        for file in files.iter().chain(&keys).chain(&access) {
+            // Only the directory holding TLS files is changed by --fix; the
+            // access map's (often /etc/mail) is shared with other things.
+            let holder = file
+                .parent()
+                .filter(|_| !access.contains(file))
+                .map(Path::to_path_buf);
+            let mut dir = file.parent();
+            while let Some(d) = dir {
+                dir = d.parent();
+                if d.as_os_str().is_empty() || !seen.insert(d.to_path_buf()) {
+                    continue;
+                }
+                let Ok(m) = fs::metadata(d) else { continue };
+                let mode = m.permissions().mode() & 0o7777;
+                if mode & 0o022 == 0 {
+                    continue;
+                }
+                let sticky = mode & 0o1000 != 0;
+                if sticky && trust_sticky {
+                    continue;
+                }
+                let who = if mode & 0o002 != 0 { "World" } else { "Group" };
+                let fix = if sticky {
+                    manual("keep the TLS files under a directory only root can write (e.g. /etc/mail/tls), or set define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')")
+                } else if holder.as_deref() == Some(d) {
+                    auto(
+                        format!("chmod go-w {}", d.display()),
+                        FixAction::Chmod {
+                            path: d.to_path_buf(),
+                            mode: mode & !0o022,
+                        },
+                    )
+                } else {
+                    // A directory higher up may be shared on purpose; the
+                    // doctor only changes the directories holding the files.
+                    manual(format!(
+                        "chmod go-w {} (check first who relies on writing there)",
+                        d.display()
+                    ))
+                };
+                self.push(finding(
+                    "dir-writable-by-others",
+                    Severity::Error,
+                    Some(d),
+                    format!("{} is {}-writable (mode {mode:04o}){}, on the path to {}", d.display(), who.to_lowercase(), if sticky { " with the sticky bit" } else { "" }, file.display()),
+                    format!("sendmail refuses files under a directory that others can write, because they could swap the files: it logs `unsafe: {who} writable directory` and silently offers no STARTTLS (for the access map: `unsafe map file`)."),
+                    fix,
+                ));
+            }
+        }
+    }
+
+    fn access(&mut self, path: &Path, kind: &str, trust: &Trust) {
+        let db = match kind {
+            "hash" | "btree" => {
+                let mut n = path.as_os_str().to_os_string();
+                n.push(".db");
+                Some(PathBuf::from(n))
+            }
+            _ => None,
+        };
+        if !path.exists() {
+            if db.as_ref().is_some_and(|d| d.exists()) {
+                self.push(finding(
+                    "access-source-missing",
+                    Severity::Warning,
+                    Some(path),
+                    format!("{} does not exist, but the database does", path.display()),
+                    "The access map is edited as a text file and compiled with makemap; without the source the database cannot be changed or checked.",
+                    manual(format!("recreate it from the database: makemap -u {kind} {} > {}", path.display(), path.display())),
+                ));
+            } else {
+                self.exists(path, "access map");
+            }
+            return;
+        }
+        let map = match access_store::load(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.push(finding(
+                    "access-unreadable",
+                    Severity::Error,
+                    Some(path),
+                    e.to_string(),
+                    "",
+                    None,
+                ));
+                return;
+            }
+        };
+        let ctx = CheckContext {
+            known_issuers: Some(
+                trust
+                    .ca_file_certs
+                    .iter()
+                    .chain(
+                        trust
+                            .path_certs
+                            .iter()
+                            .filter(|p| p.2.is_some())
+                            .map(|p| &p.0),
+                    )
+                    .map(|c| c.subject_sendmail.clone())
+                    .collect(),
+            ),
+        };
+        let found = access_check::check(&map, &ctx);
+        let makemap_errors = found
+            .iter()
+            .any(|f| f.makemap && f.severity == access_check::Severity::Error);
+        for f in &found {
+            let sev = match f.severity {
+                access_check::Severity::Error => Severity::Error,
+                access_check::Severity::Warning => Severity::Warning,
+            };
+            self.push(finding(
+                "access-syntax",
+                sev,
+                Some(path),
+                format!("{}:{}:{}: {}", path.display(), f.line, f.col, f.message),
+                if f.makemap {
+                    "makemap refuses or changes this line, so the database does not say what the file says."
+                } else {
+                    "sendmail reads this entry differently from what it seems to say."
+                },
+                manual(format!("edit line {} (starttls-studio access check {} lists every problem)", f.line, path.display())),
+            ));
+        }
+        let Some(db) = db else { return };
+        let fix = if makemap_errors {
+            manual(format!(
+                "fix the errors above, then run makemap {kind} {} < {}",
+                path.display(),
+                path.display()
+            ))
+        } else {
+            auto(
+                format!("makemap {kind} {} < {}", path.display(), path.display()),
+                FixAction::Makemap {
+                    access: path.to_path_buf(),
+                },
+            )
+        };
+        match (mtime(path), mtime(&db)) {
+            (_, None) => self.push(finding(
+                "access-db-missing",
+                Severity::Error,
+                Some(&db),
+                format!("{} does not exist", db.display()),
+                "sendmail reads the access map from the database makemap builds, not from the text file; without it, it cannot open the map and none of the TLS_Clt/TLS_Srv/CERTISSUER entries apply.",
+                fix,
+            )),
+            (Some(src), Some(built)) if src > built => self.push(finding(
+                "access-db-stale",
+                Severity::Warning,
+                Some(&db),
+                format!("{} is older than {}", db.display(), path.display()),
+                "sendmail reads the database, which was built before the last change to the text file: the change has no effect until makemap runs.",
+                fix,
+            )),
+            _ => {}
+        }
+    }
+}
