@@ -235,7 +235,7 @@ pub fn run(home: Home) -> Result<i32, Error> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("starttls-studio")
-            .with_app_id("starttls-studio")
+            .with_app_id(crate::APP_ID)
             .with_inner_size([960.0, 640.0]),
         ..Default::default()
     };
