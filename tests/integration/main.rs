@@ -5,6 +5,7 @@ mod common;
 
 mod access_cli;
 mod cli_pki;
+mod packaging;
 mod policy_diff;
 mod probe_peer;
 mod rehash_diff;
