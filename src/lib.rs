@@ -11,3 +11,8 @@ pub mod core;
 pub mod gui;
 pub mod net;
 pub mod store;
+
+/// The desktop and AppStream id: the name of the `.desktop` file, the
+/// metainfo and the icons under `packaging/`, and the window's app id (the
+/// desktop environment matches the window to its `.desktop` file by it).
+pub const APP_ID: &str = "io.github.starttls_studio.StarttlsStudio";

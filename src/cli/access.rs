@@ -17,13 +17,17 @@ pub const DEFAULT_ACCESS: &str = "/etc/mail/access";
 pub enum AccessCommand {
     /// Check an access source file: FILE:LINE:COL: error|warning: message
     Check {
+        /// The access source file (the text makemap reads, e.g. /etc/mail/access)
         file: PathBuf,
         /// CA directory (confCACERT_PATH): warn about CERTISSUER entries no CA there has
         #[arg(long, value_name = "DIR")]
         ca_path: Option<PathBuf>,
     },
     /// Print what makemap would store, one `key<TAB>value` per line (like `makemap -u hash`)
-    Dump { file: PathBuf },
+    Dump {
+        /// The access source file
+        file: PathBuf,
+    },
     /// Let certificates relay: CERTISSUER (and with --subject CERTSUBJECT) lines from a real certificate
     AddCertRelay {
         /// A client certificate (its issuer is trusted), or a CA certificate (its subject is)
@@ -37,6 +41,7 @@ pub enum AccessCommand {
     },
     /// Set a TLS requirement: TLS_Clt (clients), TLS_Srv (servers), TLS_Rcpt (recipients)
     SetTls {
+        /// Which requirement: TLS_Clt, TLS_Srv or TLS_Rcpt
         #[arg(long, value_enum)]
         tag: TlsTag,
         /// Host, domain, address or recipient; omit for every peer (the bare tag)
@@ -50,6 +55,7 @@ pub enum AccessCommand {
     },
     /// Remove every entry with this key (case-insensitive)
     Remove {
+        /// The key, e.g. `TLS_Clt:client.example.net` or `CERTISSUER:/CN=...`
         key: String,
         #[command(flatten)]
         target: Target,
@@ -113,6 +119,7 @@ pub struct PolicyEval {
     /// The access source file
     #[arg(long, value_name = "FILE")]
     pub access: PathBuf,
+    /// The ruleset to evaluate
     #[arg(long, value_enum)]
     pub ruleset: RulesetArg,
     /// A macro value, sendmail's name without braces: verify=OK, cert_issuer=/C=US/..., cipher_bits=256, client_name=…
@@ -127,6 +134,7 @@ pub struct PolicyEval {
     /// tls_client: after STARTTLS (default) or at MAIL (the same answer)
     #[arg(long, value_enum, default_value = "starttls")]
     pub at: At,
+    /// JSON: {"outcome", "reply", "trace"}
     #[arg(long)]
     pub json: bool,
 }

@@ -3,6 +3,7 @@
 //! JSON. Exit status: 0 success, 1 failed check or refused input, 2 usage.
 
 mod access;
+pub mod docs;
 mod doctor;
 mod probe;
 mod serve;
@@ -51,6 +52,7 @@ pub enum Command {
     },
     /// Print every certificate in a file (PEM, possibly several, or DER)
     Show {
+        /// The certificate file
         file: PathBuf,
         /// JSON array, one object per certificate
         #[arg(long)]
@@ -58,6 +60,7 @@ pub enum Command {
     },
     /// Make OpenSSL subject-hash links in CA directories (like `openssl rehash`)
     Rehash {
+        /// Directories holding CA certificates and CRLs
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
         /// Use the old (pre-1.0.0, MD5) subject hash
@@ -89,6 +92,18 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = crate::store::bundle::DEFAULT_PREFIX)]
         prefix: PathBuf,
     },
+    /// Print the shell completion script for SHELL
+    Completions {
+        /// The shell (bash, zsh, fish, elvish, powershell)
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages and the bash, zsh and fish completions (for packagers and source installs)
+    GenerateDocs {
+        /// Output directory: man pages go to DIR/man/man1, completions under their /usr/share paths
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -113,8 +128,10 @@ pub enum CaCommand {
     },
     /// Adopt an existing CA from a PEM certificate and its private key
     Import {
+        /// The CA certificate (PEM)
         #[arg(long, value_name = "FILE")]
         cert: PathBuf,
+        /// The CA's private key (PEM, unencrypted)
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
         /// Read the key even if others may read it
@@ -123,6 +140,7 @@ pub enum CaCommand {
     },
     /// Show the CA certificate
     Show {
+        /// JSON object with the certificate's fields (as `show --json`)
         #[arg(long)]
         json: bool,
     },
@@ -132,6 +150,7 @@ pub enum CaCommand {
 pub enum CertCommand {
     /// Issue a host certificate: CN and SAN = FQDN, serverAuth + clientAuth
     Issue {
+        /// The host's fully qualified name (CN and first SAN)
         fqdn: String,
         /// Extra subject alternative name (DNS name or IP address); repeatable
         #[arg(long = "san", value_name = "NAME")]
@@ -145,20 +164,26 @@ pub enum CertCommand {
     },
     /// List issued host certificates
     List {
+        /// JSON array: host, paths and the certificate's fields
         #[arg(long)]
         json: bool,
     },
     /// Replace a host certificate with a new key and certificate (same names)
     Renew {
+        /// The host whose certificate to replace
         fqdn: String,
         /// Key kind [default: the same as before]
         #[arg(long, value_name = "KIND")]
         key: Option<KeyKind>,
+        /// Validity in days
         #[arg(long, default_value_t = HOST_DAYS_DEFAULT)]
         days: u32,
     },
     /// Revoke a host certificate and re-sign the CRL
-    Revoke { fqdn: String },
+    Revoke {
+        /// The host whose certificate to revoke
+        fqdn: String,
+    },
     /// Re-sign the CRL (valid 30 days) and print its path
     Crl,
 }
@@ -192,6 +217,28 @@ pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<i32, Error> {
+    // These two need no data directory (they run at packaging time).
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            let script = docs::completion(*shell);
+            let mut out = std::io::stdout().lock();
+            out.write_all(&script)
+                .and_then(|()| out.flush())
+                .map_err(|e| Error::Io {
+                    path: PathBuf::from("<stdout>"),
+                    action: "write",
+                    source: e,
+                })?;
+            return Ok(0);
+        }
+        Some(Command::GenerateDocs { out }) => {
+            for path in docs::generate(out)? {
+                println!("{}", path.display());
+            }
+            return Ok(0);
+        }
+        _ => {}
+    }
     let home = Home::resolve(cli.home)?;
     let Some(command) = cli.command else {
         return crate::gui::run(home);
@@ -211,6 +258,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Rehash { dirs, old } => {
             rehash_cmd(&dirs, if old { HashKind::Old } else { HashKind::New })
         }
+        Command::Completions { .. } | Command::GenerateDocs { .. } => Ok(0),
     }
 }
 

@@ -37,6 +37,7 @@ pub struct ProbeArgs {
     /// Read the key even if others may read it
     #[arg(long)]
     pub allow_insecure_key: bool,
+    /// JSON: STARTTLS result, TLS version, cipher, verify, server certificate, EHLO replies, timings
     #[arg(long)]
     pub json: bool,
 }

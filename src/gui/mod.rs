@@ -1198,7 +1198,7 @@ pub fn run(home: Home) -> Result<i32, Error> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("starttls-studio")
-            .with_app_id("starttls-studio")
+            .with_app_id(crate::APP_ID)
             .with_inner_size([1100.0, 720.0])
             .with_min_inner_size([640.0, 420.0]),
         ..Default::default()
