@@ -25,6 +25,8 @@ pub struct CertsView {
     pub issue_kind: KeyKind,
     pub issue_days: String,
     pub bundle_out: String,
+    /// The host `bundle_out` was filled for.
+    pub bundle_for: String,
 }
 
 impl CertsView {
@@ -130,12 +132,12 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                 .map(|h| (h.fqdn.clone(), h.info.clone(), Some(h.clone())))
         }
     });
-    if let Some((key, info, host)) = details {
+    if let Some(sel) = details {
         egui::Panel::right("cert-details")
             .resizable(true)
             .default_size(380.0)
             .show(ui, |ui| {
-                details_panel(ui, v, &mut app.pending, &key, &info, host.as_ref(), now);
+                details_panel(ui, v, &mut app.pending, &sel, now, &app.home.root);
             });
     }
     egui::ScrollArea::horizontal()
@@ -260,15 +262,18 @@ fn issue_form(ui: &mut egui::Ui, v: &mut CertsView, pending: &mut Vec<Command>) 
     });
 }
 
+/// The selected row: its key ("" for the CA), the certificate, the host.
+type Selected = (String, CertInfo, Option<crate::store::home::HostEntry>);
+
 fn details_panel(
     ui: &mut egui::Ui,
     v: &mut CertsView,
     pending: &mut Vec<Command>,
-    key: &str,
-    info: &CertInfo,
-    host: Option<&crate::store::home::HostEntry>,
+    sel: &Selected,
     now: i64,
+    home_root: &std::path::Path,
 ) {
+    let (key, info, host) = (sel.0.as_str(), &sel.1, sel.2.as_ref());
     egui::ScrollArea::vertical()
         .id_salt("cert-details-scroll")
         .show(ui, |ui| {
@@ -355,6 +360,27 @@ fn details_panel(
                     {
                         pending.push(Command::RenewCert {
                             fqdn: h.fqdn.clone(),
+                        });
+                    }
+                });
+                ui.separator();
+                ui.strong("Partner bundle");
+                ui.label("Everything this host's admin needs: certificate, key, CA, the CA directory with hash links, the sendmail.mc lines, the access lines, and a README.");
+                let default_out = home_root.join("bundles").join(format!("{}.tar", h.fqdn));
+                if v.bundle_for != h.fqdn {
+                    v.bundle_for = h.fqdn.clone();
+                    v.bundle_out = default_out.display().to_string();
+                }
+                ui.horizontal(|ui| {
+                    widgets::text_field(ui, "Save as (.tar or a directory)", &mut v.bundle_out, 260.0);
+                    if ui
+                        .add_enabled(!v.bundle_out.trim().is_empty(), egui::Button::new("Export"))
+                        .on_hover_text("The tar is written with mode 0600: it holds the private key")
+                        .clicked()
+                    {
+                        pending.push(Command::ExportBundle {
+                            fqdn: h.fqdn.clone(),
+                            out: std::path::PathBuf::from(v.bundle_out.trim()),
                         });
                     }
                 });

@@ -111,6 +111,18 @@ pub enum Command {
     ReadMessages {
         paths: Vec<PathBuf>,
     },
+    RunDoctor(crate::store::doctor::DoctorInput),
+    /// Apply safe fixes, then audit `then` again.
+    ApplyFixes {
+        actions: Vec<crate::store::doctor::FixAction>,
+        then: crate::store::doctor::DoctorInput,
+    },
+    /// A partner bundle: certificate, key, CA, CA directory, mc and
+    /// access lines (`bundle`).
+    ExportBundle {
+        fqdn: String,
+        out: PathBuf,
+    },
     SaveSettings(Settings),
     CopyText(String),
 }
@@ -190,5 +202,11 @@ pub enum Outcome {
         report: Box<ProbeReport>,
     },
     Messages(Vec<CapturedMessage>),
+    DoctorDone {
+        report: crate::store::doctor::Report,
+        /// What the fixes before this audit did (`Err` text for a failed one).
+        fixed: Vec<Result<String, String>>,
+    },
+    BundleWritten(crate::store::bundle::BundleReport),
     Done,
 }

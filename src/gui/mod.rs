@@ -11,6 +11,7 @@
 pub mod access_view;
 pub mod certs;
 pub mod commands;
+pub mod doctor;
 pub mod explain;
 pub mod jobs;
 pub mod live;
@@ -34,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// The screens, in tab order (Ctrl+1 … Ctrl+5).
+/// The screens, in tab order (Ctrl+1 … Ctrl+6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tab {
     Setup,
@@ -42,15 +43,17 @@ pub enum Tab {
     Access,
     Explain,
     Live,
+    Doctor,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Setup,
         Tab::Certificates,
         Tab::Access,
         Tab::Explain,
         Tab::Live,
+        Tab::Doctor,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -59,6 +62,7 @@ impl Tab {
             Tab::Access => "Access map",
             Tab::Explain => "Decisions",
             Tab::Live => "Live test",
+            Tab::Doctor => "Doctor",
         }
     }
     fn key(self) -> &'static str {
@@ -68,6 +72,7 @@ impl Tab {
             Tab::Access => "access",
             Tab::Explain => "decisions",
             Tab::Live => "live",
+            Tab::Doctor => "doctor",
         }
     }
     fn from_key(s: &str) -> Option<Tab> {
@@ -310,6 +315,8 @@ pub struct StudioApp {
     pub access_view: access_view::AccessView,
     pub explain: explain::ExplainView,
     pub live: live::LiveView,
+    pub doctor_view: doctor::DoctorView,
+    pub doctor_report: Option<crate::store::doctor::Report>,
     pending: Vec<Command>,
     theme_applied: Option<String>,
 }
@@ -341,6 +348,8 @@ impl StudioApp {
             access_view: access_view::AccessView::default(),
             explain: explain::ExplainView::default(),
             live: live::LiveView::default(),
+            doctor_view: doctor::DoctorView::default(),
+            doctor_report: None,
             pending: Vec::new(),
             theme_applied: None,
         };
@@ -693,6 +702,58 @@ impl StudioApp {
                         Outcome::Messages(paths.iter().filter_map(|p| read_message(p)).collect())
                     });
             }
+            Command::RunDoctor(input) => {
+                self.spawn("doctor", Tab::Doctor, move |job, _| {
+                    job.report("Checking the setup…", None);
+                    match crate::store::doctor::run(&input, widgets::now_unix()) {
+                        Ok(report) => Outcome::DoctorDone {
+                            report,
+                            fixed: Vec::new(),
+                        },
+                        Err(e) => Outcome::Failed {
+                            what: "Checking the setup".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::ApplyFixes { actions, then } => {
+                self.spawn("doctor fixes", Tab::Doctor, move |job, _| {
+                    let mut fixed = Vec::new();
+                    for (n, a) in actions.iter().enumerate() {
+                        job.report(
+                            doctor::describe(a),
+                            Some(n as f32 / actions.len().max(1) as f32),
+                        );
+                        fixed.push(crate::store::doctor::apply_fix(a).map_err(|e| e.to_string()));
+                    }
+                    match crate::store::doctor::run(&then, widgets::now_unix()) {
+                        Ok(report) => Outcome::DoctorDone { report, fixed },
+                        Err(e) => Outcome::Failed {
+                            what: "Checking the setup again".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::ExportBundle { fqdn, out } => {
+                self.spawn("export a bundle", tab, move |job, _| {
+                    job.report(format!("Writing the bundle for {fqdn}…"), None);
+                    let r = crate::store::bundle::build(
+                        &home,
+                        &fqdn,
+                        std::path::Path::new(crate::store::bundle::DEFAULT_PREFIX),
+                    )
+                    .and_then(|b| crate::store::bundle::write(&b, &out));
+                    match r {
+                        Ok(r) => Outcome::BundleWritten(r),
+                        Err(e) => Outcome::Failed {
+                            what: format!("Exporting the bundle for {fqdn}"),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
             Command::SaveSettings(s) => {
                 self.jobs.spawn("save settings", true, move |_, _| {
                     match settings::save(&home, &s) {
@@ -877,6 +938,33 @@ impl StudioApp {
                 }
             }
             Outcome::Messages(m) => self.messages.extend(m),
+            Outcome::DoctorDone { report, fixed } => {
+                if !fixed.is_empty() {
+                    let failed = fixed.iter().filter(|r| r.is_err()).count();
+                    let text = fixed
+                        .iter()
+                        .map(|r| match r {
+                            Ok(m) => format!("fixed: {m}"),
+                            Err(e) => format!("not fixed: {e}"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    self.notify(Tab::Doctor, failed > 0, text);
+                }
+                self.doctor_report = Some(report);
+            }
+            Outcome::BundleWritten(r) => {
+                self.notify(
+                    tab,
+                    false,
+                    format!(
+                        "Bundle written to {} ({} entries{}); give it to the host's admin: its README.txt says how to install it",
+                        r.out.display(),
+                        r.entries.len(),
+                        if r.tar { ", mode 0600: it holds the private key" } else { "" }
+                    ),
+                );
+            }
         }
         ctx.request_repaint();
     }
@@ -925,6 +1013,7 @@ impl StudioApp {
                 egui::Key::Num3,
                 egui::Key::Num4,
                 egui::Key::Num5,
+                egui::Key::Num6,
             ]
             .into_iter()
             .enumerate()
@@ -1046,6 +1135,7 @@ impl StudioApp {
                 Tab::Access => access_view::show(self, ui),
                 Tab::Explain => explain::show(self, ui),
                 Tab::Live => live::show(self, ui),
+                Tab::Doctor => doctor::show(self, ui),
             }
         });
 

@@ -378,3 +378,110 @@ fn settings_persist_between_runs() {
     assert_eq!(h.state().tab, Tab::Certificates);
     assert_eq!(h.state().settings.theme, "dark");
 }
+
+#[test]
+fn doctor_finds_and_fixes_a_readable_key() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let tls = dir.path().join("tls");
+    run_ok(
+        studio(&home)
+            .args(["install", "mx.example.org", "--to"])
+            .arg(&tls),
+    );
+    let key = tls.join("mx.example.org.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Doctor");
+    // Typed paths only: no machine configuration.
+    type_into(&mut h, "sendmail.mc", "");
+    type_into(&mut h, "sendmail.cf", "/dev/null");
+    type_into(
+        &mut h,
+        "CA directory (confCACERT_PATH)",
+        tls.join("certs").to_str().unwrap(),
+    );
+    type_into(
+        &mut h,
+        "CA file (confCACERT)",
+        tls.join("CAcert.pem").to_str().unwrap(),
+    );
+    type_into(
+        &mut h,
+        "Certificate",
+        tls.join("mx.example.org.crt").to_str().unwrap(),
+    );
+    type_into(&mut h, "Key", key.to_str().unwrap());
+    click(&mut h, "Run checks");
+    wait_for(&mut h, 30, "the report", |a| a.doctor_report.is_some());
+    assert!(h.query_by_label("key-readable-by-others").is_some());
+    // The same findings as the command line.
+    let cli = run(studio(&home)
+        .args(["doctor", "--json", "--cf", "/dev/null", "--ca-path"])
+        .arg(tls.join("certs"))
+        .arg("--ca-file")
+        .arg(tls.join("CAcert.pem"))
+        .arg("--cert")
+        .arg(tls.join("mx.example.org.crt"))
+        .arg("--key")
+        .arg(&key));
+    let json: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let cli_ids: Vec<String> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    let gui_ids: Vec<String> = h
+        .state()
+        .doctor_report
+        .as_ref()
+        .unwrap()
+        .findings
+        .iter()
+        .map(|f| f.id.to_string())
+        .collect();
+    assert_eq!(gui_ids, cli_ids);
+    let n_fixes = h.state().doctor_report.as_ref().unwrap().actions().len();
+    click(&mut h, &format!("Apply the {n_fixes} safe fix(es)"));
+    wait_for(&mut h, 30, "the fixes", |a| {
+        a.doctor_report
+            .as_ref()
+            .is_some_and(|r| r.findings.iter().all(|f| f.id != "key-readable-by-others"))
+    });
+    assert_eq!(mode(&key), 0o600);
+}
+
+#[test]
+fn partner_bundle_from_the_certificates_view() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let out = dir.path().join("partner.tar");
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Certificates");
+    // The row's name (the first of the labels showing the host name).
+    h.get_all_by_label("mx.example.org").next().unwrap().hover();
+    h.step();
+    h.get_all_by_label("mx.example.org").next().unwrap().click();
+    h.step();
+    h.step();
+    type_into(
+        &mut h,
+        "Save as (.tar or a directory)",
+        out.to_str().unwrap(),
+    );
+    click(&mut h, "Export");
+    wait_for(&mut h, 30, "the bundle", |_| out.exists());
+    assert_eq!(mode(&out), 0o600);
+    // Byte for byte what `bundle` writes.
+    let cli = dir.path().join("cli.tar");
+    run_ok(
+        studio(&home)
+            .args(["bundle", "mx.example.org", "--out"])
+            .arg(&cli),
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&cli).unwrap());
+}
