@@ -5,6 +5,7 @@
 //!   the CPU side of a frame; target p99 < 16 ms);
 //! - startup of the real binary to a mapped window, and its memory, under
 //!   Xvfb (targets < 0.5 s, < 150 MB RSS).
+//!
 //! Run with `cargo bench --bench gui` (release build).
 
 use eframe::egui;
@@ -21,10 +22,16 @@ const ENTRIES: usize = 10_000;
 
 fn make_home(dir: &Path) -> Home {
     let home = Home::resolve(Some(dir.join("home"))).expect("home");
-    home.init_ca("Bench CA", KeyKind::EcdsaP256, 3650).expect("CA");
+    home.init_ca("Bench CA", KeyKind::EcdsaP256, 3650)
+        .expect("CA");
     for i in 0..CERTS {
-        home.issue(&format!("host{i:04}.example.org"), &[], KeyKind::EcdsaP256, 365)
-            .expect("certificate");
+        home.issue(
+            &format!("host{i:04}.example.org"),
+            &[],
+            KeyKind::EcdsaP256,
+            365,
+        )
+        .expect("certificate");
     }
     let mut map = String::from("# generated benchmark access map\n");
     for i in 0..ENTRIES {
@@ -32,7 +39,12 @@ fn make_home(dir: &Path) -> Home {
             0 => format!("TLS_Clt:host{i}.example.org\tPERM+VERIFY:128\n"),
             1 => format!("TLS_Srv:mx{i}.example.net\tENCR:128\n"),
             2 => format!("CERTISSUER:/C=US/O=Org+20{i}/CN=CA+20{i}\tRELAY\n"),
-            3 => format!("Connect:10.{}.{}.{}\tRELAY\n", i >> 16 & 255, i >> 8 & 255, i & 255),
+            3 => format!(
+                "Connect:10.{}.{}.{}\tRELAY\n",
+                i >> 16 & 255,
+                i >> 8 & 255,
+                i & 255
+            ),
             _ => format!("TLS_Rcpt:user{i}@example.com\tVERIFY\n"),
         });
     }
@@ -40,7 +52,10 @@ fn make_home(dir: &Path) -> Home {
     std::fs::write(&access, map).expect("access map");
     std::fs::write(
         home.root.join("settings.json"),
-        format!("{{\"access_file\": {:?}, \"tab\": \"certificates\"}}", access.display().to_string()),
+        format!(
+            "{{\"access_file\": {:?}, \"tab\": \"certificates\"}}",
+            access.display().to_string()
+        ),
     )
     .expect("settings");
     home
@@ -63,6 +78,8 @@ fn frames(h: &mut Harness<'static, StudioApp>, tab: Tab, n: usize) -> Vec<Durati
         h.event(egui::Event::MouseWheel {
             unit: egui::MouseWheelUnit::Point,
             delta: egui::vec2(0.0, dy),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
             modifiers: egui::Modifiers::NONE,
         });
         let t = Instant::now();
@@ -95,7 +112,10 @@ fn headless(home: &Home) {
     while h.state().snapshot.is_none() || h.state().access.is_none() {
         h.step();
         std::thread::sleep(Duration::from_millis(5));
-        assert!(start.elapsed() < Duration::from_secs(60), "loading took too long");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "loading took too long"
+        );
     }
     println!(
         "loaded {} certificates and {} access entries in {:.0} ms (background jobs)",
@@ -103,7 +123,10 @@ fn headless(home: &Home) {
         h.state().access.as_ref().map_or(0, |d| d.db.len()),
         start.elapsed().as_secs_f64() * 1e3
     );
-    report("certificates table", &frames(&mut h, Tab::Certificates, 300));
+    report(
+        "certificates table",
+        &frames(&mut h, Tab::Certificates, 300),
+    );
     report("access editor", &frames(&mut h, Tab::Access, 300));
 }
 
@@ -138,7 +161,10 @@ fn real_window(home: &Home, bin: &Path) {
     };
     let mut display = String::new();
     for _ in 0..100 {
-        display = std::fs::read_to_string(&fd_file).unwrap_or_default().trim().to_string();
+        display = std::fs::read_to_string(&fd_file)
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         if !display.is_empty() {
             break;
         }

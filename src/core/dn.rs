@@ -219,7 +219,7 @@ fn stored_bytes<'a>(e: &NameEntry<'a>) -> &'a [u8] {
 /// is printed as that fourth byte only (OpenSSL's `gs_doit`).
 fn printed_bytes(value_tag: u8, value: &[u8]) -> impl Iterator<Item = u8> + '_ {
     let mut keep = [true; 4];
-    if value_tag == tag::GENERAL_STRING && value.len() % 4 == 0 {
+    if value_tag == tag::GENERAL_STRING && value.len().is_multiple_of(4) {
         let mut nonzero = [false; 4];
         for (j, &b) in value.iter().enumerate() {
             if b != 0 {
@@ -340,7 +340,7 @@ fn to_utf8(value_tag: u8, value: &[u8]) -> Result<Vec<u8>, CanonError> {
                 })
         }
         tag::BMP_STRING => {
-            if value.len() % 2 != 0 {
+            if !value.len().is_multiple_of(2) {
                 return Err(CanonError {
                     what: "BMPString of odd length",
                 });
@@ -351,7 +351,7 @@ fn to_utf8(value_tag: u8, value: &[u8]) -> Result<Vec<u8>, CanonError> {
                 .collect()
         }
         tag::UNIVERSAL_STRING => {
-            if value.len() % 4 != 0 {
+            if !value.len().is_multiple_of(4) {
                 return Err(CanonError {
                     what: "UniversalString length not a multiple of 4",
                 });
