@@ -298,7 +298,7 @@ pub struct StudioApp {
     /// Which tab started a job, so its result is shown there.
     job_tab: HashMap<u64, Tab>,
     pub notices: HashMap<Tab, Notice>,
-    pub snapshot: Option<Snapshot>,
+    pub snapshot: Option<Arc<Snapshot>>,
     pub loading: Option<u64>,
     pub access: Option<AccessDoc>,
     pub server: ServerState,
@@ -805,7 +805,7 @@ impl StudioApp {
                         self.push(Command::OpenAccess { path });
                     }
                 }
-                self.snapshot = Some(s);
+                self.snapshot = Some(Arc::new(s));
             }
             Outcome::PkiReady { ca, issued } => {
                 let mut text = Vec::new();
