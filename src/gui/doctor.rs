@@ -81,7 +81,9 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                 ("Access file", &mut v.access),
             ] {
                 let l = ui.label(label);
-                ui.add(egui::TextEdit::singleline(value).desired_width(420.0).hint_text("from the configuration"))
+                ui.add(egui::TextEdit::singleline(value)
+                        .id_salt(("doctor", label))
+                        .desired_width(420.0).hint_text("from the configuration"))
                     .labelled_by(l.id);
                 ui.end_row();
             }

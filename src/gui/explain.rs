@@ -182,8 +182,12 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                 ui.end_row();
                 let field = |ui: &mut egui::Ui, label: &str, value: &mut String| {
                     let l = ui.label(label);
-                    ui.add(egui::TextEdit::singleline(value).desired_width(480.0))
-                        .labelled_by(l.id);
+                    ui.add(
+                        egui::TextEdit::singleline(value)
+                            .id_salt(("peer", label))
+                            .desired_width(480.0),
+                    )
+                    .labelled_by(l.id);
                     ui.end_row();
                 };
                 match v.ruleset {

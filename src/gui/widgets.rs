@@ -14,8 +14,14 @@ pub fn text_field(
     width: f32,
 ) -> egui::Response {
     let l = ui.label(label);
-    ui.add(egui::TextEdit::singleline(value).desired_width(width))
-        .labelled_by(l.id)
+    // A stable id (not one counted from the layout): the field keeps its
+    // focus and text when rows above it appear or vanish (a job finishing).
+    ui.add(
+        egui::TextEdit::singleline(value)
+            .id_salt(("field", label))
+            .desired_width(width),
+    )
+    .labelled_by(l.id)
 }
 
 /// A value in monospace with a button that copies it.

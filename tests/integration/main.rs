@@ -8,6 +8,7 @@ mod bundle_cli;
 mod cli_pki;
 mod doctor_cli;
 mod gui;
+mod gui_snapshots;
 mod packaging;
 mod policy_diff;
 mod probe_peer;

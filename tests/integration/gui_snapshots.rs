@@ -1,0 +1,171 @@
+//! Snapshot tests of the main screens, rendered with wgpu on this
+//! machine's Mesa (lavapipe) and compared with the images in
+//! `tests/snapshots/`. Only screens whose content does not depend on the
+//! clock or on random key material are pictured, at fixed paths, so an
+//! image changes only when the UI does. `UPDATE_SNAPSHOTS=1 cargo test
+//! gui_snapshots` rewrites the images after an intended change.
+
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use starttls_studio::gui::{wizard::Step, StudioApp, Tab};
+use starttls_studio::store::home::Home;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A fixed, empty directory for one test (its path shows on screen).
+fn fixed_dir(name: &str) -> PathBuf {
+    let d = PathBuf::from("/tmp/starttls-studio-snapshots").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn harness(home: PathBuf, theme: egui::Theme) -> Harness<'static, StudioApp> {
+    let mut app = StudioApp::new(Home::resolve(Some(home)).unwrap());
+    app.settings.theme = match theme {
+        egui::Theme::Dark => "dark".into(),
+        egui::Theme::Light => "light".into(),
+    };
+    Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .with_theme(theme)
+        .wgpu()
+        .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app)
+}
+
+fn wait_for(h: &mut Harness<'static, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
+    let start = Instant::now();
+    while !done(h.state()) {
+        h.step();
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(4);
+}
+
+fn type_into(h: &mut Harness<'static, StudioApp>, label: &str, text: &str) {
+    let old = h
+        .get_by_label(label)
+        .value()
+        .map_or(0, |v| v.chars().count());
+    h.get_by_label(label).focus();
+    h.step();
+    h.key_press(egui::Key::End);
+    for _ in 0..old {
+        h.key_press(egui::Key::Backspace);
+    }
+    h.step();
+    h.get_by_label(label).type_text(text);
+    h.run_steps(2);
+    assert_eq!(
+        h.get_by_label(label).value().as_deref(),
+        Some(text),
+        "typing into {label}"
+    );
+}
+
+fn click(h: &mut Harness<'static, StudioApp>, label: &str) {
+    h.get_by_label(label).hover();
+    h.step();
+    h.get_by_label(label).click();
+    h.run_steps(2);
+}
+
+/// Moves the pointer away and lets the frame settle before a picture.
+fn settle(h: &mut Harness<'static, StudioApp>) {
+    h.hover_at(egui::pos2(1090.0, 710.0));
+    h.run_steps(4);
+}
+
+const ACCESS: &str = "# sendmail access map\n\
+Connect:127.0.0.1\tRELAY\n\
+TLS_Srv:secure.example.net\tVERIFY:128\n\
+TLS_Clt:partner.example\tENCR:128\n\
+TLS_Rcpt:bank.example\tPERM+VERIFY:112\n\
+CERTISSUER:/CN=Example+20Mail+20CA\tRELAY\n\
+CERTSUBJECT:/CN=relay.partner.example\tRELAY\n\
+TLS_Clt:bad.example\tVERIFY:lots\n\
+From:spammer@example.com\tREJECT\n";
+
+fn open_access(h: &mut Harness<'static, StudioApp>, file: &std::path::Path) {
+    h.state_mut().tab = Tab::Access;
+    h.step();
+    type_into(h, "Access file", file.to_str().unwrap());
+    click(h, "Open");
+    wait_for(h, "the access file", |a| a.access.is_some());
+}
+
+#[test]
+fn snapshot_welcome() {
+    let dir = fixed_dir("welcome");
+    let mut h = harness(dir.join("home"), egui::Theme::Light);
+    wait_for(&mut h, "the home", |a| a.snapshot.is_some());
+    settle(&mut h);
+    h.snapshot("welcome");
+}
+
+fn access_editor(theme: egui::Theme) {
+    let name = format!("access-{theme:?}").to_lowercase();
+    let dir = fixed_dir(&name);
+    let file = dir.join("access");
+    std::fs::write(&file, ACCESS).unwrap();
+    let mut h = harness(dir.join("home"), theme);
+    wait_for(&mut h, "the home", |a| a.snapshot.is_some());
+    open_access(&mut h, &file);
+    // The form for the line with a problem, with its message.
+    h.get_by_label_contains("TLS_Clt:bad.example").hover();
+    h.step();
+    h.get_by_label_contains("TLS_Clt:bad.example").click();
+    h.run_steps(2);
+    settle(&mut h);
+    h.snapshot(&name);
+}
+
+#[test]
+fn snapshot_access_editor_light() {
+    access_editor(egui::Theme::Light);
+}
+
+#[test]
+fn snapshot_access_editor_dark() {
+    access_editor(egui::Theme::Dark);
+}
+
+#[test]
+fn snapshot_decisions() {
+    let dir = fixed_dir("decisions");
+    let file = dir.join("access");
+    std::fs::write(&file, ACCESS).unwrap();
+    let mut h = harness(dir.join("home"), egui::Theme::Light);
+    wait_for(&mut h, "the home", |a| a.snapshot.is_some());
+    open_access(&mut h, &file);
+    click(&mut h, "Decisions");
+    type_into(&mut h, "${cert_issuer}", "/CN=Example+20Mail+20CA");
+    type_into(&mut h, "${cert_subject}", "/CN=relay.partner.example");
+    settle(&mut h);
+    h.snapshot("decisions");
+}
+
+#[test]
+fn snapshot_wizard_summary() {
+    let dir = fixed_dir("wizard");
+    let mut h = harness(dir.join("home"), egui::Theme::Light);
+    wait_for(&mut h, "the home", |a| a.snapshot.is_some());
+    click(&mut h, "Start");
+    type_into(&mut h, "CA name", "Example Mail CA");
+    h.state_mut().wizard.ca_kind = starttls_studio::core::pki::KeyKind::EcdsaP256;
+    click(&mut h, "Next");
+    type_into(&mut h, "Host name (FQDN)", "mx.example.org");
+    h.state_mut().wizard.host_kind = starttls_studio::core::pki::KeyKind::EcdsaP256;
+    click(&mut h, "Create keys and continue");
+    type_into(&mut h, "Directory", dir.join("tls").to_str().unwrap());
+    click(&mut h, "Next");
+    wait_for(&mut h, "the summary", |a| a.wizard.step == Step::Summary);
+    // The notice names the CA just made; its text is the same every time.
+    settle(&mut h);
+    h.snapshot("wizard-summary");
+}
