@@ -217,6 +217,20 @@ fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
+/// Where the key ends and the value starts in a line's content (without
+/// its newline), as makemap splits them: at the first run of C blanks.
+fn key_value_split(content: &[u8]) -> (usize, usize) {
+    let key_end = content
+        .iter()
+        .position(|&b| is_c_space(b))
+        .unwrap_or(content.len());
+    let value_start = content[key_end..]
+        .iter()
+        .position(|&b| !is_c_space(b))
+        .map_or(content.len(), |p| key_end + p);
+    (key_end, value_start)
+}
+
 /// Reads one physical line (`raw` with its newline, if any) as makemap's
 /// `fgets` loop does: 1023 bytes at a time; a piece counts as a line only
 /// when `strchr` finds its newline (no NUL before it) or it ends the file.
@@ -257,14 +271,7 @@ fn classify_content(content: &[u8]) -> LineKind {
         Some(&b) if is_c_space(b) => return LineKind::LeadingSpace,
         _ => {}
     }
-    let key_end = content
-        .iter()
-        .position(|&b| is_c_space(b))
-        .unwrap_or(content.len());
-    let value_start = content[key_end..]
-        .iter()
-        .position(|&b| !is_c_space(b))
-        .map_or(content.len(), |p| key_end + p);
+    let (key_end, value_start) = key_value_split(content);
     if value_start >= content.len() {
         return LineKind::NoValue {
             key: decode(&content[..key_end]).0,
@@ -391,14 +398,7 @@ impl AccessMap {
                 .strip_suffix(b"\n")
                 .unwrap_or(&self.lines[i].raw)
                 .to_vec();
-            let key_end = content
-                .iter()
-                .position(|&b| is_c_space(b))
-                .unwrap_or(content.len());
-            let val_start = content[key_end..]
-                .iter()
-                .position(|&b| !is_c_space(b))
-                .map_or(content.len(), |p| key_end + p);
+            let (key_end, val_start) = key_value_split(&content);
             // A too-long line is replaced whole by a clean one.
             let sep = if matches!(self.lines[i].kind, LineKind::TooLong { .. }) {
                 String::new()
@@ -475,14 +475,7 @@ impl AccessMap {
         let sep = match &line.kind {
             LineKind::Entry(_) => {
                 let content = line.raw.strip_suffix(b"\n").unwrap_or(&line.raw);
-                let key_end = content
-                    .iter()
-                    .position(|&b| is_c_space(b))
-                    .unwrap_or(content.len());
-                let val_start = content[key_end..]
-                    .iter()
-                    .position(|&b| !is_c_space(b))
-                    .map_or(content.len(), |p| key_end + p);
+                let (key_end, val_start) = key_value_split(content);
                 String::from_utf8_lossy(&content[key_end..val_start]).into_owned()
             }
             _ => String::new(),

@@ -22,7 +22,7 @@ fn harness(home: &Path) -> Harness<'static, StudioApp> {
 
 /// Steps the UI until `done` holds (background jobs finish on their own
 /// threads), at most `secs` seconds.
-fn wait_for(
+pub(crate) fn wait_for(
     h: &mut Harness<'static, StudioApp>,
     secs: u64,
     what: &str,
@@ -50,7 +50,7 @@ fn wait_for(
 }
 
 /// Replaces a text field's content, as typing over a selection does.
-fn type_into(h: &mut Harness<'static, StudioApp>, label: &str, text: &str) {
+pub(crate) fn type_into(h: &mut Harness<'static, StudioApp>, label: &str, text: &str) {
     let old = h
         .get_by_label(label)
         .value()
@@ -74,7 +74,7 @@ fn type_into(h: &mut Harness<'static, StudioApp>, label: &str, text: &str) {
 
 /// A pointer click: the pointer moves over the widget first, as a mouse
 /// does, then presses and releases.
-fn click(h: &mut Harness<'static, StudioApp>, label: &str) {
+pub(crate) fn click(h: &mut Harness<'static, StudioApp>, label: &str) {
     h.get_by_label(label).hover();
     h.step();
     h.get_by_label(label).click();

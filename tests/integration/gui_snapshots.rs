@@ -5,13 +5,13 @@
 //! image changes only when the UI does. `UPDATE_SNAPSHOTS=1 cargo test
 //! gui_snapshots` rewrites the images after an intended change.
 
+use crate::gui::{click, type_into, wait_for};
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use starttls_studio::gui::{wizard::Step, StudioApp, Tab};
 use starttls_studio::store::home::Home;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 /// A fixed, empty directory for one test (its path shows on screen).
 fn fixed_dir(name: &str) -> PathBuf {
@@ -32,47 +32,6 @@ fn harness(home: PathBuf, theme: egui::Theme) -> Harness<'static, StudioApp> {
         .with_theme(theme)
         .wgpu()
         .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app)
-}
-
-fn wait_for(h: &mut Harness<'static, StudioApp>, what: &str, done: impl Fn(&StudioApp) -> bool) {
-    let start = Instant::now();
-    while !done(h.state()) {
-        h.step();
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.run_steps(4);
-}
-
-fn type_into(h: &mut Harness<'static, StudioApp>, label: &str, text: &str) {
-    let old = h
-        .get_by_label(label)
-        .value()
-        .map_or(0, |v| v.chars().count());
-    h.get_by_label(label).focus();
-    h.step();
-    h.key_press(egui::Key::End);
-    for _ in 0..old {
-        h.key_press(egui::Key::Backspace);
-    }
-    h.step();
-    h.get_by_label(label).type_text(text);
-    h.run_steps(2);
-    assert_eq!(
-        h.get_by_label(label).value().as_deref(),
-        Some(text),
-        "typing into {label}"
-    );
-}
-
-fn click(h: &mut Harness<'static, StudioApp>, label: &str) {
-    h.get_by_label(label).hover();
-    h.step();
-    h.get_by_label(label).click();
-    h.run_steps(2);
 }
 
 /// Moves the pointer away and lets the frame settle before a picture.
@@ -96,14 +55,14 @@ fn open_access(h: &mut Harness<'static, StudioApp>, file: &std::path::Path) {
     h.step();
     type_into(h, "Access file", file.to_str().unwrap());
     click(h, "Open");
-    wait_for(h, "the access file", |a| a.access.is_some());
+    wait_for(h, 60, "the access file", |a| a.access.is_some());
 }
 
 #[test]
 fn snapshot_welcome() {
     let dir = fixed_dir("welcome");
     let mut h = harness(dir.join("home"), egui::Theme::Light);
-    wait_for(&mut h, "the home", |a| a.snapshot.is_some());
+    wait_for(&mut h, 60, "the home", |a| a.snapshot.is_some());
     settle(&mut h);
     h.snapshot("welcome");
 }
@@ -114,7 +73,7 @@ fn access_editor(theme: egui::Theme) {
     let file = dir.join("access");
     std::fs::write(&file, ACCESS).unwrap();
     let mut h = harness(dir.join("home"), theme);
-    wait_for(&mut h, "the home", |a| a.snapshot.is_some());
+    wait_for(&mut h, 60, "the home", |a| a.snapshot.is_some());
     open_access(&mut h, &file);
     // The form for the line with a problem, with its message.
     h.get_by_label_contains("TLS_Clt:bad.example").hover();
@@ -141,7 +100,7 @@ fn snapshot_decisions() {
     let file = dir.join("access");
     std::fs::write(&file, ACCESS).unwrap();
     let mut h = harness(dir.join("home"), egui::Theme::Light);
-    wait_for(&mut h, "the home", |a| a.snapshot.is_some());
+    wait_for(&mut h, 60, "the home", |a| a.snapshot.is_some());
     open_access(&mut h, &file);
     click(&mut h, "Decisions");
     type_into(&mut h, "${cert_issuer}", "/CN=Example+20Mail+20CA");
@@ -154,7 +113,7 @@ fn snapshot_decisions() {
 fn snapshot_wizard_summary() {
     let dir = fixed_dir("wizard");
     let mut h = harness(dir.join("home"), egui::Theme::Light);
-    wait_for(&mut h, "the home", |a| a.snapshot.is_some());
+    wait_for(&mut h, 60, "the home", |a| a.snapshot.is_some());
     click(&mut h, "Start");
     type_into(&mut h, "CA name", "Example Mail CA");
     h.state_mut().wizard.ca_kind = starttls_studio::core::pki::KeyKind::EcdsaP256;
@@ -164,7 +123,9 @@ fn snapshot_wizard_summary() {
     click(&mut h, "Create keys and continue");
     type_into(&mut h, "Directory", dir.join("tls").to_str().unwrap());
     click(&mut h, "Next");
-    wait_for(&mut h, "the summary", |a| a.wizard.step == Step::Summary);
+    wait_for(&mut h, 60, "the summary", |a| {
+        a.wizard.step == Step::Summary
+    });
     // The notice names the CA just made; its text is the same every time.
     settle(&mut h);
     h.snapshot("wizard-summary");
