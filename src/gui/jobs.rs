@@ -105,6 +105,8 @@ pub struct Jobs {
     tx: Sender<Message>,
     rx: Receiver<Message>,
     pub running: Vec<RunningJob>,
+    /// Jobs the person cancelled: whatever they still send is dropped.
+    cancelled: std::collections::HashSet<u64>,
     ctx: Option<egui::Context>,
 }
 
@@ -116,6 +118,7 @@ impl Default for Jobs {
             tx,
             rx,
             running: Vec::new(),
+            cancelled: std::collections::HashSet::new(),
             ctx: None,
         }
     }
@@ -176,13 +179,33 @@ impl Jobs {
         id
     }
 
-    /// Messages that arrived since the last frame.
+    /// Messages that arrived since the last frame (none from cancelled
+    /// jobs).
     pub fn poll(&mut self) -> Vec<Message> {
-        let msgs: Vec<Message> = self.rx.try_iter().collect();
+        let mut msgs: Vec<Message> = self.rx.try_iter().collect();
         for m in msgs.iter().filter(|m| m.done) {
             self.running.retain(|j| j.id != m.job);
         }
+        msgs.retain(|m| {
+            let dropped = self.cancelled.contains(&m.job);
+            if dropped && m.done {
+                self.cancelled.remove(&m.job);
+            }
+            !dropped
+        });
         msgs
+    }
+
+    /// Cancels a job: it is told to stop (jobs that can, check the flag),
+    /// leaves the busy list at once, and its result is not applied. A job
+    /// that cannot stop early ends by itself (every job is bounded by
+    /// timeouts).
+    pub fn cancel(&mut self, id: u64) {
+        if let Some(j) = self.running.iter().find(|j| j.id == id) {
+            j.cancel();
+            self.cancelled.insert(id);
+        }
+        self.running.retain(|j| j.id != id);
     }
 
     pub fn is_running(&self, id: u64) -> bool {

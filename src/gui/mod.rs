@@ -416,7 +416,7 @@ impl StudioApp {
                 self.loading = Some(id);
             }
             Command::SetUpPki { ca, host } => {
-                self.spawn("create keys", tab, move |job, _| {
+                self.wizard.keygen_job = Some(self.spawn("create keys", tab, move |job, _| {
                     let steps = usize::from(ca.is_some()) + usize::from(host.is_some());
                     let mut done = 0usize;
                     let mut ca_info = None;
@@ -454,7 +454,7 @@ impl StudioApp {
                         ca: ca_info,
                         issued,
                     }
-                });
+                }));
             }
             Command::IssueCert {
                 fqdn,
@@ -775,6 +775,10 @@ impl StudioApp {
             let tab = self.job_tab.get(&m.job).copied().unwrap_or(self.tab);
             if m.done {
                 self.job_tab.remove(&m.job);
+                if self.wizard.keygen_job == Some(m.job) {
+                    let failed = matches!(m.outcome, Outcome::Failed { .. });
+                    self.wizard.on_keygen_done(failed);
+                }
                 if self.loading == Some(m.job) {
                     self.loading = None;
                 }
@@ -1080,6 +1084,7 @@ impl StudioApp {
                 });
             });
         });
+        let mut cancel = Vec::new();
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
                 ui.small(format!("home: {}", self.home.root.display()));
@@ -1092,8 +1097,16 @@ impl StudioApp {
                     .busy()
                     .map(|j| (j.id, j.name.clone(), j.progress()))
                     .collect();
-                for (_, name, p) in &busy {
+                for (id, name, p) in &busy {
                     ui.separator();
+                    if ui
+                        .push_id(id, |ui| ui.small_button("Cancel"))
+                        .inner
+                        .on_hover_text(format!("Stop waiting for: {name}"))
+                        .clicked()
+                    {
+                        cancel.push(*id);
+                    }
                     match p.fraction {
                         Some(f) => {
                             ui.add(
@@ -1110,6 +1123,16 @@ impl StudioApp {
                 }
             });
         });
+        for id in cancel {
+            self.jobs.cancel(id);
+            if self.loading == Some(id) {
+                self.loading = None;
+            }
+            self.job_tab.remove(&id);
+            if self.wizard.keygen_job == Some(id) {
+                self.wizard.on_job_cancelled();
+            }
+        }
         egui::CentralPanel::default().show(ui, |ui| {
             if let Some(n) = self.notices.get(&self.tab).cloned() {
                 let color = if n.error {

@@ -37,6 +37,8 @@ pub struct WizardView {
     prefilled: bool,
     /// Key generation was started and has not finished.
     pub generating: bool,
+    /// The job generating them.
+    pub keygen_job: Option<u64>,
     /// The person clicked Next on the target step before the keys were
     /// ready: plan as soon as they are.
     waiting_for_keys: bool,
@@ -71,6 +73,26 @@ impl WizardView {
             .unwrap_or_else(|| s.default_install_dir.clone())
             .display()
             .to_string();
+    }
+
+    /// A job was cancelled: stop waiting for keys that will not come.
+    pub fn on_job_cancelled(&mut self) {
+        self.keygen_job = None;
+        self.generating = false;
+        self.waiting_for_keys = false;
+    }
+
+    /// The key job ended; after a failure the person is back at the host
+    /// step, where the error is shown.
+    pub fn on_keygen_done(&mut self, failed: bool) {
+        self.keygen_job = None;
+        self.generating = false;
+        if failed {
+            self.waiting_for_keys = false;
+            if self.step == Step::Target {
+                self.step = Step::Host;
+            }
+        }
     }
 
     pub fn on_pki_ready(&mut self) {

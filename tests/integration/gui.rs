@@ -485,3 +485,29 @@ fn partner_bundle_from_the_certificates_view() {
     );
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&cli).unwrap());
 }
+
+#[test]
+fn a_slow_probe_can_be_cancelled() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    // A server that accepts (the kernel's backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = silent.local_addr().unwrap().to_string();
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Live test");
+    type_into(&mut h, "Server (host:port)", &target);
+    click(&mut h, "Probe");
+    assert!(h.state().jobs.busy().any(|j| j.name == "probe"));
+    let started = Instant::now();
+    click(&mut h, "Cancel");
+    assert!(
+        h.state().jobs.busy().next().is_none(),
+        "nothing is busy after Cancel"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The abandoned probe's result, when it comes, is not shown.
+    std::thread::sleep(Duration::from_millis(200));
+    h.run_steps(3);
+    assert!(h.state().other_probe.is_none());
+}
