@@ -49,6 +49,9 @@ pub fn backup_path(path: &Path) -> PathBuf {
 /// database with `makemap hash FILE < FILE` when makemap is installed.
 pub fn save(path: &Path, map: &AccessMap, run_makemap: bool) -> Result<SaveReport, Error> {
     let mut report = SaveReport::default();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fsutil::remove_stale_temps(dir);
+    }
     let mode = match std::fs::metadata(path) {
         Ok(m) => {
             let old = fsutil::read_limited(path, ACCESS_FILE_LIMIT)?;

@@ -12,11 +12,53 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// Temp files carry this marker so a later run can recognise and remove them.
 pub const TEMP_MARKER: &str = ".sts-tmp-";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The environment variable that arms a failpoint (crash-safety tests).
+pub const FAILPOINT_ENV: &str = "STARTTLS_STUDIO_FAILPOINT";
+
+/// `(name, n)` from `STARTTLS_STUDIO_FAILPOINT=NAME:N`, read once.
+fn armed_failpoint() -> Option<&'static (String, u64)> {
+    static ARMED: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    ARMED
+        .get_or_init(|| {
+            let v = std::env::var(FAILPOINT_ENV).ok()?;
+            let (name, n) = v.rsplit_once(':')?;
+            Some((name.to_string(), n.parse().ok()?))
+        })
+        .as_ref()
+}
+
+static FAILPOINT_HITS: AtomicU64 = AtomicU64::new(0);
+
+/// A point where a crash must leave the disk consistent. With
+/// `STARTTLS_STUDIO_FAILPOINT=NAME:N` (`*` matches every point) the
+/// process kills itself with SIGKILL at the Nth hit, so tests can check
+/// what a power cut or `kill -9` at that moment leaves behind. Unset, it
+/// is one load of a cached `None`.
+pub fn failpoint(name: &str) {
+    let Some((armed, n)) = armed_failpoint() else {
+        return;
+    };
+    if armed != "*" && armed != name {
+        return;
+    }
+    if FAILPOINT_HITS.fetch_add(1, Ordering::SeqCst) + 1 == *n {
+        eprintln!("starttls-studio: failpoint {name} (hit {n}): killing the process");
+        // SIGKILL, as an outside kill would: no destructors, no flushing.
+        let _ = std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(std::process::id().to_string())
+            .status();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        std::process::abort();
+    }
+}
 
 /// `DIR/.NAME.sts-tmp-PID-N` for `path = DIR/NAME`.
 pub fn temp_path_for(path: &Path) -> PathBuf {
@@ -64,12 +106,14 @@ pub struct StagedFile {
 impl StagedFile {
     /// Renames the temp file over the target.
     pub fn commit(self) -> Result<(), Error> {
+        failpoint("commit-before-rename");
         let r =
             fs::rename(&self.temp, &self.target).map_err(io_err(&self.target, "rename into place"));
         if r.is_err() {
             let _ = fs::remove_file(&self.temp);
         }
         r?;
+        failpoint("commit-renamed");
         sync_dir(parent(&self.target))
     }
 
@@ -93,7 +137,12 @@ pub fn stage(target: &Path, data: &[u8], mode: u32) -> Result<StagedFile, Error>
         // The umask may have removed bits we want (e.g. 0644): set the exact
         // mode before any content is written.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(data)?;
+        failpoint("stage-created");
+        // A crash half way through the content must not matter either.
+        let half = data.len() / 2;
+        f.write_all(&data[..half])?;
+        failpoint("stage-half-written");
+        f.write_all(&data[half..])?;
         f.sync_all()
     })();
     if let Err(e) = result {
@@ -120,7 +169,9 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
 /// check and the creation are one step: a hard link fails if the name exists).
 pub fn create_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
     let staged = stage(path, data, mode)?;
+    failpoint("create-before-link");
     let r = fs::hard_link(&staged.temp, path);
+    failpoint("create-linked");
     let _ = fs::remove_file(&staged.temp);
     match r {
         Ok(()) => sync_dir(parent(path)),
@@ -142,7 +193,10 @@ pub fn create_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
 /// non-directory is there).
 pub fn symlink_atomic(target: &Path, link: &Path) -> Result<(), Error> {
     match std::os::unix::fs::symlink(target, link) {
-        Ok(()) => return Ok(()),
+        Ok(()) => {
+            failpoint("symlink-created");
+            return Ok(());
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => {
             return Err(Error::Io {
@@ -154,6 +208,7 @@ pub fn symlink_atomic(target: &Path, link: &Path) -> Result<(), Error> {
     }
     let temp = temp_path_for(link);
     std::os::unix::fs::symlink(target, &temp).map_err(io_err(link, "create symlink"))?;
+    failpoint("symlink-temp");
     fs::rename(&temp, link).map_err(|e| {
         let _ = fs::remove_file(&temp);
         Error::Io {
@@ -184,10 +239,18 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     for e in entries.flatten() {
         let name = e.file_name();
         let b = name.as_bytes();
-        if b.starts_with(b".")
-            && b.windows(marker.len()).any(|w| w == marker)
-            && fs::remove_file(e.path()).is_ok()
-        {
+        if !(b.starts_with(b".") && b.windows(marker.len()).any(|w| w == marker)) {
+            continue;
+        }
+        // A staging directory (a CA being created) goes whole; symlinks
+        // and files by name.
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        let gone = if is_dir {
+            fs::remove_dir_all(e.path())
+        } else {
+            fs::remove_file(e.path())
+        };
+        if gone.is_ok() {
             removed += 1;
         }
     }

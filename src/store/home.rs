@@ -18,7 +18,7 @@ use crate::core::cert::{self, CertInfo};
 use crate::core::fqdn;
 use crate::core::pki::{self, KeyKind, SigningCa};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
@@ -155,15 +155,54 @@ impl Home {
         Ok(())
     }
 
-    /// Stores a CA: key first (0400, never replaced), then the certificate.
+    /// Stores a CA all at once: key (0400 from its first byte) and
+    /// certificate are written into a temp directory beside `ca/`, which is
+    /// then renamed to `ca/`. A crash leaves no CA or the whole CA, never a
+    /// key without its certificate; rename(2) refuses to replace a `ca/`
+    /// that holds anything, so an existing CA is never replaced either.
     fn store_ca(&self, cert_pem: &str, key_pem: &str) -> Result<(), Error> {
-        self.prepare_dir(&self.ca_dir())?;
-        fsutil::create_atomic(&self.ca_key_path(), key_pem.as_bytes(), 0o400)?;
-        if let Err(e) = fsutil::create_atomic(&self.ca_cert_path(), cert_pem.as_bytes(), 0o644) {
-            let _ = fs::remove_file(self.ca_key_path());
-            return Err(e);
+        fsutil::create_dir_all(&self.root, 0o700)?;
+        fsutil::remove_stale_temps(&self.root);
+        let ca_dir = self.ca_dir();
+        let temp = fsutil::temp_path_for(&ca_dir);
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&temp)
+            .map_err(|source| Error::Io {
+                path: temp.clone(),
+                action: "create directory",
+                source,
+            })?;
+        let result = (|| {
+            fsutil::write_atomic(&temp.join("ca.key"), key_pem.as_bytes(), 0o400)?;
+            fsutil::write_atomic(&temp.join("ca.crt"), cert_pem.as_bytes(), 0o644)?;
+            fsutil::failpoint("ca-staged");
+            match fs::rename(&temp, &ca_dir) {
+                Ok(()) => {}
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::DirectoryNotEmpty
+                        || e.kind() == std::io::ErrorKind::AlreadyExists =>
+                {
+                    return Err(refused(
+                        format!("{} exists and is not empty", ca_dir.display()),
+                        "it was not touched; use another --home for a new CA, or move that directory away first",
+                    ))
+                }
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: ca_dir.clone(),
+                        action: "rename into place",
+                        source,
+                    })
+                }
+            }
+            fsutil::failpoint("ca-renamed");
+            fsutil::sync_dir(&self.root)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&temp);
         }
-        Ok(())
+        result
     }
 
     /// `ca init`: creates the private CA; refuses to replace one.

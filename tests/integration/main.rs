@@ -6,6 +6,7 @@ mod common;
 mod access_cli;
 mod bundle_cli;
 mod cli_pki;
+mod crash_safety;
 mod doctor_cli;
 mod gui;
 mod gui_snapshots;
