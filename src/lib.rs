@@ -8,6 +8,9 @@
 
 pub mod cli;
 pub mod core;
+#[doc(hidden)]
+pub mod fuzzing;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod net;
 pub mod store;

@@ -215,6 +215,20 @@ pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
     Ok(())
 }
 
+#[cfg(feature = "gui")]
+fn gui(home: Home) -> Result<i32, Error> {
+    crate::gui::run(home)
+}
+
+/// Built without the `gui` feature (the fuzz targets): no window.
+#[cfg(not(feature = "gui"))]
+fn gui(_home: Home) -> Result<i32, Error> {
+    Err(crate::store::refused(
+        "this build has no GUI",
+        "rebuild with the default features, or use a subcommand (see --help)",
+    ))
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<i32, Error> {
     // These two need no data directory (they run at packaging time).
@@ -241,10 +255,10 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
     }
     let home = Home::resolve(cli.home)?;
     let Some(command) = cli.command else {
-        return crate::gui::run(home);
+        return gui(home);
     };
     match command {
-        Command::Gui => crate::gui::run(home),
+        Command::Gui => gui(home),
         Command::Ca(c) => ca(&home, c),
         Command::Cert(c) => cert_cmd(&home, c),
         Command::Install { fqdn, to } => install_cmd(&home, &fqdn, &to),

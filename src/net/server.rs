@@ -470,13 +470,7 @@ impl Session<'_> {
                 }
                 return Err("the client closed the connection mid-line".into());
             }
-            let line = String::from_utf8_lossy(&buf)
-                .trim_end_matches(['\r', '\n'])
-                .to_string();
-            let (verb, arg) = match line.split_once(' ') {
-                Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_string()),
-                None => (line.to_ascii_uppercase(), String::new()),
-            };
+            let (verb, arg) = parse_command(&buf);
             let tls = matches!(conn, Conn::Tls(_));
             match verb.as_str() {
                 "EHLO" | "HELO" if arg.is_empty() => conn.send(&format!("501 5.0.0 {verb} requires domain address\r\n")).map_err(io)?,
@@ -739,7 +733,14 @@ impl Session<'_> {
 
     /// A sendmail-style `Received:` header.
     fn received(&self, id: &str) -> String {
-        let helo = self.log.helo.as_deref().unwrap_or("unknown");
+        // Client-given text goes into a header: no control characters (a
+        // lone CR would start a header line of the client's choosing).
+        let clean = |s: &str| -> String {
+            s.chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect()
+        };
+        let helo = clean(self.log.helo.as_deref().unwrap_or("unknown"));
         let addr = self.macros.get("client_addr");
         let date = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc2822)
@@ -760,10 +761,21 @@ impl Session<'_> {
             h.push_str(&format!("ESMTP id {id}\r\n"));
         }
         match self.rcpts.as_slice() {
-            [one] => h.push_str(&format!("\tfor <{one}>; {date}\r\n")),
+            [one] => h.push_str(&format!("\tfor <{}>; {date}\r\n", clean(one))),
             _ => h.push_str(&format!("\t; {date}\r\n")),
         }
         h
+    }
+}
+
+/// An SMTP command line (with or without its CRLF) → (upper-case verb,
+/// trimmed argument). Any bytes: invalid UTF-8 becomes U+FFFD.
+pub fn parse_command(line: &[u8]) -> (String, String) {
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim_end_matches(['\r', '\n']);
+    match line.split_once(' ') {
+        Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_string()),
+        None => (line.to_ascii_uppercase(), String::new()),
     }
 }
 
@@ -774,7 +786,7 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 /// `<addr> PARAMS` → (addr, params).
-fn split_path(s: &str) -> (String, String) {
+pub fn split_path(s: &str) -> (String, String) {
     let s = s.trim();
     if let Some(rest) = s.strip_prefix('<') {
         if let Some((addr, params)) = rest.split_once('>') {

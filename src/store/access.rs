@@ -14,6 +14,14 @@ pub const ACCESS_FILE_LIMIT: u64 = 256 * 1024 * 1024;
 /// Reads and parses an access source file.
 pub fn load(path: &Path) -> Result<AccessMap, Error> {
     let data = fsutil::read_limited(path, ACCESS_FILE_LIMIT)?;
+    // Findings quote lines: a private key given by mistake must not be
+    // echoed to the terminal (or a log) piece by piece.
+    if data.windows(16).any(|w| w == b"PRIVATE KEY-----") {
+        return Err(super::refused(
+            format!("{} holds a private key, not an access map", path.display()),
+            "give the access source file, e.g. /etc/mail/access",
+        ));
+    }
     Ok(AccessMap::parse(&data))
 }
 

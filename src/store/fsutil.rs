@@ -258,27 +258,37 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
 }
 
 /// Reads a file, refusing anything larger than `limit` bytes (every input
-/// the tool reads has a bound).
+/// the tool reads has a bound). The bound holds while reading, too: a file
+/// that grows, or a device such as `/dev/zero` whose size says 0, is cut
+/// off at `limit` and refused.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
-    let meta = fs::metadata(path).map_err(io_err(path, "read"))?;
+    use std::io::Read;
+    let f = File::open(path).map_err(io_err(path, "read"))?;
+    let meta = f.metadata().map_err(io_err(path, "read"))?;
     if meta.is_dir() {
         return Err(Error::Refused {
             message: format!("{} is a directory, not a file", path.display()),
             hint: None,
         });
     }
+    let too_big = |size: String| Error::Refused {
+        message: format!(
+            "{} is {size} bytes; files over {limit} bytes are not read",
+            path.display()
+        ),
+        hint: Some("is this the right file?".into()),
+    };
     if meta.len() > limit {
-        return Err(Error::Refused {
-            message: format!(
-                "{} is {} bytes; files over {} bytes are not read",
-                path.display(),
-                meta.len(),
-                limit
-            ),
-            hint: Some("is this the right file?".into()),
-        });
+        return Err(too_big(meta.len().to_string()));
     }
-    fs::read(path).map_err(io_err(path, "read"))
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    f.take(limit.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(io_err(path, "read"))?;
+    if data.len() as u64 > limit {
+        return Err(too_big("more than".into()));
+    }
+    Ok(data)
 }
 
 /// Size limit for certificate, key and CRL files.

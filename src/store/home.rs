@@ -447,16 +447,12 @@ impl Home {
 
     /// Revoked serials: (serial hex, time, name).
     pub fn revoked(&self) -> Result<Vec<(String, OffsetDateTime, String)>, Error> {
-        let text = match fs::read_to_string(self.revoked_path()) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(Error::Io {
-                    path: self.revoked_path(),
-                    action: "read",
-                    source,
-                })
+        let text = match fsutil::read_limited(&self.revoked_path(), PKI_FILE_LIMIT) {
+            Ok(t) => String::from_utf8_lossy(&t).into_owned(),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new())
             }
+            Err(e) => return Err(e),
         };
         let mut out = Vec::new();
         for (i, line) in text.lines().enumerate() {

@@ -109,6 +109,18 @@ impl ServerPlan {
 
 /// Reads every file the server needs and builds its configuration.
 pub fn server_config(home: &Home, s: ServerSetup) -> Result<ServerPlan, Error> {
+    if let Some(h) = &s.hostname {
+        // It goes into the greeting, EHLO replies and Received: headers.
+        let ok = (1..=253).contains(&h.len())
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._[]:".contains(&b));
+        if !ok {
+            return Err(refused(
+                format!("--hostname {h:?} is not a host name"),
+                "give the server's name, e.g. mx.example.org (letters, digits, `-` and `.`, at most 253 characters)",
+            ));
+        }
+    }
     let (cert_path, key_path) = match s.cert_and_key {
         Some(ck) => ck,
         None => {
