@@ -10,8 +10,11 @@ use crate::core::cert::{self, CertInfo};
 use crate::core::dn::{self, Name};
 use crate::core::policy::{self, Macros, Options, Ruleset};
 
+/// A fuzz target body.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, for the corpus replay.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("cert_input", cert_input),
     ("dn", dn_forms),
     ("access_roundtrip", access_roundtrip),
