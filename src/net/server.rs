@@ -17,13 +17,13 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 use serde::Serialize;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// SMTP command lines longer than this are refused (RFC 5321: 512 octets;
 /// sendmail allows more, so do we).
@@ -329,11 +329,14 @@ enum Conn {
 }
 
 impl Conn {
-    fn read_line(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        let limit = (MAX_LINE + 1) as u64;
+    /// Reads up to `MAX_LINE + 1` bytes of one line. The whole line must
+    /// come within `timeout`, not just each piece of it: a client that
+    /// drips a byte at a time (slowloris) is cut off like a silent one.
+    fn read_line(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> io::Result<usize> {
+        let deadline = Instant::now() + timeout;
         match self {
-            Conn::Plain(r) => r.by_ref().take(limit).read_until(b'\n', buf),
-            Conn::Tls(r) => r.by_ref().take(limit).read_until(b'\n', buf),
+            Conn::Plain(r) => read_line_until(r, buf, deadline),
+            Conn::Tls(r) => read_line_until(r.as_mut(), buf, deadline),
         }
     }
     fn send(&mut self, text: &str) -> io::Result<()> {
@@ -346,6 +349,42 @@ impl Conn {
             }
         }
     }
+}
+
+fn read_line_until(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> io::Result<usize> {
+    let mut read = 0;
+    while read <= MAX_LINE {
+        let avail = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            break;
+        }
+        let room = avail.len().min(MAX_LINE + 1 - read);
+        let (used, done) = match avail[..room].iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (room, false),
+        };
+        buf.extend_from_slice(&avail[..used]);
+        r.consume(used);
+        read += used;
+        if done {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no complete line within the timeout",
+            ));
+        }
+    }
+    Ok(read)
 }
 
 struct Session<'a> {
@@ -451,7 +490,9 @@ impl Session<'_> {
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            let n = conn.read_line(&mut buf).map_err(io)?;
+            let n = conn
+                .read_line(&mut buf, self.shared.config.timeout)
+                .map_err(io)?;
             if n == 0 {
                 return Err("the client closed the connection without QUIT".into());
             }
@@ -462,7 +503,11 @@ impl Session<'_> {
                     let mut rest = Vec::new();
                     while !rest.ends_with(b"\n") {
                         rest.clear();
-                        if conn.read_line(&mut rest).map_err(io)? == 0 {
+                        if conn
+                            .read_line(&mut rest, self.shared.config.timeout)
+                            .map_err(io)?
+                            == 0
+                        {
                             return Err("the client closed the connection in a long line".into());
                         }
                     }
@@ -540,8 +585,17 @@ impl Session<'_> {
             rustls::ServerConnection::new(self.shared.tls.clone()).map_err(|e| e.to_string())?;
         let mut tls = rustls::StreamOwned::new(server, stream);
         self.log.starttls = true;
+        // The handshake as a whole is bounded too (a client dripping it).
+        let deadline = Instant::now() + self.shared.config.timeout;
         while tls.conn.is_handshaking() {
-            if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
+            let step = match tls.conn.complete_io(&mut tls.sock) {
+                Ok(_) if Instant::now() >= deadline => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the handshake did not finish within the timeout",
+                )),
+                r => r,
+            };
+            if let Err(e) = step {
                 self.log.verify = "SOFTWARE".into();
                 self.macros.set("verify", "SOFTWARE");
                 self.log.starttls = false;
@@ -680,7 +734,9 @@ impl Session<'_> {
         let mut line = Vec::new();
         loop {
             line.clear();
-            let n = conn.read_line(&mut line).map_err(io)?;
+            let n = conn
+                .read_line(&mut line, self.shared.config.timeout)
+                .map_err(io)?;
             if n == 0 || (!line.ends_with(b"\n") && line.len() <= MAX_LINE) {
                 // Disconnected mid-DATA: nothing is kept.
                 return Err(

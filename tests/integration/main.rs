@@ -18,6 +18,7 @@ mod probe_peer;
 mod rehash_diff;
 mod secrets;
 mod sendmail_peer;
+mod serve_faults;
 mod serve_more;
 mod serve_peer;
 mod show_diff;

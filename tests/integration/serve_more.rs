@@ -114,19 +114,19 @@ impl Serve {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("serve is running").id()
     }
 
     /// Open file descriptors of the server process.
-    fn fds(&self) -> usize {
+    pub(crate) fn fds(&self) -> usize {
         fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .map(|d| d.count())
             .unwrap_or(0)
     }
 
     /// Threads of the server process (one per open session, plus main).
-    fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .unwrap_or_default()
             .lines()
@@ -199,7 +199,7 @@ fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
 
 /// The studio CA and two certificates: `mx.studio.test` (the server's) and
 /// `relay.peer.test` (a client certificate for the sendmail peer).
-fn pki(home: &Path) {
+pub(crate) fn pki(home: &Path) {
     run_ok(studio(home).args([
         "ca",
         "init",
