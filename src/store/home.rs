@@ -87,6 +87,22 @@ pub fn read_key_file(path: &Path, allow_insecure: bool) -> Result<String, Error>
     })
 }
 
+/// Reads one of the home's own keys: no `--allow-insecure-key` here (the
+/// commands that sign or install do not take it), so a loosened key is
+/// refused with the `chmod` that fixes it.
+pub fn read_home_key(path: &Path, mode: u32) -> Result<String, Error> {
+    read_key_file(path, false).map_err(|e| match e {
+        Error::Refused { message, .. } => refused(
+            message,
+            format!(
+                "run `chmod {mode:o} {}`; starttls-studio writes its keys that way",
+                path.display()
+            ),
+        ),
+        other => other,
+    })
+}
+
 impl Home {
     /// The home from `--home` / `STARTTLS_STUDIO_HOME`, else the platform
     /// data directory.
@@ -264,7 +280,7 @@ impl Home {
             return Err(self.no_ca());
         }
         let ders = certfiles::ders_in_file(&self.ca_cert_path())?;
-        let key = read_key_file(&self.ca_key_path(), false)?;
+        let key = read_home_key(&self.ca_key_path(), 0o400)?;
         Ok(SigningCa::new(&ders[0], &key)?)
     }
 

@@ -219,6 +219,10 @@ fn keys_others_can_read_are_refused_unless_allowed() {
     let out = run(studio(&home).args(["cert", "issue", "q.example.org"]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("ca.key") && err.contains("chmod"), "{err}");
+    assert!(err.contains("ca.key") && err.contains("chmod 400"), "{err}");
+    assert!(
+        !err.contains("--allow-insecure-key"),
+        "cert issue has no such flag: {err}"
+    );
     assert!(!home.join("hosts/q.example.org.crt").exists());
 }
