@@ -522,6 +522,7 @@ impl Home {
             })
             .collect();
         self.archive(&entry)?;
+        fsutil::remove_stale_temps(&self.ca_dir());
         fsutil::write_atomic(&self.revoked_path(), table.as_bytes(), 0o644)?;
         fsutil::write_atomic(&self.crl_path(), crl.as_bytes(), 0o644)?;
         for p in [&entry.cert_path, &entry.key_path] {
@@ -549,6 +550,7 @@ impl Home {
     pub fn write_crl(&self) -> Result<PathBuf, Error> {
         let ca = self.load_ca()?;
         let crl = self.sign_crl(&ca, &self.revoked()?, OffsetDateTime::now_utc())?;
+        fsutil::remove_stale_temps(&self.ca_dir());
         fsutil::write_atomic(&self.crl_path(), crl.as_bytes(), 0o644)?;
         Ok(self.crl_path())
     }

@@ -418,3 +418,30 @@ fn access_add_cert_relay_killed_anywhere_keeps_the_old_or_new_map() {
         false,
     );
 }
+
+#[test]
+fn cert_revoke_killed_anywhere_keeps_crl_and_table_whole() {
+    let t = tempdir();
+    let base = home_with_ca(t.path());
+    run_ok(studio(&base).args(["cert", "issue", "r.example.org", "--key", "ecdsa-p256"]));
+    run_ok(studio(&base).args(["cert", "crl"]));
+    let mut points = 0;
+    for n in 1..=MAX_POINTS {
+        let t2 = tempdir();
+        let home = t2.path().join("home");
+        run_ok(Command::new("cp").arg("-a").arg(&base).arg(&home));
+        let at = format!("cert revoke killed at point {n}");
+        let (killed, _) = run_killed_at(studio(&home).args(["cert", "revoke", "r.example.org"]), n);
+        keys_private(&home, &at);
+        complete_pem(&home.join("ca/crl.pem"), "crl", &at);
+        if !killed {
+            points = n - 1;
+            break;
+        }
+        // The next run re-signs the CRL; the table is whole or absent.
+        run_ok(studio(&home).args(["cert", "crl"]));
+        no_temps(&home.join("ca"), &at);
+    }
+    eprintln!("cert revoke: killed at each of {points} failpoints, all consistent");
+    assert!(points >= 8, "cert revoke passed only {points} failpoints");
+}
