@@ -515,19 +515,40 @@ pub fn evaluate(
         trace: Vec::new(),
         matched: None,
     };
+    let mut d = evaluate_in(&mut ev, ruleset, m, rcpt, opts);
+    // A reply is one line: control characters from an address or a map
+    // value (a lone CR) must not split it or end it early.
+    if let Some(r) = &mut d.reply {
+        if r.contains(|c: char| c.is_control()) {
+            *r = r
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+        }
+    }
+    d
+}
+
+fn evaluate_in(
+    ev: &mut Eval<'_>,
+    ruleset: Ruleset,
+    m: &Macros,
+    rcpt: Option<&str>,
+    opts: Options,
+) -> Decision {
     match ruleset {
         Ruleset::TlsClient => {
             let name = m.get("client_name");
-            let found = peer_lookup(&mut ev, "TLS_Clt", name, m.get("client_addr"));
-            tls_connection(&mut ev, m, found.as_deref(), name, opts)
+            let found = peer_lookup(ev, "TLS_Clt", name, m.get("client_addr"));
+            tls_connection(ev, m, found.as_deref(), name, opts)
         }
         Ruleset::TlsServer => {
             let name = m.get("server_name");
-            let found = peer_lookup(&mut ev, "TLS_Srv", name, m.get("server_addr"));
-            tls_connection(&mut ev, m, found.as_deref(), name, opts)
+            let found = peer_lookup(ev, "TLS_Srv", name, m.get("server_addr"));
+            tls_connection(ev, m, found.as_deref(), name, opts)
         }
         Ruleset::TlsRcpt => {
-            let found = rcpt_lookup(&mut ev, rcpt.unwrap_or(""));
+            let found = rcpt_lookup(ev, rcpt.unwrap_or(""));
             if found.is_none() {
                 // `R$* $| <?> $@ OK`: without an entry tls_rcpt accepts
                 // before TLS_connection, whatever ${verify} says.
@@ -537,9 +558,9 @@ pub fn evaluate(
                     "accepted: no TLS_Rcpt entry applies to this recipient".into(),
                 );
             }
-            tls_connection(&mut ev, m, found.as_deref(), m.get("server_name"), opts)
+            tls_connection(ev, m, found.as_deref(), m.get("server_name"), opts)
         }
-        Ruleset::Relay => relay(&mut ev, m, rcpt),
+        Ruleset::Relay => relay(ev, m, rcpt),
     }
 }
 

@@ -673,6 +673,9 @@ impl Session<'_> {
             return conn.send("501 5.5.2 Syntax error in parameters scanning \"from\"\r\n");
         };
         let (addr, params) = split_path(rest);
+        if addr.contains(|c: char| c.is_control()) {
+            return conn.send("553 5.1.7 Invalid sender address (control character)\r\n");
+        }
         if let Some(r) = &self.tls_refusal {
             return conn.send(&format!("{r}\r\n"));
         }
@@ -703,6 +706,9 @@ impl Session<'_> {
             return conn.send("501 5.5.2 Syntax error in parameters scanning \"to\"\r\n");
         };
         let (addr, _) = split_path(rest);
+        if addr.contains(|c: char| c.is_control()) {
+            return conn.send("553 5.1.3 Invalid recipient address (control character)\r\n");
+        }
         if addr.is_empty() {
             return conn.send("553 5.0.0 User address required\r\n");
         }

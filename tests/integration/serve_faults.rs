@@ -286,6 +286,10 @@ fn faults_at_every_step_leave_the_server_serving_without_leaks() {
         c.say(b"MAIL FROM:<a@big.test>\r\n").starts_with("250"),
         "the session goes on"
     );
+    // A lone CR inside an address (found by fuzzing the evaluator) is
+    // refused, never echoed into a reply or a header.
+    let r = c.say(b"RCPT TO:<u\r250 injected@mx.studio.test>\r\n");
+    assert!(r.starts_with("553 5.1.3"), "{r:?}");
     assert!(c.say(b"QUIT\r\n").starts_with("221"));
     faults += 1;
     assert_eq!(
