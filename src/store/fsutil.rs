@@ -229,8 +229,83 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> Result<(), Error> {
         .map_err(io_err(dir, "create directory"))
 }
 
-/// Removes temp files a killed earlier run left in `dir`. Returns how many.
+/// Suffix of a journal: the staged files of a group that must all land.
+const JOURNAL_SUFFIX: &str = ".sts-journal";
+
+/// Puts several staged files of one directory in place as a group (a key
+/// and its certificate): a journal naming them is written first, so a run
+/// killed between two renames is completed by the next run in that
+/// directory ([`remove_stale_temps`] rolls it forward). Every file is
+/// complete and synced before the journal exists; without a journal,
+/// staged files are stale and removed, leaving the old group.
+pub fn commit_together(staged: Vec<StagedFile>, name: &str) -> Result<(), Error> {
+    let Some(dir) = staged.first().map(|s| parent(&s.target).to_path_buf()) else {
+        return Ok(());
+    };
+    let mut journal = String::new();
+    for s in &staged {
+        let (Some(t), Some(g)) = (s.temp.file_name(), s.target.file_name()) else {
+            continue;
+        };
+        journal.push_str(&format!(
+            "{}\t{}\n",
+            t.to_string_lossy(),
+            g.to_string_lossy()
+        ));
+    }
+    let journal_path = dir.join(format!(".{name}{JOURNAL_SUFFIX}"));
+    if let Err(e) = write_atomic(&journal_path, journal.as_bytes(), 0o600) {
+        staged.into_iter().for_each(StagedFile::abort);
+        return Err(e);
+    }
+    failpoint("journal-written");
+    for s in staged {
+        s.commit()?;
+    }
+    fs::remove_file(&journal_path).map_err(io_err(&journal_path, "remove the journal"))?;
+    sync_dir(&dir)
+}
+
+/// Completes the groups a killed run left half renamed in `dir`.
+fn roll_forward(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.ends_with(JOURNAL_SUFFIX)) {
+            continue;
+        }
+        let Ok(text) = read_limited(&e.path(), 64 * 1024) else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&text).lines() {
+            let Some((temp, target)) = line.split_once('\t') else {
+                continue;
+            };
+            // Names only, in this directory.
+            if [temp, target]
+                .iter()
+                .any(|n| n.contains('/') || n.is_empty() || *n == "..")
+            {
+                continue;
+            }
+            let temp = dir.join(temp);
+            if temp.exists() {
+                let _ = fs::rename(&temp, dir.join(target));
+            }
+        }
+        let _ = fs::remove_file(e.path());
+        let _ = sync_dir(dir);
+    }
+}
+
+/// Removes temp files a killed earlier run left in `dir`, after completing
+/// any group of renames it had started (see [`commit_together`]). Returns
+/// how many temp files were removed.
 pub fn remove_stale_temps(dir: &Path) -> usize {
+    roll_forward(dir);
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };

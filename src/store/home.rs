@@ -335,8 +335,9 @@ impl Home {
         self.prepare_dir(&self.hosts_dir())?;
         let cert_path = self.host_cert_path(&fqdn);
         let key_path = self.host_key_path(&fqdn);
-        // Both files are staged before either is replaced: a failure leaves
-        // the old pair, never a new certificate with an old key.
+        // Both files are staged before either is replaced, and put in place
+        // as a group: a failure leaves the old pair or, completed by the
+        // next run, the new one — never a new certificate with an old key.
         let key = fsutil::stage(&key_path, issued.key_pem.as_bytes(), 0o600)?;
         let cert = match fsutil::stage(&cert_path, issued.cert_pem.as_bytes(), 0o644) {
             Ok(c) => c,
@@ -345,8 +346,7 @@ impl Home {
                 return Err(e);
             }
         };
-        key.commit()?;
-        cert.commit()?;
+        fsutil::commit_together(vec![key, cert], &fqdn)?;
         let info =
             CertInfo::from_der(&issued.cert_der).map_err(|w| Error::Pki(pki::PkiError::Sign(w)))?;
         Ok(IssueReport {
@@ -365,6 +365,7 @@ impl Home {
         let fqdn = fqdn::parse_fqdn(fqdn_in)
             .map_err(|m| refused(m, "give the host's fully qualified name"))?
             .name;
+        fsutil::remove_stale_temps(&self.hosts_dir());
         let cert_path = self.host_cert_path(&fqdn);
         if !cert_path.exists() {
             return Err(refused(
@@ -387,6 +388,8 @@ impl Home {
     /// All issued host certificates, sorted by name.
     pub fn list(&self) -> Result<Vec<HostEntry>, Error> {
         let dir = self.hosts_dir();
+        // A renewal killed half-way is completed before anything is read.
+        fsutil::remove_stale_temps(&dir);
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -445,3 +445,57 @@ fn cert_revoke_killed_anywhere_keeps_crl_and_table_whole() {
     eprintln!("cert revoke: killed at each of {points} failpoints, all consistent");
     assert!(points >= 8, "cert revoke passed only {points} failpoints");
 }
+
+/// The public key of a certificate and of a private key, as openssl prints
+/// them: equal when the pair belongs together.
+fn pair_matches(cert: &Path, key: &Path) -> bool {
+    let a = run(openssl()
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(cert));
+    let b = run(openssl().args(["pkey", "-pubout", "-in"]).arg(key));
+    a.status.success() && b.status.success() && a.stdout == b.stdout
+}
+
+#[test]
+fn cert_renew_killed_anywhere_leaves_a_matching_pair() {
+    let t = tempdir();
+    let base = home_with_ca(t.path());
+    run_ok(studio(&base).args(["cert", "issue", "mx.example.org", "--key", "ecdsa-p256"]));
+    let cert = Path::new("hosts/mx.example.org.crt");
+    let key = Path::new("hosts/mx.example.org.key");
+    let mut points = 0;
+    for n in 1..=MAX_POINTS {
+        let t2 = tempdir();
+        let home = t2.path().join("home");
+        run_ok(Command::new("cp").arg("-a").arg(&base).arg(&home));
+        let at = format!("cert renew killed at point {n}");
+        let (killed, _) = run_killed_at(studio(&home).args(["cert", "renew", "mx.example.org"]), n);
+        keys_private(&home, &at);
+        // The next command in the home completes or drops what was cut.
+        run_ok(studio(&home).args(["cert", "list"]));
+        assert!(
+            pair_matches(&home.join(cert), &home.join(key)),
+            "{at}: key and certificate do not match"
+        );
+        complete_pem(&home.join(cert), "x509", &at);
+        complete_pem(&home.join(key), "pkey", &at);
+        // The next renewal writes in the same directories and clears the rest.
+        run_ok(studio(&home).args(["cert", "renew", "mx.example.org"]));
+        assert!(
+            pair_matches(&home.join(cert), &home.join(key)),
+            "{at}: after the next renewal"
+        );
+        no_temps(&home, &at);
+        let journals: Vec<_> = walk(&home)
+            .into_iter()
+            .filter(|p| name(p).ends_with(".sts-journal"))
+            .collect();
+        assert!(journals.is_empty(), "{at}: journals left: {journals:?}");
+        if !killed {
+            points = n - 1;
+            break;
+        }
+    }
+    eprintln!("cert renew: killed at each of {points} failpoints, pair always matching");
+    assert!(points >= 8, "cert renew passed only {points} failpoints");
+}
