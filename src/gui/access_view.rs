@@ -434,6 +434,11 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
     // The form for the selected or new entry.
     if app.access_view.form.is_some() {
         entry_form(app, ui);
+    } else if let Some(i) = app.access_view.selected {
+        ui.label(format!(
+            "Line {}: a comment, kept as it is. Delete removes it.",
+            i + 1
+        ));
     }
 
     let Some(doc) = app.access.as_ref() else {
@@ -529,8 +534,13 @@ fn select_line(app: &mut StudioApp, i: usize) {
     app.access_view.form = doc.map.lines[i]
         .entry()
         .map(|e| EntryForm::from_entry(i, &e.key, &e.value));
-    if app.access_view.form.is_none() {
-        // A comment or a line makemap skips: edit it as a whole entry.
+    let is_comment = matches!(
+        doc.map.lines[i].kind,
+        crate::core::access::LineKind::Comment | crate::core::access::LineKind::Blank
+    );
+    if app.access_view.form.is_none() && !is_comment {
+        // A line makemap skips (leading blank, no value, too long): the
+        // form shows what is wrong and Apply writes a line it reads.
         let raw = String::from_utf8_lossy(&doc.map.lines[i].raw)
             .trim()
             .to_string();

@@ -319,6 +319,10 @@ pub struct StudioApp {
     pub doctor_report: Option<crate::store::doctor::Report>,
     pending: Vec<Command>,
     theme_applied: Option<String>,
+    /// Settings saves in order: the number of the last one asked for, and
+    /// of the last one written.
+    settings_seq: u64,
+    settings_written: Arc<std::sync::Mutex<u64>>,
 }
 
 impl StudioApp {
@@ -352,6 +356,8 @@ impl StudioApp {
             doctor_report: None,
             pending: Vec::new(),
             theme_applied: None,
+            settings_seq: 0,
+            settings_written: Arc::new(std::sync::Mutex::new(0)),
         };
         if let Some(e) = settings_error {
             app.notices.insert(
@@ -755,7 +761,17 @@ impl StudioApp {
                 });
             }
             Command::SaveSettings(s) => {
+                self.settings_seq += 1;
+                let (seq, written) = (self.settings_seq, self.settings_written.clone());
                 self.jobs.spawn("save settings", true, move |_, _| {
+                    // Saves may overlap; the newest one always wins.
+                    let Ok(mut last) = written.lock() else {
+                        return Outcome::Done;
+                    };
+                    if *last > seq {
+                        return Outcome::Done;
+                    }
+                    *last = seq;
                     match settings::save(&home, &s) {
                         Ok(()) => Outcome::Done,
                         Err(e) => Outcome::Failed {
