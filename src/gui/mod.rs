@@ -410,7 +410,9 @@ impl StudioApp {
                 if self.loading.is_some_and(|j| self.jobs.is_running(j)) {
                     return;
                 }
-                let id = self.spawn("read the home", tab, move |_, _| {
+                // A reload follows most actions: it keeps the tab's notice
+                // (what the action did) rather than clearing it.
+                let id = self.jobs.spawn("read the home", false, move |_, _| {
                     match load_snapshot(&home) {
                         Ok(s) => Outcome::Snapshot(s),
                         Err(e) => Outcome::Failed {
@@ -419,6 +421,7 @@ impl StudioApp {
                         },
                     }
                 });
+                self.job_tab.insert(id, tab);
                 self.loading = Some(id);
             }
             Command::SetUpPki { ca, host } => {

@@ -511,3 +511,24 @@ fn a_slow_probe_can_be_cancelled() {
     h.run_steps(3);
     assert!(h.state().other_probe.is_none());
 }
+
+#[test]
+fn what_an_action_did_stays_on_screen() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Certificates");
+    click(&mut h, "Issue a certificate…");
+    type_into(&mut h, "Host name (FQDN)", "relay.example.org");
+    click(&mut h, "Issue");
+    wait_for(&mut h, 30, "the new certificate in the table", |a| {
+        a.snapshot
+            .as_ref()
+            .is_some_and(|s| s.hosts.iter().any(|e| e.fqdn == "relay.example.org"))
+    });
+    // The reload that follows the issue keeps the notice saying what happened.
+    assert!(h
+        .query_by_label_contains("Issued relay.example.org")
+        .is_some());
+}
