@@ -203,7 +203,8 @@ fn rsa_bits(modulus: &[u8]) -> u32 {
     }
 }
 
-fn key_type_and_bits(spki: &SubjectPublicKeyInfo<'_>) -> (String, u32) {
+/// A public key's algorithm OID and, for EC keys, its named curve's OID.
+pub fn key_algorithm(spki: &SubjectPublicKeyInfo<'_>) -> (String, Option<String>) {
     let alg = spki.algorithm.algorithm.to_id_string();
     let curve = spki
         .algorithm
@@ -211,6 +212,11 @@ fn key_type_and_bits(spki: &SubjectPublicKeyInfo<'_>) -> (String, u32) {
         .as_ref()
         .and_then(|p| p.as_oid().ok())
         .map(|o| o.to_id_string());
+    (alg, curve)
+}
+
+fn key_type_and_bits(spki: &SubjectPublicKeyInfo<'_>) -> (String, u32) {
+    let (alg, curve) = key_algorithm(spki);
     match alg.as_str() {
         "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => {
             // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER },

@@ -26,13 +26,7 @@ pub fn signed_by(cert: &[u8], issuer: &[u8]) -> Result<bool, Unchecked> {
         return Ok(false);
     }
     let spki = i.public_key();
-    let key_alg = spki.algorithm.algorithm.to_id_string();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|o| o.to_id_string());
+    let (key_alg, curve) = crate::core::cert::key_algorithm(spki);
     let sig_alg = c.signature_algorithm.algorithm.to_id_string();
     let p256 = curve.as_deref() == Some("1.2.840.10045.3.1.7");
     let p384 = curve.as_deref() == Some("1.3.132.0.34");

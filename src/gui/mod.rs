@@ -839,7 +839,6 @@ impl StudioApp {
                     text.push(format!("certificate issued for {}", r.entry.fqdn));
                     text.extend(r.notes.iter().cloned());
                 }
-                self.wizard.on_pki_ready();
                 self.notify(tab, false, text.join("; "));
                 self.execute(Command::Reload);
                 self.wizard.request_plan(&mut self.pending);

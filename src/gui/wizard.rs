@@ -35,9 +35,7 @@ pub struct WizardView {
     pub host_kind: KeyKind,
     pub install_dir: String,
     prefilled: bool,
-    /// Key generation was started and has not finished.
-    pub generating: bool,
-    /// The job generating them.
+    /// The job generating the keys, while it runs.
     pub keygen_job: Option<u64>,
     /// The person clicked Next on the target step before the keys were
     /// ready: plan as soon as they are.
@@ -78,7 +76,6 @@ impl WizardView {
     /// A job was cancelled: stop waiting for keys that will not come.
     pub fn on_job_cancelled(&mut self) {
         self.keygen_job = None;
-        self.generating = false;
         self.waiting_for_keys = false;
     }
 
@@ -86,7 +83,6 @@ impl WizardView {
     /// step, where the error is shown.
     pub fn on_keygen_done(&mut self, failed: bool) {
         self.keygen_job = None;
-        self.generating = false;
         if failed {
             self.waiting_for_keys = false;
             if self.step == Step::Target {
@@ -95,8 +91,9 @@ impl WizardView {
         }
     }
 
-    pub fn on_pki_ready(&mut self) {
-        self.generating = false;
+    /// Key generation was started and has not finished.
+    pub fn generating(&self) -> bool {
+        self.keygen_job.is_some()
     }
 
     /// Called when keys are ready: plans if the person is already waiting.
@@ -281,7 +278,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                     }
                     let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                     let label = if has_ca && exists { "Next" } else { "Create keys and continue" };
-                    let (back, next) = nav(ui, true, label, parsed.is_ok() && !w.generating);
+                    let (back, next) = nav(ui, true, label, parsed.is_ok() && !w.generating());
                     if back {
                         w.step = Step::Ca;
                     }
@@ -289,7 +286,6 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                         let ca = (!has_ca).then(|| (w.ca_name.trim().to_string(), w.ca_kind));
                         let host = (!exists).then(|| (w.fqdn.trim().to_string(), w.host_kind));
                         if ca.is_some() || host.is_some() {
-                            w.generating = true;
                             app.pending.push(Command::SetUpPki { ca, host });
                         }
                         w.step = Step::Target;
@@ -297,7 +293,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                 }
                 Step::Target => {
                     ui.heading("Install to");
-                    if w.generating {
+                    if w.generating() {
                         ui.horizontal(|ui| {
                             ui.spinner();
                             ui.label("Keys are being generated in the background…");
@@ -320,7 +316,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                         w.step = Step::Host;
                     }
                     if next {
-                        if w.generating {
+                        if w.generating() {
                             w.waiting_for_keys = true;
                         } else {
                             app.pending.push(w.plan_command());

@@ -242,9 +242,8 @@ impl LinkCheck {
     }
 }
 
-/// Compares a directory's links with the ones [`rehash_dir`] would make,
-/// without changing anything (the directory need not be writable).
-pub fn check_dir(dir: &Path, kind: HashKind) -> Result<LinkCheck, Error> {
+/// `dir` exists and is a directory.
+fn require_dir(dir: &Path) -> Result<(), Error> {
     let meta = fs::metadata(dir).map_err(|source| Error::Io {
         path: dir.to_path_buf(),
         action: "open directory",
@@ -256,6 +255,13 @@ pub fn check_dir(dir: &Path, kind: HashKind) -> Result<LinkCheck, Error> {
             "give a CA directory",
         ));
     }
+    Ok(())
+}
+
+/// Compares a directory's links with the ones [`rehash_dir`] would make,
+/// without changing anything (the directory need not be writable).
+pub fn check_dir(dir: &Path, kind: HashKind) -> Result<LinkCheck, Error> {
+    require_dir(dir)?;
     let sc = scan(dir, kind)?;
     let mut out = LinkCheck {
         dir: dir.to_path_buf(),
@@ -288,17 +294,7 @@ pub fn check_dir(dir: &Path, kind: HashKind) -> Result<LinkCheck, Error> {
 /// processed (missing, not a directory, not writable); per-file problems
 /// are in the report.
 pub fn rehash_dir(dir: &Path, kind: HashKind) -> Result<RehashReport, Error> {
-    let meta = fs::metadata(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        action: "open directory",
-        source,
-    })?;
-    if !meta.is_dir() {
-        return Err(super::refused(
-            format!("{} is not a directory", dir.display()),
-            "give a CA directory",
-        ));
-    }
+    require_dir(dir)?;
     if !writable(dir) {
         return Err(super::refused(
             format!("{} is not writable", dir.display()),

@@ -10,7 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{openssl, project_root, require, run, run_ok, run_ok_bytes, studio, tempdir};
+use crate::common::{
+    links, openssl, openssl_links, project_root, require, run, run_ok, run_ok_bytes, studio,
+    tempdir,
+};
 
 const HOST: &str = "mx1.example.org";
 
@@ -19,34 +22,6 @@ fn home_with_hosts(root: &Path, hosts: &[&str]) {
     for h in hosts {
         run_ok(studio(root).args(["cert", "issue", h, "--key", "ecdsa-p256"]));
     }
-}
-
-fn links(dir: &Path) -> BTreeMap<String, String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_type().map(|t| t.is_symlink()).unwrap_or(false))
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                fs::read_link(e.path())
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn openssl_links(dir: &Path) -> BTreeMap<String, String> {
-    let copy = tempdir();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        if e.file_type().unwrap().is_file() {
-            fs::copy(e.path(), copy.path().join(e.file_name())).unwrap();
-        }
-    }
-    run_ok(openssl().arg("rehash").arg(copy.path()));
-    links(copy.path())
 }
 
 fn mode(p: &Path) -> u32 {

@@ -114,3 +114,34 @@ where
     found.sort_by_key(|(i, _)| *i);
     found
 }
+
+/// name -> link target of every symlink in `dir`.
+pub fn links(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_symlink()).unwrap_or(false))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_link(e.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// What `openssl rehash` makes from the plain files of `dir` (in a copy
+/// without any links).
+pub fn openssl_links(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let copy = tempdir();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), copy.path().join(e.file_name())).unwrap();
+        }
+    }
+    run_ok(openssl().arg("rehash").arg(copy.path()));
+    links(copy.path())
+}

@@ -6,7 +6,6 @@
 //! group-readable key, the real sendmail is asked too: it then offers no
 //! STARTTLS, and does again after `--fix`.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -15,7 +14,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{openssl, run, run_ok, studio, tempdir};
+use crate::common::{links, openssl_links, run, run_ok, studio, tempdir};
 use crate::sendmail_peer::Peer;
 
 const HOST: &str = "mx.peer.test";
@@ -163,37 +162,6 @@ fn clean(d: &Doc, what: &str) {
         d.status,
         d.problems()
     );
-}
-
-/// name -> link target of every symlink in `dir`.
-fn links(dir: &Path) -> BTreeMap<String, String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_type().map(|t| t.is_symlink()).unwrap_or(false))
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                fs::read_link(e.path())
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-            )
-        })
-        .collect()
-}
-
-/// What `openssl rehash` makes from the plain files of `dir` (in a copy
-/// without any links).
-fn openssl_links(dir: &Path) -> BTreeMap<String, String> {
-    let copy = tempdir();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        if e.file_type().unwrap().is_file() {
-            fs::copy(e.path(), copy.path().join(e.file_name())).unwrap();
-        }
-    }
-    run_ok(openssl().arg("rehash").arg(copy.path()));
-    links(copy.path())
 }
 
 #[test]

@@ -82,6 +82,24 @@ pub(crate) fn click(h: &mut Harness<'static, StudioApp>, label: &str) {
     h.step();
 }
 
+/// A pointer click on the widget whose label contains `text` (a row).
+pub(crate) fn click_contains(h: &mut Harness<'static, StudioApp>, text: &str) {
+    h.get_by_label_contains(text).hover();
+    h.step();
+    h.get_by_label_contains(text).click();
+    h.step();
+    h.step();
+}
+
+/// Opens `file` in the access-map tab, typed as a person would.
+pub(crate) fn open_access(h: &mut Harness<'static, StudioApp>, file: &Path, secs: u64) {
+    h.state_mut().tab = Tab::Access;
+    h.step();
+    type_into(h, "Access file", file.to_str().unwrap());
+    click(h, "Open");
+    wait_for(h, secs, "the access file", |a| a.access.is_some());
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
 }
@@ -172,11 +190,7 @@ fn dn_picker_writes_what_the_cli_writes() {
 
     let mut h = harness(&home);
     wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
-    h.state_mut().tab = Tab::Access;
-    h.step();
-    type_into(&mut h, "Access file", gui_file.to_str().unwrap());
-    click(&mut h, "Open");
-    wait_for(&mut h, 30, "the access file", |a| a.access.is_some());
+    open_access(&mut h, &gui_file, 30);
     click(&mut h, "Relay by certificate…");
     // From a certificate file, typed (the file dialog cannot run headless).
     click(&mut h, "A certificate file");
@@ -234,11 +248,7 @@ fn entry_form_checks_as_you_type() {
     std::fs::write(&file, "TLS_Srv:old.example\tVERIFY\n").unwrap();
     let mut h = harness(&home);
     wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
-    h.state_mut().tab = Tab::Access;
-    h.step();
-    type_into(&mut h, "Access file", file.to_str().unwrap());
-    click(&mut h, "Open");
-    wait_for(&mut h, 30, "the access file", |a| a.access.is_some());
+    open_access(&mut h, &file, 30);
     click(&mut h, "New TLS requirement");
     type_into(&mut h, "Key", "secure.example.net");
     // ENCR needs bits: the form says so and will not add the entry.
@@ -257,11 +267,7 @@ fn entry_form_checks_as_you_type() {
     );
     // Editing a line keeps its place; Undo restores it.
     h.state_mut().access_view.selected = None;
-    h.get_by_label_contains("TLS_Srv:old.example").hover();
-    h.step();
-    h.get_by_label_contains("TLS_Srv:old.example").click();
-    h.step();
-    h.step();
+    click_contains(&mut h, "TLS_Srv:old.example");
     type_into(&mut h, "Key", "old.example.com");
     click(&mut h, "Apply");
     let text = String::from_utf8(h.state().access.as_ref().unwrap().map.to_bytes()).unwrap();
@@ -335,11 +341,7 @@ fn explainer_uses_the_edited_map() {
     );
     let mut h = harness(&home);
     wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
-    h.state_mut().tab = Tab::Access;
-    h.step();
-    type_into(&mut h, "Access file", file.to_str().unwrap());
-    click(&mut h, "Open");
-    wait_for(&mut h, 30, "the access file", |a| a.access.is_some());
+    open_access(&mut h, &file, 30);
     click(&mut h, "Decisions");
     type_into(
         &mut h,

@@ -5,11 +5,10 @@
 //! image changes only when the UI does. `UPDATE_SNAPSHOTS=1 cargo test
 //! gui_snapshots` rewrites the images after an intended change.
 
-use crate::gui::{click, type_into, wait_for};
+use crate::gui::{click, click_contains, open_access, type_into, wait_for};
 use eframe::egui;
-use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
-use starttls_studio::gui::{wizard::Step, StudioApp, Tab};
+use starttls_studio::gui::{wizard::Step, StudioApp};
 use starttls_studio::store::home::Home;
 use std::path::PathBuf;
 
@@ -50,14 +49,6 @@ CERTSUBJECT:/CN=relay.partner.example\tRELAY\n\
 TLS_Clt:bad.example\tVERIFY:lots\n\
 From:spammer@example.com\tREJECT\n";
 
-fn open_access(h: &mut Harness<'static, StudioApp>, file: &std::path::Path) {
-    h.state_mut().tab = Tab::Access;
-    h.step();
-    type_into(h, "Access file", file.to_str().unwrap());
-    click(h, "Open");
-    wait_for(h, 60, "the access file", |a| a.access.is_some());
-}
-
 #[test]
 fn snapshot_welcome() {
     let dir = fixed_dir("welcome");
@@ -74,12 +65,9 @@ fn access_editor(theme: egui::Theme) {
     std::fs::write(&file, ACCESS).unwrap();
     let mut h = harness(dir.join("home"), theme);
     wait_for(&mut h, 60, "the home", |a| a.snapshot.is_some());
-    open_access(&mut h, &file);
+    open_access(&mut h, &file, 60);
     // The form for the line with a problem, with its message.
-    h.get_by_label_contains("TLS_Clt:bad.example").hover();
-    h.step();
-    h.get_by_label_contains("TLS_Clt:bad.example").click();
-    h.run_steps(2);
+    click_contains(&mut h, "TLS_Clt:bad.example");
     settle(&mut h);
     h.snapshot(&name);
 }
@@ -101,7 +89,7 @@ fn snapshot_decisions() {
     std::fs::write(&file, ACCESS).unwrap();
     let mut h = harness(dir.join("home"), egui::Theme::Light);
     wait_for(&mut h, 60, "the home", |a| a.snapshot.is_some());
-    open_access(&mut h, &file);
+    open_access(&mut h, &file, 60);
     click(&mut h, "Decisions");
     type_into(&mut h, "${cert_issuer}", "/CN=Example+20Mail+20CA");
     type_into(&mut h, "${cert_subject}", "/CN=relay.partner.example");
