@@ -12,9 +12,7 @@
 //!    the rest of the file, a backup and the file mode;
 //! 5. the edited map makes the real sendmail's `RelayTLS` answer RELAY.
 
-use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -26,6 +24,7 @@ use proptest::test_runner::{Config, RngSeed, TestRunner};
 use starttls_studio::core::access::{AccessMap, Edit, LineKind};
 
 use crate::common::{par_map, require, run, run_ok, sendmail_peer_dir, studio, tempdir};
+use crate::sendmail_peer::Peer;
 
 /// makemap reads with `fgets` into a 1024-byte buffer.
 const FGETS_CHUNK: usize = 1023;
@@ -1230,7 +1229,8 @@ fn edits_write_exact_lines_keep_the_rest_and_work_in_sendmail() {
     let maps = edit_maps(&pki, tmp.path());
 
     // ---------------------------------------------- 5. real sendmail
-    let peer = Peer::start(&tmp.path().join("peer"));
+    let peer = Peer::start(&tmp.path().join("peer"), &[]);
+    assert!(peer.env.contains_key("cf"), "start printed no cf=");
     let answers = |file: &Path, macros: &[(&str, &str)]| -> String {
         let mut cmd = Command::new(sendmail_peer_dir().join("bt"));
         cmd.arg("--dir")
@@ -1293,58 +1293,4 @@ fn edits_write_exact_lines_keep_the_rest_and_work_in_sendmail() {
     }
     drop(peer);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-}
-
-/// A running sendmail peer, stopped when dropped (also on panic).
-struct Peer {
-    dir: PathBuf,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = Command::new(sendmail_peer_dir().join("stop"))
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .output();
-    }
-}
-
-impl Peer {
-    fn start(dir: &Path) -> Peer {
-        let peer = Peer {
-            dir: dir.to_path_buf(),
-        };
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("bind 127.0.0.1:0")
-                .port();
-            let o = run(Command::new(sendmail_peer_dir().join("start"))
-                .arg("--port")
-                .arg(port.to_string())
-                .arg("--dir")
-                .arg(dir)
-                .stdin(Stdio::null()));
-            if o.status.success() {
-                let env: BTreeMap<String, String> = text(&o.stdout)
-                    .lines()
-                    .filter_map(|l| l.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                assert!(
-                    env.contains_key("cf"),
-                    "start printed no cf=: {}",
-                    describe(&o)
-                );
-                return peer;
-            }
-            last = describe(&o);
-            if !last.to_lowercase().contains("port") {
-                break;
-            }
-        }
-        panic!("cannot start the sendmail peer: {last}");
-    }
 }

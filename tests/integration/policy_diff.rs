@@ -23,11 +23,11 @@
 //!    outcome/reply is what the raw `bt` answer says (conversion re-done here).
 
 use crate::common::{project_root, run, sendmail_peer_dir, studio, tempdir};
+use crate::sendmail_peer::Peer;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -475,53 +475,6 @@ fn recorded_cases_match_policy_eval() {
 
 // ------------------------------------------------------------ live peer
 
-/// A sendmail peer state directory, stopped when dropped (also on panic).
-/// Created before `start` runs, so a half-started peer is stopped too.
-struct Peer {
-    dir: PathBuf,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = Command::new(sendmail_peer_dir().join("stop"))
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .output();
-    }
-}
-
-impl Peer {
-    fn start(dir: PathBuf, extra: &[&str]) -> Peer {
-        let peer = Peer { dir };
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("bind 127.0.0.1:0")
-                .port();
-            let mut cmd = Command::new(sendmail_peer_dir().join("start"));
-            cmd.arg("--port")
-                .arg(port.to_string())
-                .arg("--dir")
-                .arg(&peer.dir)
-                .args(extra)
-                .stdin(Stdio::null());
-            let out = run(&mut cmd);
-            if out.status.success() {
-                return peer;
-            }
-            last = format!(
-                "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        panic!("cannot start the sendmail peer: {last}");
-    }
-}
-
 /// About `DRIFT_SAMPLE` cases, evenly spread over every (ruleset, perm-err)
 /// group, at least two of each.
 fn drift_sample(cases: &[Case]) -> Vec<Case> {
@@ -556,8 +509,8 @@ fn recorded_cases_still_match_live_sendmail() {
     let tmp = tempdir();
     let acc_dir = tmp.path().join("access");
     fs::create_dir_all(&acc_dir).unwrap();
-    let plain = Peer::start(tmp.path().join("peer"), &[]);
-    let perm = Peer::start(tmp.path().join("peer-permerr"), &["--tls-perm-err"]);
+    let plain = Peer::start(&tmp.path().join("peer"), &[]);
+    let perm = Peer::start(&tmp.path().join("peer-permerr"), &["--tls-perm-err".into()]);
     let bt = sendmail_peer_dir().join("bt");
 
     let drifted = par_map(&sample, |i, c| {
