@@ -145,3 +145,20 @@ pub fn openssl_links(dir: &Path) -> std::collections::BTreeMap<String, String> {
     run_ok(openssl().arg("rehash").arg(copy.path()));
     links(copy.path())
 }
+
+/// One SMTP reply, all its lines: continuation lines have `-` after the
+/// code. Stops at end of input or a read error (what was read is returned).
+pub fn read_reply(r: &mut impl std::io::BufRead) -> String {
+    let mut all = String::new();
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return all,
+            Ok(_) => {}
+        }
+        all.push_str(&line);
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return all;
+        }
+    }
+}

@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use crate::sendmail_peer::free_port;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -240,20 +240,6 @@ fn tls_requirement_refuses_after_starttls_like_sendmail() {
     let key = home.join("hosts/client.example.net.key");
     let out = swaks(&server, Some((&crt, &key)), "postmaster@mx.studio.test");
     assert!(out.contains("Message accepted for delivery"), "{out}");
-}
-
-fn read_reply(r: &mut impl BufRead) -> String {
-    let mut all = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return all;
-        }
-        all.push_str(&line);
-        if line.as_bytes().get(3) == Some(&b' ') {
-            return all;
-        }
-    }
 }
 
 #[test]
