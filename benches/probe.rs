@@ -1,5 +1,5 @@
 //! `probe` ×50 against `openssl s_client -starttls smtp` ×50, alternating,
-//! on the same real sendmail peer (started here with the shared peer
+//! on the same real sendmail peer (started here with the peer
 //! scripts; needs root). Reports medians and the ratio; target ≤ 0.5×.
 
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ impl Drop for Peer {
 
 fn peer_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/peers/sendmail")
+        .join("tests/peers/sendmail")
         .join(name)
 }
 

@@ -15,7 +15,7 @@ const STUDIO: &str = env!("CARGO_BIN_EXE_starttls-studio");
 
 fn peer_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/peers/sendmail")
+        .join("tests/peers/sendmail")
         .join(name)
 }
 

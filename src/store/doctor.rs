@@ -9,7 +9,7 @@
 //! rehashing a CA directory, rebuilding the access database. Nothing is
 //! ever deleted, and no key or certificate is rewritten.
 //!
-//! The rules are sendmail 8.17's as observed (`../shared/SENDMAIL.md` §8–9):
+//! The rules are sendmail 8.17's as observed (`docs/sendmail.md` §8–9):
 //! a key readable by group or others, a certificate writable by them, or a
 //! group/world-writable directory on the way to either makes sendmail log
 //! `STARTTLS=server: file … unsafe: …` and silently offer no STARTTLS.

@@ -71,9 +71,9 @@ pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shared sendmail reference peer scripts (`../shared/peers/sendmail`).
+/// The sendmail reference peer scripts (`tests/peers/sendmail`, see its README).
 pub fn sendmail_peer_dir() -> PathBuf {
-    project_root().join("../shared/peers/sendmail")
+    project_root().join("tests/peers/sendmail")
 }
 
 /// A fresh temporary directory.

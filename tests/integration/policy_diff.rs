@@ -1,7 +1,7 @@
 //! `starttls-studio policy eval` against recorded sendmail 8.17 decisions.
 //!
 //! `tests/data/policy-cases.jsonl` holds real answers of the reference peer's
-//! sendmail (`../shared/peers/sendmail/bt`, i.e. `sendmail -bt` with the
+//! sendmail (`tests/peers/sendmail/bt`, i.e. `sendmail -bt` with the
 //! peer's `sendmail.cf` and a `makemap`-built access map), one case per line:
 //!
 //! ```text

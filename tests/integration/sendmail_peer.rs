@@ -1,4 +1,4 @@
-//! Against the real sendmail 8.17 peer (`../shared/peers/sendmail`):
+//! Against the real sendmail 8.17 peer (`tests/peers/sendmail`):
 //!
 //! 1. `install` output works as sendmail's TLS configuration (file modes,
 //!    hash links, `sendmail.mc` lines; STARTTLS offered; server cert

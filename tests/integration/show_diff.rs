@@ -18,9 +18,9 @@
 //! | `key_type` | `-text` `Public Key Algorithm` (+ `NIST CURVE`), in the `ca init --key` vocabulary: `rsa`, `rsa-pss`, `ecdsa-p256`, `ecdsa-p384`, `ecdsa-p521`, `ec` (other curves), `ed25519`, `ed448` |
 //! | `key_bits` | `-text` `Public-Key: (N bit)`; Ed25519/Ed448 print no size, there it is OpenSSL's `EVP_PKEY_get_bits` (256 / 456, what `openssl s_client` reports as "Server public key is N bit") |
 //! | `sans` | `-text` `X509v3 Subject Alternative Name`: DNS names bare, `IP:` (compared as addresses), `email:`, `URI:` |
-//! | `subject_sendmail`, `issuer_sendmail` | SENDMAIL.md §2 applied here to openssl's one-line form: cut to 255 characters by whole entries, then xtext |
+//! | `subject_sendmail`, `issuer_sendmail` | docs/sendmail.md §2 applied here to openssl's one-line form: cut to 255 characters by whole entries, then xtext |
 //!
-//! plus the literal examples of the SENDMAIL.md §2 table, as fixed strings.
+//! plus the literal examples of the docs/sendmail.md §2 table, as fixed strings.
 //! The same comparison (names and hashes) runs over the system CA store.
 //! Every test collects all differences and fails once, listing them all.
 
@@ -110,7 +110,7 @@ fn pem_blocks(text: &str) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
-// sendmail's `${cert_subject}` from openssl's one-line form (SENDMAIL.md §2).
+// sendmail's `${cert_subject}` from openssl's one-line form (docs/sendmail.md §2).
 
 /// `X509_NAME_oneline(name, buf, 256)`: entries are dropped from the first
 /// one that would end beyond 255 characters. `None` when that cannot be
@@ -155,7 +155,7 @@ fn sendmail_form(oneline: &str) -> Option<String> {
     oneline_255(oneline).map(|s| xtext(&s))
 }
 
-/// The literal examples of the SENDMAIL.md §2 table, as made by the corpus
+/// The literal examples of the docs/sendmail.md §2 table, as made by the corpus
 /// script (file → `${cert_subject}`).
 fn sendmail_table() -> Vec<(&'static str, String)> {
     let v46 = "v".repeat(46);
@@ -513,7 +513,7 @@ fn compare(d: &mut Diffs, what: &str, ours: &Value, f: &Facts, full: bool) {
                     what,
                     field,
                     o,
-                    format!("{expected} (SENDMAIL.md §2 from {oneline:?})"),
+                    format!("{expected} (docs/sendmail.md §2 from {oneline:?})"),
                 );
             }
         }
@@ -604,7 +604,7 @@ fn show_json_matches_openssl_on_name_corpus() {
             if file == name {
                 let o = ours.first().and_then(|o| str_field(o, "subject_sendmail"));
                 if o != Some(expected.as_str()) {
-                    d.note(&what, "subject_sendmail (SENDMAIL.md table)", o, expected);
+                    d.note(&what, "subject_sendmail (docs/sendmail.md table)", o, expected);
                 }
             }
         }
@@ -642,7 +642,7 @@ fn show_text_prints_every_corpus_file() {
     d.fail_if_any("show (text) on the corpus");
 }
 
-/// The derivation used above must reproduce the SENDMAIL.md table from
+/// The derivation used above must reproduce the docs/sendmail.md table from
 /// openssl's own one-line forms (checks the test, not the binary).
 #[test]
 fn sendmail_rules_reproduce_the_sendmail_md_table() {
@@ -663,7 +663,7 @@ fn sendmail_rules_reproduce_the_sendmail_md_table() {
             }
         }
     }
-    d.fail_if_any("SENDMAIL.md §2 rules vs table");
+    d.fail_if_any("docs/sendmail.md §2 rules vs table");
 }
 
 #[test]
