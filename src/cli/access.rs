@@ -1,11 +1,12 @@
 //! `access …` and `policy eval`: the access map and the decision evaluator
 //! on the command line.
 
+use super::{out, outln, refused, Error};
 use crate::core::access::{AccessMap, Edit, Tag};
 use crate::core::access_check::{self, CheckContext, Severity};
 use crate::core::cert::CertInfo;
 use crate::core::policy::{self, Macros, Options, Ruleset, MACRO_NAMES};
-use crate::store::{access as store_access, certfiles, refused, Error};
+use crate::store::{access as store_access, certfiles};
 use clap::{Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -161,7 +162,7 @@ fn finish(target: &Target, map: &AccessMap, edits: &[(String, Edit)]) -> Result<
         for (_, e) in edits {
             if let Edit::Added { line } | Edit::Changed { line, .. } = e {
                 if let Some(l) = map.lines.get(line - 1) {
-                    print!("{}", String::from_utf8_lossy(&l.raw));
+                    out!("{}", String::from_utf8_lossy(&l.raw));
                 }
             }
         }
@@ -224,7 +225,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             };
             let findings = access_check::check(&map, &ctx);
             for f in &findings {
-                println!(
+                outln!(
                     "{}:{}:{}: {}: {}",
                     file.display(),
                     f.line,
@@ -360,7 +361,7 @@ pub fn policy_eval(p: PolicyEval) -> Result<i32, Error> {
     if p.json {
         crate::cli::print_json(&decision)?;
     } else {
-        print!("{decision}");
+        out!("{decision}");
     }
     Ok(0)
 }

@@ -2,10 +2,11 @@
 //! with `--fix`.
 
 use super::print_json;
+use super::{outln, Error};
 use crate::store::doctor::{self, DoctorInput, Overrides, Report, Severity};
-use crate::store::Error;
 use clap::Args;
 use serde::Serialize;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -57,11 +58,11 @@ struct JsonOut<'a> {
     report: &'a Report,
 }
 
-fn print_report(r: &Report) {
+fn print_report(r: &Report) -> Result<(), Error> {
     for f in &r.findings {
-        println!("{} {}: {}", f.severity, f.id, f.message);
+        outln!("{} {}: {}", f.severity, f.id, f.message);
         if !f.explanation.is_empty() {
-            println!("    {}", f.explanation);
+            outln!("    {}", f.explanation);
         }
         if let Some(fix) = &f.fix {
             let auto = if fix.action.is_some() {
@@ -69,10 +70,10 @@ fn print_report(r: &Report) {
             } else {
                 ""
             };
-            println!("    fix: {}{auto}", fix.description);
+            outln!("    fix: {}{auto}", fix.description);
         }
     }
-    println!(
+    outln!(
         "{} error(s), {} warning(s); read: {}",
         r.count(Severity::Error),
         r.count(Severity::Warning),
@@ -86,6 +87,7 @@ fn print_report(r: &Report) {
                 .join(", ")
         }
     );
+    Ok(())
 }
 
 pub fn doctor(a: DoctorArgs) -> Result<i32, Error> {
@@ -116,8 +118,8 @@ pub fn doctor(a: DoctorArgs) -> Result<i32, Error> {
             let r = doctor::apply_fix(&action);
             if !a.json {
                 match &r {
-                    Ok(m) => println!("fixed: {m}"),
-                    Err(e) => println!("not fixed: {e}"),
+                    Ok(m) => outln!("fixed: {m}"),
+                    Err(e) => outln!("not fixed: {e}"),
                 }
             }
             fixed.push(FixedJson {
@@ -129,7 +131,7 @@ pub fn doctor(a: DoctorArgs) -> Result<i32, Error> {
         if !fixed.is_empty() {
             report = doctor::run(&input, now)?;
             if !a.json {
-                println!("after the fixes:");
+                outln!("after the fixes:");
             }
         }
     }
@@ -139,7 +141,7 @@ pub fn doctor(a: DoctorArgs) -> Result<i32, Error> {
             report: &report,
         })?;
     } else {
-        print_report(&report);
+        print_report(&report)?;
     }
     Ok(if report.count(Severity::Error) > 0 {
         1

@@ -12,11 +12,82 @@ use crate::core::cert::CertInfo;
 use crate::core::pki::KeyKind;
 use crate::core::rehash::HashKind;
 use crate::store::home::{self, Home, HostEntry, CA_DAYS_DEFAULT, HOST_DAYS_DEFAULT};
-use crate::store::{certfiles, install, rehash, Error};
+use crate::store::{certfiles, install, rehash};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use std::io::Write;
+use std::fmt;
+use std::io::{self, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What a command fails with: the library's errors, or writing its output.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    Store(crate::store::Error),
+    Net(crate::net::Error),
+    /// Standard output could not be written. A closed pipe
+    /// (`show --json big.pem | head`) is not a failure: see [`main`].
+    Output(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Store(e) => e.fmt(f),
+            Error::Net(e) => e.fmt(f),
+            Error::Output(e) => write!(f, "cannot write the output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Store(e) => Some(e),
+            Error::Net(e) => Some(e),
+            Error::Output(e) => Some(e),
+        }
+    }
+}
+
+impl From<crate::store::Error> for Error {
+    fn from(e: crate::store::Error) -> Self {
+        Error::Store(e)
+    }
+}
+
+impl From<crate::net::Error> for Error {
+    fn from(e: crate::net::Error) -> Self {
+        Error::Net(e)
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Output(e)
+    }
+}
+
+/// A refusal with a hint (the store's wording).
+fn refused(message: impl Into<String>, hint: impl Into<String>) -> Error {
+    crate::store::refused(message, hint).into()
+}
+
+/// `println!` that returns the write error instead of panicking on it.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*)?
+    };
+}
+
+/// `print!` that returns the write error instead of panicking on it.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write!(std::io::stdout(), $($arg)*)?
+    };
+}
+pub(crate) use {out, outln};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -189,41 +260,45 @@ pub enum CertCommand {
 }
 
 /// Parses the process arguments and runs; returns the exit status.
-pub fn main() -> i32 {
+pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match run(cli) {
+    let status = match run(cli).and_then(|code| {
+        io::stdout().flush()?;
+        Ok(code)
+    }) {
         Ok(code) => code,
+        // The reader went away (`| head`): it has what it wanted.
+        Err(Error::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             eprintln!("starttls-studio: error: {e}");
             1
         }
-    }
+    };
+    ExitCode::from(u8::try_from(status).unwrap_or(1))
 }
 
 pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<(), Error> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Refused {
-        message: format!("cannot encode JSON: {e}"),
-        hint: None,
-    })?;
-    println!("{text}");
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Output(io::Error::other(format!("cannot encode JSON: {e}"))))?;
+    outln!("{text}");
     Ok(())
 }
 
 #[cfg(feature = "gui")]
 fn gui(home: Home) -> Result<i32, Error> {
-    crate::gui::run(home)
+    Ok(crate::gui::run(home)?)
 }
 
 /// Built without the `gui` feature (the fuzz targets): no window.
 #[cfg(not(feature = "gui"))]
 fn gui(_home: Home) -> Result<i32, Error> {
-    Err(crate::store::refused(
+    Err(refused(
         "this build has no GUI",
         "rebuild with the default features, or use a subcommand (see --help)",
     ))
@@ -235,19 +310,14 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
     match &cli.command {
         Some(Command::Completions { shell }) => {
             let script = docs::completion(*shell);
-            let mut out = std::io::stdout().lock();
-            out.write_all(&script)
-                .and_then(|()| out.flush())
-                .map_err(|e| Error::Io {
-                    path: PathBuf::from("<stdout>"),
-                    action: "write",
-                    source: e,
-                })?;
+            let mut out = io::stdout().lock();
+            out.write_all(&script)?;
+            out.flush()?;
             return Ok(0);
         }
         Some(Command::GenerateDocs { out }) => {
             for path in docs::generate(out)? {
-                println!("{}", path.display());
+                outln!("{}", path.display());
             }
             return Ok(0);
         }
@@ -276,22 +346,23 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
     }
 }
 
-fn print_ca(home: &Home, head: &str, info: &CertInfo) {
-    println!("{head}, valid until {})", info.not_after);
-    println!("  certificate: {}", home.ca_cert_path().display());
-    println!(
+fn print_ca(home: &Home, head: &str, info: &CertInfo) -> Result<(), Error> {
+    outln!("{head}, valid until {})", info.not_after);
+    outln!("  certificate: {}", home.ca_cert_path().display());
+    outln!(
         "  private key: {} (mode 0400)",
         home.ca_key_path().display()
     );
-    println!("  subject hash: {}", info.subject_hash);
-    println!("  sendmail ${{cert_issuer}}: {}", info.subject_sendmail);
+    outln!("  subject hash: {}", info.subject_hash);
+    outln!("  sendmail ${{cert_issuer}}: {}", info.subject_sendmail);
+    Ok(())
 }
 
 fn ca(home: &Home, c: CaCommand) -> Result<i32, Error> {
     match c {
         CaCommand::Init { cn, key, days } => {
             let info = home.init_ca(&cn, key, days)?;
-            print_ca(home, &format!("Created CA {} ({key}", info.subject), &info);
+            print_ca(home, &format!("Created CA {} ({key}", info.subject), &info)?;
         }
         CaCommand::Import {
             cert,
@@ -303,11 +374,11 @@ fn ca(home: &Home, c: CaCommand) -> Result<i32, Error> {
                 home,
                 &format!("Imported CA {} ({}", info.subject, info.key_type),
                 &info,
-            );
+            )?;
         }
         CaCommand::Show { json } => {
             let Some(info) = home.ca_info()? else {
-                return Err(crate::store::refused(
+                return Err(refused(
                     format!("no CA in {}", home.root.display()),
                     "create one with `starttls-studio ca init --cn NAME`",
                 ));
@@ -315,7 +386,7 @@ fn ca(home: &Home, c: CaCommand) -> Result<i32, Error> {
             if json {
                 print_json(&info)?;
             } else {
-                print_cert_text(&info, &mut std::io::stdout().lock());
+                print_cert_text(&info, &mut io::stdout().lock())?;
             }
         }
     }
@@ -340,18 +411,23 @@ fn host_json(e: &HostEntry) -> HostJson<'_> {
     }
 }
 
-fn print_issued(verb: &str, r: &home::IssueReport) {
+fn print_issued(verb: &str, r: &home::IssueReport) -> Result<(), Error> {
     let i = &r.entry.info;
-    println!(
+    outln!(
         "{verb} {} (serial {}, {} {} bits, valid until {})",
-        r.entry.fqdn, i.serial, i.key_type, i.key_bits, i.not_after
+        r.entry.fqdn,
+        i.serial,
+        i.key_type,
+        i.key_bits,
+        i.not_after
     );
-    println!("  certificate: {}", r.entry.cert_path.display());
-    println!("  private key: {} (mode 0600)", r.entry.key_path.display());
-    println!("  sendmail ${{cert_subject}}: {}", i.subject_sendmail);
+    outln!("  certificate: {}", r.entry.cert_path.display());
+    outln!("  private key: {} (mode 0600)", r.entry.key_path.display());
+    outln!("  sendmail ${{cert_subject}}: {}", i.subject_sendmail);
     for n in &r.notes {
-        println!("  note: {n}");
+        outln!("  note: {n}");
     }
+    Ok(())
 }
 
 fn now_unix() -> i64 {
@@ -365,37 +441,40 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
             sans,
             key,
             days,
-        } => print_issued("Issued", &home.issue(&fqdn, &sans, key, days)?),
+        } => print_issued("Issued", &home.issue(&fqdn, &sans, key, days)?)?,
         CertCommand::Renew { fqdn, key, days } => {
-            print_issued("Renewed", &home.renew(&fqdn, key, days)?)
+            print_issued("Renewed", &home.renew(&fqdn, key, days)?)?
         }
         CertCommand::Revoke { fqdn } => {
             let crl = home.revoke(&fqdn)?;
-            println!("Revoked {fqdn}; CRL written to {}", crl.display());
-            println!(
+            outln!("Revoked {fqdn}; CRL written to {}", crl.display());
+            outln!(
                 "  the certificate and key were moved to {}",
                 home.archive_dir().display()
             );
         }
-        CertCommand::Crl => println!("{}", home.write_crl()?.display()),
+        CertCommand::Crl => outln!("{}", home.write_crl()?.display()),
         CertCommand::List { json } => {
             let list = home.list()?;
             if json {
                 print_json(&list.iter().map(host_json).collect::<Vec<_>>())?;
             } else if list.is_empty() {
-                println!(
+                outln!(
                     "No host certificates yet; issue one with `starttls-studio cert issue FQDN`."
                 );
             } else {
                 let now = now_unix();
                 let width = list.iter().map(|e| e.fqdn.len()).max().unwrap_or(4).max(4);
-                println!(
+                outln!(
                     "{:width$}  {:<12} {:<20}  {:>9}  SERIAL",
-                    "HOST", "KEY", "EXPIRES", "DAYS LEFT"
+                    "HOST",
+                    "KEY",
+                    "EXPIRES",
+                    "DAYS LEFT"
                 );
                 for e in &list {
                     let key = format!("{} {}", e.info.key_type, e.info.key_bits);
-                    println!(
+                    outln!(
                         "{:width$}  {:<12} {:<20}  {:>9}  {}",
                         e.fqdn,
                         key,
@@ -410,7 +489,7 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
     Ok(0)
 }
 
-fn print_cert_text(i: &CertInfo, out: &mut impl Write) {
+fn print_cert_text(i: &CertInfo, out: &mut impl Write) -> io::Result<()> {
     let now = now_unix();
     let days = i.days_left(now);
     let expiry = if days < 0 {
@@ -418,43 +497,43 @@ fn print_cert_text(i: &CertInfo, out: &mut impl Write) {
     } else {
         format!("{days} days left")
     };
-    let _ = writeln!(out, "subject:            {}", i.subject);
-    let _ = writeln!(out, "issuer:             {}", i.issuer);
-    let _ = writeln!(out, "sendmail subject:   {}", i.subject_sendmail);
-    let _ = writeln!(out, "sendmail issuer:    {}", i.issuer_sendmail);
-    let _ = writeln!(
+    writeln!(out, "subject:            {}", i.subject)?;
+    writeln!(out, "issuer:             {}", i.issuer)?;
+    writeln!(out, "sendmail subject:   {}", i.subject_sendmail)?;
+    writeln!(out, "sendmail issuer:    {}", i.issuer_sendmail)?;
+    writeln!(
         out,
         "subject hash:       {} (old: {})",
         i.subject_hash, i.subject_hash_old
-    );
-    let _ = writeln!(out, "issuer hash:        {}", i.issuer_hash);
-    let _ = writeln!(out, "serial:             {}", i.serial);
-    let _ = writeln!(
+    )?;
+    writeln!(out, "issuer hash:        {}", i.issuer_hash)?;
+    writeln!(out, "serial:             {}", i.serial)?;
+    writeln!(
         out,
         "valid:              {} to {} ({expiry})",
         i.not_before, i.not_after
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         out,
         "key:                {} {} bits",
         i.key_type, i.key_bits
-    );
-    let _ = writeln!(
+    )?;
+    writeln!(
         out,
         "CA:                 {}",
         if i.is_ca { "yes" } else { "no" }
-    );
+    )?;
     if !i.sans.is_empty() {
-        let _ = writeln!(out, "alt names:          {}", i.sans.join(", "));
+        writeln!(out, "alt names:          {}", i.sans.join(", "))?;
     }
     if !i.extended_key_usage.is_empty() {
-        let _ = writeln!(
+        writeln!(
             out,
             "extended key usage: {}",
             i.extended_key_usage.join(", ")
-        );
+        )?;
     }
-    let _ = writeln!(out, "SHA-256:            {}", i.sha256_fingerprint);
+    writeln!(out, "SHA-256:            {}", i.sha256_fingerprint)
 }
 
 fn show(file: &std::path::Path, json: bool) -> Result<i32, Error> {
@@ -465,9 +544,9 @@ fn show(file: &std::path::Path, json: bool) -> Result<i32, Error> {
         let mut out = std::io::stdout().lock();
         for (n, c) in certs.iter().enumerate() {
             if certs.len() > 1 {
-                let _ = writeln!(out, "--- certificate {} of {}", n + 1, certs.len());
+                writeln!(out, "--- certificate {} of {}", n + 1, certs.len())?;
             }
-            print_cert_text(c, &mut out);
+            print_cert_text(c, &mut out)?;
         }
     }
     Ok(0)
@@ -487,7 +566,7 @@ fn rehash_cmd(dirs: &[PathBuf], kind: HashKind) -> Result<i32, Error> {
                 if !r.errors.is_empty() {
                     status = 1;
                 }
-                println!(
+                outln!(
                     "{}: {} certificates, {} CRLs; links: {} created, {} replaced, {} removed, {} unchanged",
                     dir.display(),
                     r.certs,
@@ -531,7 +610,7 @@ fn install_cmd(home: &Home, fqdn: &str, to: &std::path::Path) -> Result<i32, Err
         eprintln!("starttls-studio: warning: {w}");
     }
     eprintln!("Add these lines to sendmail.mc, rebuild sendmail.cf and restart sendmail:");
-    print!("{}", report.mc_lines);
+    out!("{}", report.mc_lines);
     Ok(if r.errors.is_empty() { 0 } else { 1 })
 }
 
@@ -546,7 +625,7 @@ fn bundle_cmd(
     for (path, mode, what) in &r.entries {
         eprintln!("  {mode:04o}  {path}  ({what})");
     }
-    println!(
+    outln!(
         "{}: bundle of {} for {} ({})",
         r.out.display(),
         b.fqdn,

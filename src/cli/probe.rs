@@ -1,9 +1,10 @@
 //! `probe HOST:PORT`: the probe client on the command line.
 
-use crate::net::probe::{self as net_probe, ProbeOptions};
-use crate::store::certfiles::load_identity;
+use super::{out, Error};
+use crate::net::probe::{self as net_probe, DEFAULT_EHLO_NAME, DEFAULT_TIMEOUT};
+use crate::net::setup::{probe_options, ProbeSetup};
 use crate::store::home::Home;
-use crate::store::{live, refused, Error};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,14 +26,10 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
     /// Name to give in EHLO
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "probe.starttls-studio.invalid"
-    )]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_EHLO_NAME)]
     pub ehlo: String,
     /// Seconds to wait for each step
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs())]
     pub timeout: u64,
     /// Read the key even if others may read it
     #[arg(long)]
@@ -43,31 +40,29 @@ pub struct ProbeArgs {
 }
 
 pub fn probe(home: &Home, args: ProbeArgs) -> Result<i32, Error> {
-    if !args.target.contains(':') {
-        return Err(refused(
-            format!("`{}` has no port", args.target),
-            "write HOST:PORT, e.g. 127.0.0.1:25",
-        ));
-    }
-    let opts = ProbeOptions {
-        target: args.target.clone(),
-        roots: live::probe_roots(home, args.ca_path.as_deref(), args.ca_file.as_deref())?,
-        client_auth: match (&args.cert, &args.key) {
-            (Some(c), Some(k)) => Some(load_identity(c, k, args.allow_insecure_key)?),
-            _ => None,
+    let opts = probe_options(
+        home,
+        ProbeSetup {
+            client: args.cert.clone().zip(args.key.clone()),
+            ca_path: args.ca_path.clone(),
+            ca_file: args.ca_file.clone(),
+            ehlo_name: args.ehlo.clone(),
+            timeout: Duration::from_secs(args.timeout),
+            allow_insecure_key: args.allow_insecure_key,
+            ..ProbeSetup::new(args.target.clone())
         },
-        ehlo_name: args.ehlo.clone(),
-        timeout: Duration::from_secs(args.timeout.max(1)),
-    };
+    )?;
     let report = net_probe::probe(&opts);
     if args.json {
         crate::cli::print_json(&report)?;
     } else {
-        print!("{report}");
+        out!("{report}");
     }
-    Ok(if report.starttls && report.verify == "OK" {
-        0
-    } else {
-        1
-    })
+    Ok(
+        if report.starttls && report.verify == crate::core::verify::Verify::Ok {
+            0
+        } else {
+            1
+        },
+    )
 }

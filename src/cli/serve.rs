@@ -1,9 +1,9 @@
 //! `serve`: the embedded STARTTLS SMTP server on the command line.
 
-use crate::net::server;
+use super::{refused, Error};
+use crate::net::server::{self, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT};
+use crate::net::setup::{self, ServerSetup};
 use crate::store::home::Home;
-use crate::store::live::{self, ServerSetup};
-use crate::store::{refused, Error};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -34,13 +34,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub hostname: Option<String>,
     /// Sessions at once
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = DEFAULT_MAX_SESSIONS)]
     pub max_sessions: usize,
     /// Largest message in bytes
-    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
     pub max_size: usize,
     /// Seconds a client may stay silent
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs())]
     pub timeout: u64,
     /// The sendmail.cf has define(`TLS_PERM_ERR')
     #[arg(long)]
@@ -84,10 +84,9 @@ pub fn serve(home: &Home, a: ServeArgs) -> Result<i32, Error> {
         allow_insecure_key: a.allow_insecure_key,
         ..ServerSetup::new(a.listen)
     };
-    let plan = live::server_config(home, setup)?;
+    let plan = setup::server_config(home, setup)?;
     eprintln!("starttls-studio: {}", plan.describe());
-    let config = plan.config;
-    server::serve(config, stop, None).map_err(|m| refused(m, "check the address and files"))?;
+    server::serve(plan.config, stop, None)?;
     eprintln!("starttls-studio: stopped");
     Ok(0)
 }

@@ -28,8 +28,8 @@ pub mod tag {
     pub const CONTEXT_0: u8 = 0xa0;
 }
 
-/// What is wrong with a DER encoding, and where (byte offset from the start
-/// of the structure being read).
+/// What is wrong with a DER encoding, naming the element that is wrong
+/// (no byte offset: callers report which certificate of a file it is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DerError {
     pub what: &'static str,

@@ -17,3 +17,4 @@ pub mod rehash;
 pub mod sendmail_cf;
 pub mod tar;
 pub mod tokens;
+pub mod verify;

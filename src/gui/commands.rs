@@ -10,10 +10,10 @@ use crate::core::cert::CertInfo;
 use crate::core::pki::KeyKind;
 use crate::net::probe::ProbeReport;
 use crate::net::server::SessionLog;
+use crate::net::setup::{ProbeSetup, ServerSetup};
 use crate::store::access::SaveReport;
 use crate::store::home::{HostEntry, IssueReport};
 use crate::store::install::{InstallPlan, InstallReport};
-use crate::store::live::ServerSetup;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -100,11 +100,7 @@ pub enum Command {
     StartServer(ServerSetup),
     StopServer,
     Probe {
-        target: String,
-        /// Client certificate and key to present.
-        client: Option<(PathBuf, PathBuf)>,
-        ca_file: Option<PathBuf>,
-        ca_path: Option<PathBuf>,
+        setup: ProbeSetup,
         /// The built-in "Test now" against our own server.
         own_server: bool,
     },

@@ -9,6 +9,7 @@ use super::widgets;
 use super::{StudioApp, Tab};
 use crate::core::cert::CertInfo;
 use crate::core::policy::{self, Decision, Macros, Options, Outcome, Ruleset};
+use crate::core::verify::Verify;
 use eframe::egui;
 use std::path::PathBuf;
 
@@ -98,10 +99,10 @@ impl ExplainView {
 
     /// Fills the peer from a live-test session.
     pub fn from_session(&mut self, s: &crate::net::server::SessionLog) {
-        self.verify = if s.verify.is_empty() {
+        self.verify = if s.verify == Verify::Unset {
             "NONE".into()
         } else {
-            s.verify.clone()
+            s.verify.to_string()
         };
         self.cert_issuer = s.cert_issuer.clone().unwrap_or_default();
         self.cert_subject = s.cert_subject.clone().unwrap_or_default();

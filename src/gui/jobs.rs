@@ -1,6 +1,13 @@
 //! Background jobs: every slow or disk-touching action runs on a named
 //! thread with a progress line and a cancel flag; its result comes back
 //! through one channel that the UI polls once per frame.
+//!
+//! Cancelling means the UI stops waiting at once: the job leaves the status
+//! line and whatever it still sends is dropped. A job made of several steps
+//! checks [`JobHandle::cancelled`] between them and stops early (the
+//! wizard's key generation, the doctor's fixes); a single blocking step
+//! (one key generation, one handshake, one file write) runs to its end, so
+//! no file is left half-written.
 
 use super::commands::Outcome;
 use eframe::egui;

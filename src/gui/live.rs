@@ -6,9 +6,10 @@
 use super::commands::{Command, Purpose};
 use super::widgets;
 use super::{StudioApp, Tab};
+use crate::core::verify::Verify;
 use crate::net::probe::ProbeReport;
 use crate::net::server::SessionLog;
-use crate::store::live::ServerSetup;
+use crate::net::setup::{ProbeSetup, ServerSetup};
 use eframe::egui;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -172,10 +173,11 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                         .find(|h| h.fqdn == app.live.test_client)
                         .map(|h| (h.cert_path.clone(), h.key_path.clone()));
                     app.pending.push(Command::Probe {
-                        target: addr.to_string(),
-                        client,
-                        ca_file: Some(app.home.ca_cert_path()),
-                        ca_path: None,
+                        setup: ProbeSetup {
+                            client,
+                            ca_file: Some(app.home.ca_cert_path()),
+                            ..ProbeSetup::new(addr.to_string())
+                        },
                         own_server: true,
                     });
                 }
@@ -262,7 +264,7 @@ fn sessions(app: &mut StudioApp, ui: &mut egui::Ui) {
                         ui.label(s.tls_version.as_deref().unwrap_or("no STARTTLS"));
                         ui.label(s.cipher.as_deref().unwrap_or(""));
                         ui.label(s.cipher_bits.map(|b| b.to_string()).unwrap_or_default());
-                        ui.label(if s.verify.is_empty() {
+                        ui.label(if s.verify == Verify::Unset {
                             String::new()
                         } else {
                             format!("verify {}", s.verify)
@@ -400,10 +402,11 @@ fn other_probe(app: &mut StudioApp, ui: &mut egui::Ui) {
             )
         });
         app.pending.push(Command::Probe {
-            target,
-            client,
-            ca_file: (!v.ca_file.trim().is_empty()).then(|| PathBuf::from(v.ca_file.trim())),
-            ca_path: None,
+            setup: ProbeSetup {
+                client,
+                ca_file: (!v.ca_file.trim().is_empty()).then(|| PathBuf::from(v.ca_file.trim())),
+                ..ProbeSetup::new(target)
+            },
             own_server: false,
         });
     }
@@ -414,7 +417,7 @@ fn other_probe(app: &mut StudioApp, ui: &mut egui::Ui) {
 
 fn probe_report(ui: &mut egui::Ui, id: &str, r: &ProbeReport) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
-        let good = r.starttls && r.verify == "OK";
+        let good = r.starttls && r.verify == Verify::Ok;
         let color = if good {
             egui::Color32::from_rgb(0x2e, 0x9e, 0x4f)
         } else {

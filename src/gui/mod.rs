@@ -599,7 +599,7 @@ impl StudioApp {
                 let stop_job = stop.clone();
                 self.notices.remove(&Tab::Live);
                 let id = self.jobs.spawn("embedded server", true, move |_, reply| {
-                    let plan = match crate::store::live::server_config(&home, setup) {
+                    let plan = match crate::net::setup::server_config(&home, setup) {
                         Ok(p) => p,
                         Err(e) => {
                             return Outcome::Failed {
@@ -614,7 +614,7 @@ impl StudioApp {
                         Err(e) => {
                             return Outcome::Failed {
                                 what: "Starting the server".into(),
-                                error: e,
+                                error: e.to_string(),
                             }
                         }
                     };
@@ -639,7 +639,7 @@ impl StudioApp {
                         Ok(()) => Outcome::ServerStopped,
                         Err(e) => Outcome::Failed {
                             what: "The server".into(),
-                            error: e,
+                            error: e.to_string(),
                         },
                     }
                 });
@@ -657,51 +657,21 @@ impl StudioApp {
                     self.server.description = "stopping…".into();
                 }
             }
-            Command::Probe {
-                target,
-                client,
-                ca_file,
-                ca_path,
-                own_server,
-            } => {
+            Command::Probe { setup, own_server } => {
                 self.spawn("probe", Tab::Live, move |job, _| {
-                    job.report(format!("Probing {target}…"), None);
-                    let roots = match crate::store::live::probe_roots(
-                        &home,
-                        ca_path.as_deref(),
-                        ca_file.as_deref(),
-                    ) {
-                        Ok(r) => r,
+                    job.report(format!("Probing {}…", setup.target), None);
+                    let opts = match crate::net::setup::probe_options(&home, setup) {
+                        Ok(o) => o,
                         Err(e) => {
                             return Outcome::Failed {
-                                what: "Reading the CAs for the probe".into(),
+                                what: "Preparing the probe".into(),
                                 error: e.to_string(),
                             }
                         }
                     };
-                    let client_auth = match client {
-                        Some((c, k)) => match crate::store::certfiles::load_identity(&c, &k, false)
-                        {
-                            Ok(a) => Some(a),
-                            Err(e) => {
-                                return Outcome::Failed {
-                                    what: "Reading the client certificate".into(),
-                                    error: e.to_string(),
-                                }
-                            }
-                        },
-                        None => None,
-                    };
-                    let report = crate::net::probe::probe(&crate::net::probe::ProbeOptions {
-                        target,
-                        roots,
-                        client_auth,
-                        ehlo_name: "probe.starttls-studio.invalid".into(),
-                        timeout: std::time::Duration::from_secs(10),
-                    });
                     Outcome::Probed {
                         own_server,
-                        report: Box::new(report),
+                        report: Box::new(crate::net::probe::probe(&opts)),
                     }
                 });
             }

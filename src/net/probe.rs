@@ -5,11 +5,12 @@
 //! `${tls_version}`, `${cipher}`, `${cipher_bits}`, the certificate, and
 //! how long each step took.
 
-use super::names;
+use super::{names, Identity};
 use crate::core::cert::CertInfo;
+use crate::core::verify::Verify;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Serialize;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -17,8 +18,10 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A client certificate chain and its private key.
-pub type ClientAuth = (Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>);
+/// `probe`'s defaults (its `--help` shows them): the EHLO name (`.invalid`:
+/// it names no real host) and how long each step may take.
+pub const DEFAULT_EHLO_NAME: &str = "probe.starttls-studio.invalid";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to probe and how.
 #[derive(Debug, Clone)]
@@ -28,7 +31,7 @@ pub struct ProbeOptions {
     /// Trust anchors for `${verify}`.
     pub roots: Vec<CertificateDer<'static>>,
     /// Client certificate chain and key, if one is to be presented.
-    pub client_auth: Option<ClientAuth>,
+    pub client_auth: Option<Identity>,
     /// Name for EHLO.
     pub ehlo_name: String,
     pub timeout: Duration,
@@ -59,7 +62,7 @@ pub struct ProbeReport {
     /// sendmail's `${verify}` for the server certificate: OK, FAIL, NONE
     /// (no STARTTLS offered or 5xx to it), TEMP (4xx), PROTOCOL (another
     /// reply), SOFTWARE (handshake failed).
-    pub verify: String,
+    pub verify: Verify,
     /// Why verification failed, in OpenSSL's words where there are some.
     pub verify_error: Option<String>,
     /// Whether the certificate names the host probed (sendmail does not
@@ -199,7 +202,7 @@ fn verify_message(e: &rustls::Error) -> String {
 pub fn probe(opts: &ProbeOptions) -> ProbeReport {
     let mut report = ProbeReport {
         target: opts.target.clone(),
-        verify: "NONE".into(),
+        verify: Verify::None,
         ..Default::default()
     };
     let start = Instant::now();
@@ -282,7 +285,7 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
     match reply.code {
         220 => {}
         400..=499 => {
-            report.verify = "TEMP".into();
+            report.verify = Verify::Temp;
             return Err(format!(
                 "STARTTLS refused for now: {} {}",
                 reply.code,
@@ -297,7 +300,7 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
             ))
         }
         _ => {
-            report.verify = "PROTOCOL".into();
+            report.verify = Verify::Protocol;
             return Err(format!(
                 "unexpected reply to STARTTLS: {} {}",
                 reply.code,
@@ -307,7 +310,7 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
     }
     if !reader.buffer().is_empty() {
         // The server sent more than its 220 before the handshake.
-        report.verify = "PROTOCOL".into();
+        report.verify = Verify::Protocol;
         return Err(
             "the server sent data after its 220 to STARTTLS, before the TLS handshake".into(),
         );
@@ -322,7 +325,7 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
             provider: provider.clone(),
         }));
     let config = match &opts.client_auth {
-        Some((chain, key)) => builder
+        Some(Identity { chain, key }) => builder
             .with_client_auth_cert(chain.clone(), key.clone_key())
             .map_err(|e| format!("the client certificate cannot be used: {e}"))?,
         None => builder.with_no_client_auth(),
@@ -337,7 +340,7 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
     quickack(&tls.sock);
     while tls.conn.is_handshaking() {
         if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
-            report.verify = "SOFTWARE".into();
+            report.verify = Verify::Software;
             return Err(format!("TLS handshake failed: {e}"));
         }
     }
@@ -371,8 +374,6 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
     }
     tls.write_all(commands.as_bytes()).map_err(io)?;
     let mut tls_reader = BufReader::new(tls);
-    // sendmail writes a multi-line reply over TLS as several records; with
-    // delayed ACKs the later ones wait ~40 ms for our ACK. Ack at once.
     quickack(&tls_reader.get_ref().sock);
     let ehlo =
         read_reply(&mut tls_reader).map_err(|e| format!("EHLO after STARTTLS failed: {e}"))?;
@@ -383,8 +384,6 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
         let _ = tls.write_all(b"QUIT\r\n");
     }
     let mut tls_reader = BufReader::new(tls);
-    // sendmail writes a multi-line reply over TLS as several records; with
-    // delayed ACKs the later ones wait ~40 ms for our ACK. Ack at once.
     quickack(&tls_reader.get_ref().sock);
     let _ = read_reply(&mut tls_reader);
     let mut tls = tls_reader.into_inner();
@@ -394,7 +393,9 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
 }
 
 /// Linux `TCP_QUICKACK` (it wears off, so it is set again before each
-/// reply we wait for). Best effort: an error changes nothing.
+/// reply we wait for). sendmail writes a multi-line reply over TLS as
+/// several records; with delayed ACKs the later ones wait ~40 ms for our
+/// ACK, so we ack at once. Best effort: an error changes nothing.
 fn quickack(sock: &TcpStream) {
     let _ = socket2::SockRef::from(sock).set_tcp_quickack(true);
 }
@@ -409,7 +410,7 @@ fn check_chain(
     report: &mut ProbeReport,
 ) {
     let Some(end_entity) = chain.first() else {
-        report.verify = "NO".into();
+        report.verify = Verify::No;
         return;
     };
     report.server_cert = CertInfo::from_der(end_entity).ok();
@@ -420,7 +421,7 @@ fn check_chain(
     let parsed = match rustls::server::ParsedCertificate::try_from(end_entity) {
         Ok(p) => p,
         Err(e) => {
-            report.verify = "FAIL".into();
+            report.verify = Verify::Fail;
             report.verify_error = Some(verify_message(&e));
             return;
         }
@@ -433,9 +434,9 @@ fn check_chain(
         UnixTime::now(),
         provider.signature_verification_algorithms.all,
     ) {
-        Ok(()) => report.verify = "OK".into(),
+        Ok(()) => report.verify = Verify::Ok,
         Err(e) => {
-            report.verify = "FAIL".into();
+            report.verify = Verify::Fail;
             report.verify_error = Some(verify_message(&e));
         }
     }
@@ -469,8 +470,8 @@ impl std::fmt::Display for ProbeReport {
             } else {
                 format!("expires in {days} days")
             };
-            let verdict = match (self.verify.as_str(), &self.verify_error) {
-                ("OK", _) => "certificate valid".to_string(),
+            let verdict = match (self.verify, &self.verify_error) {
+                (Verify::Ok, _) => "certificate valid".to_string(),
                 (_, Some(e)) => format!("certificate NOT trusted ({e})"),
                 (v, None) => format!("certificate {v}"),
             };

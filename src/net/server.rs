@@ -7,10 +7,11 @@
 //! runtime, and a blocking session reads top to bottom like the SMTP
 //! dialogue it implements.
 
-use super::names;
+use super::{names, Error};
 use crate::core::access::Database;
 use crate::core::cert::CertInfo;
 use crate::core::policy::{self, Decision, Macros, Options, Outcome, Ruleset};
+use crate::core::verify::Verify;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -28,6 +29,16 @@ use std::time::{Duration, Instant};
 /// SMTP command lines longer than this are refused (RFC 5321: 512 octets;
 /// sendmail allows more, so do we).
 pub const MAX_LINE: usize = 4096;
+
+/// `serve`'s defaults (its `--help` shows them): sessions at once, the
+/// largest message, and how long a client may stay silent.
+pub const DEFAULT_MAX_SESSIONS: usize = 100;
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 10 * 1024 * 1024;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long a stopping server waits for running sessions to end; the ones
+/// still running then are cut off when the process (or the GUI's job) ends.
+pub const DRAIN: Duration = Duration::from_secs(5);
 
 /// Everything the server needs.
 pub struct ServerConfig {
@@ -56,7 +67,7 @@ pub struct SessionLog {
     pub cipher: Option<String>,
     pub cipher_bits: Option<u32>,
     /// `${verify}`: OK, FAIL, NO, SOFTWARE, or empty without STARTTLS.
-    pub verify: String,
+    pub verify: Verify,
     pub verify_error: Option<String>,
     pub cert_subject: Option<String>,
     pub cert_issuer: Option<String>,
@@ -156,7 +167,7 @@ type TlsSide = (
 );
 
 /// Builds the TLS side; an error names what is wrong with cert or key.
-fn tls_config(config: &ServerConfig) -> Result<TlsSide, String> {
+fn tls_config(config: &ServerConfig) -> Result<TlsSide, Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     for r in &config.ca_roots {
@@ -175,7 +186,7 @@ fn tls_config(config: &ServerConfig) -> Result<TlsSide, String> {
         let v = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
             .allow_unauthenticated()
             .build()
-            .map_err(|e| format!("CA path: {e}"))?;
+            .map_err(Error::ClientCas)?;
         Some(v)
     };
     let asking = Arc::new(AskingVerifier {
@@ -184,10 +195,16 @@ fn tls_config(config: &ServerConfig) -> Result<TlsSide, String> {
     });
     let tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|source| Error::Tls {
+            what: "no TLS protocol version available",
+            source,
+        })?
         .with_client_cert_verifier(asking)
         .with_single_cert(config.cert_chain.clone(), config.key.clone_key())
-        .map_err(|e| format!("the certificate and key cannot be used together: {e}"))?;
+        .map_err(|source| Error::Tls {
+            what: "the certificate and key cannot be used together",
+            source,
+        })?;
     Ok((Arc::new(tls), verifier))
 }
 
@@ -208,13 +225,17 @@ impl BoundServer {
 }
 
 /// Checks certificate and key, creates the maildir and binds the socket.
-pub fn bind(config: ServerConfig) -> Result<BoundServer, String> {
+pub fn bind(config: ServerConfig) -> Result<BoundServer, Error> {
     let (tls, verifier) = tls_config(&config)?;
-    std::fs::create_dir_all(&config.maildir)
-        .map_err(|e| format!("cannot create {}: {e}", config.maildir.display()))?;
+    std::fs::create_dir_all(&config.maildir).map_err(|source| Error::Io {
+        action: format!("create {}", config.maildir.display()),
+        source,
+    })?;
     crate::store::fsutil::remove_stale_temps(&config.maildir);
-    let listener = TcpListener::bind(config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listener = TcpListener::bind(config.listen).map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
     Ok(BoundServer {
         config,
         tls,
@@ -228,7 +249,7 @@ pub fn serve(
     config: ServerConfig,
     stop: Arc<AtomicBool>,
     events: Option<Sender<SessionLog>>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     run(bind(config)?, stop, events)
 }
 
@@ -238,7 +259,7 @@ pub fn run(
     bound: BoundServer,
     stop: Arc<AtomicBool>,
     events: Option<Sender<SessionLog>>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let BoundServer {
         config,
         tls,
@@ -247,7 +268,10 @@ pub fn run(
     } = bound;
     // Accept blocks (a sleeping poll loop delays every new session); a
     // watcher wakes it with a connection of its own once `stop` is set.
-    let mut wake = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut wake = listener.local_addr().map_err(|source| Error::Io {
+        action: "read the listening address".into(),
+        source,
+    })?;
     if wake.ip().is_unspecified() {
         wake.set_ip(if wake.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()
@@ -296,8 +320,9 @@ pub fn run(
                                 let _ = tx.send(log);
                             }
                             None => {
+                                // A closed stdout ends the log, not the server.
                                 if let Ok(line) = serde_json::to_string(&log) {
-                                    println!("{line}");
+                                    let _ = writeln!(io::stdout().lock(), "{line}");
                                 }
                             }
                         }
@@ -312,11 +337,9 @@ pub fn run(
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
-    // Let running sessions finish (bounded by their timeouts).
-    for _ in 0..100 {
-        if shared.active.load(Ordering::SeqCst) == 0 {
-            break;
-        }
+    // Let running sessions finish, for at most DRAIN.
+    let drain_until = Instant::now() + DRAIN;
+    while shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < drain_until {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
@@ -596,8 +619,8 @@ impl Session<'_> {
                 r => r,
             };
             if let Err(e) = step {
-                self.log.verify = "SOFTWARE".into();
-                self.macros.set("verify", "SOFTWARE");
+                self.log.verify = Verify::Software;
+                self.macros.set("verify", Verify::Software.as_str());
                 self.log.starttls = false;
                 self.decide("STARTTLS", Ruleset::TlsClient, None);
                 return Err(format!("TLS handshake failed: {e}"));
@@ -619,7 +642,7 @@ impl Session<'_> {
             .map(|c| c.to_vec())
             .unwrap_or_default();
         let verify = match chain.first() {
-            None => "NO".to_string(),
+            None => Verify::No,
             Some(ee) => {
                 let info = CertInfo::from_der(ee).ok();
                 if let Some(i) = &info {
@@ -634,19 +657,19 @@ impl Session<'_> {
                 match &self.shared.verifier {
                     None => {
                         self.log.verify_error = Some("no CA path configured".into());
-                        "FAIL".into()
+                        Verify::Fail
                     }
                     Some(v) => match v.verify_client_cert(ee, &chain[1..], UnixTime::now()) {
-                        Ok(_) => "OK".into(),
+                        Ok(_) => Verify::Ok,
                         Err(e) => {
                             self.log.verify_error = Some(e.to_string());
-                            "FAIL".into()
+                            Verify::Fail
                         }
                     },
                 }
             }
         };
-        self.macros.set("verify", &verify);
+        self.macros.set("verify", verify.as_str());
         self.macros.set("tls_version", &version);
         self.macros.set("cipher", &cipher);
         self.macros.set("cipher_bits", &bits.to_string());

@@ -119,8 +119,8 @@ pub fn build(home: &Home, fqdn: &str, prefix: &Path) -> Result<Bundle, Error> {
         ));
     }
     let (fqdn, files) = install::layout(home, fqdn)?;
-    let cert = super::home::read_cert_file(&home.host_cert_path(&fqdn))?;
-    let ca = super::home::read_cert_file(&home.ca_cert_path())?;
+    let cert = super::certfiles::read_cert_file(&home.host_cert_path(&fqdn))?;
+    let ca = super::certfiles::read_cert_file(&home.ca_cert_path())?;
     let others: Vec<String> = home
         .list()?
         .into_iter()

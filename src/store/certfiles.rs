@@ -1,16 +1,13 @@
-//! Reading certificate files and CA directories, with the size limit and
-//! errors that name the file. Every command that reads certificates from
-//! disk comes through here.
+//! Reading certificate files, CA directories and private keys, with the
+//! size limit and errors that name the file. Every command that reads
+//! certificates or keys from disk comes through here.
 
 use super::fsutil::{self, PKI_FILE_LIMIT};
-use super::home::read_key_file;
 use super::{refused, Error};
 use crate::core::cert::{self, CertInfo};
-use crate::core::pem;
-use crate::net::probe::ClientAuth;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 
 /// The DER certificates in a file (PEM, several, or DER).
 pub fn ders_in_file(path: &Path) -> Result<Vec<Vec<u8>>, Error> {
@@ -57,55 +54,58 @@ pub fn ders_in_dir(dir: &Path) -> Result<Vec<Vec<u8>>, Error> {
     Ok(out)
 }
 
-/// A file's certificates for rustls.
-pub fn certs_in_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    Ok(ders_in_file(path)?
-        .into_iter()
-        .map(CertificateDer::from)
-        .collect())
+/// Reads a certificate file (the first certificate in it).
+pub fn read_cert_file(path: &Path) -> Result<CertInfo, Error> {
+    let ders = ders_in_file(path)?;
+    CertInfo::from_der(&ders[0]).map_err(|what| Error::Cert {
+        path: path.to_path_buf(),
+        source: cert::CertError::Der { index: 1, what },
+    })
 }
 
-/// A CA directory's certificates for rustls.
-pub fn certs_in_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    Ok(ders_in_dir(dir)?
-        .into_iter()
-        .map(CertificateDer::from)
-        .collect())
-}
-
-/// A certificate chain and its private key, for either side of a TLS
-/// connection (the probe's client certificate, the server's certificate).
-/// The key file is refused when others may read it, unless
-/// `allow_insecure_key`.
-pub fn load_identity(
-    cert_path: &Path,
-    key_path: &Path,
-    allow_insecure_key: bool,
-) -> Result<ClientAuth, Error> {
-    let chain = certs_in_file(cert_path)?;
-    let key_pem = read_key_file(key_path, allow_insecure_key)?;
-    let bad_key = || {
-        refused(
-            format!("{}: no usable private key", key_path.display()),
-            "give an unencrypted PEM key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
-        )
-    };
-    let blocks = pem::parse(key_pem.as_bytes()).map_err(|e| {
-        refused(
-            format!("{}: {e}", key_path.display()),
-            "give a PEM private key",
-        )
+/// Reads a private key file, refusing one that others can read (sendmail
+/// refuses those too, and a leaked CA key is the worst case) unless
+/// `allow_insecure` is set.
+pub fn read_key_file(path: &Path, allow_insecure: bool) -> Result<String, Error> {
+    let meta = fs::metadata(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        action: "read key",
+        source,
     })?;
-    let block = blocks
-        .into_iter()
-        .find(|b| {
-            b.label.ends_with("PRIVATE KEY") && !b.has_headers && b.label != "ENCRYPTED PRIVATE KEY"
-        })
-        .ok_or_else(bad_key)?;
-    let key = match block.label.as_str() {
-        "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(block.der.into()),
-        "EC PRIVATE KEY" => PrivateKeyDer::Sec1(block.der.into()),
-        _ => PrivateKeyDer::Pkcs8(block.der.into()),
-    };
-    Ok((chain, Arc::new(key)))
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 && !allow_insecure {
+        return Err(refused(
+            format!(
+                "{} is readable or writable by others (mode {mode:04o})",
+                path.display()
+            ),
+            format!(
+                "run `chmod 600 {}` (or pass --allow-insecure-key)",
+                path.display()
+            ),
+        ));
+    }
+    let data = fsutil::read_limited(path, PKI_FILE_LIMIT)?;
+    String::from_utf8(data).map_err(|_| {
+        refused(
+            format!("{} is not a PEM private key (binary data)", path.display()),
+            "convert a DER key with `openssl pkey -inform DER -in KEY -out KEY.pem`",
+        )
+    })
+}
+
+/// Reads one of the home's own keys: no `--allow-insecure-key` here (the
+/// commands that sign or install do not take it), so a loosened key is
+/// refused with the `chmod` that fixes it.
+pub fn read_home_key(path: &Path, mode: u32) -> Result<String, Error> {
+    read_key_file(path, false).map_err(|e| match e {
+        Error::Refused { message, .. } => refused(
+            message,
+            format!(
+                "run `chmod {mode:o} {}`; starttls-studio writes its keys that way",
+                path.display()
+            ),
+        ),
+        other => other,
+    })
 }

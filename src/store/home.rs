@@ -12,13 +12,14 @@
 //!   archive/              certificates replaced by renew or revoke
 //! ```
 
+use super::certfiles::{self, read_cert_file, read_home_key, read_key_file};
 use super::fsutil::{self, PKI_FILE_LIMIT};
-use super::{certfiles, refused, Error};
-use crate::core::cert::{self, CertInfo};
+use super::{refused, Error};
+use crate::core::cert::CertInfo;
 use crate::core::fqdn;
 use crate::core::pki::{self, KeyKind, SigningCa};
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
@@ -45,62 +46,6 @@ pub struct HostEntry {
 pub struct IssueReport {
     pub entry: HostEntry,
     pub notes: Vec<String>,
-}
-
-/// Reads a certificate file (the first certificate in it).
-pub fn read_cert_file(path: &Path) -> Result<CertInfo, Error> {
-    let ders = certfiles::ders_in_file(path)?;
-    CertInfo::from_der(&ders[0]).map_err(|what| Error::Cert {
-        path: path.to_path_buf(),
-        source: cert::CertError::Der { index: 1, what },
-    })
-}
-
-/// Reads a private key file, refusing one that others can read (sendmail
-/// refuses those too, and a leaked CA key is the worst case) unless
-/// `allow_insecure` is set.
-pub fn read_key_file(path: &Path, allow_insecure: bool) -> Result<String, Error> {
-    let meta = fs::metadata(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        action: "read key",
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 && !allow_insecure {
-        return Err(refused(
-            format!(
-                "{} is readable or writable by others (mode {mode:04o})",
-                path.display()
-            ),
-            format!(
-                "run `chmod 600 {}` (or pass --allow-insecure-key)",
-                path.display()
-            ),
-        ));
-    }
-    let data = fsutil::read_limited(path, PKI_FILE_LIMIT)?;
-    String::from_utf8(data).map_err(|_| {
-        refused(
-            format!("{} is not a PEM private key (binary data)", path.display()),
-            "convert a DER key with `openssl pkey -inform DER -in KEY -out KEY.pem`",
-        )
-    })
-}
-
-/// Reads one of the home's own keys: no `--allow-insecure-key` here (the
-/// commands that sign or install do not take it), so a loosened key is
-/// refused with the `chmod` that fixes it.
-pub fn read_home_key(path: &Path, mode: u32) -> Result<String, Error> {
-    read_key_file(path, false).map_err(|e| match e {
-        Error::Refused { message, .. } => refused(
-            message,
-            format!(
-                "run `chmod {mode:o} {}`; starttls-studio writes its keys that way",
-                path.display()
-            ),
-        ),
-        other => other,
-    })
 }
 
 impl Home {

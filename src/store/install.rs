@@ -163,7 +163,7 @@ pub fn layout(home: &Home, fqdn: &str) -> Result<(String, Vec<LayoutFile>), Erro
     }
     let ca = fsutil::read_limited(&ca_path, PKI_FILE_LIMIT)?;
     let cert = fsutil::read_limited(&host.cert_path, PKI_FILE_LIMIT)?;
-    let key = super::home::read_home_key(&host.key_path, 0o600)?.into_bytes();
+    let key = super::certfiles::read_home_key(&host.key_path, 0o600)?.into_bytes();
     let file = |rel: PathBuf, contents: Vec<u8>, mode: u32, secret: bool| LayoutFile {
         rel,
         contents,

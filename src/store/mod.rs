@@ -8,7 +8,6 @@ pub mod doctor;
 pub mod fsutil;
 pub mod home;
 pub mod install;
-pub mod live;
 pub mod rehash;
 
 use crate::core::cert::CertError;
@@ -69,7 +68,19 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+/// `Display` gives the whole message a person reads (it includes the
+/// cause's text); `source()` hands the cause itself to code that inspects
+/// it (an `io::ErrorKind`, the certificate error).
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Cert { source, .. } => Some(source),
+            Error::Pki(e) => Some(e),
+            Error::Refused { .. } => None,
+        }
+    }
+}
 
 impl From<PkiError> for Error {
     fn from(e: PkiError) -> Self {

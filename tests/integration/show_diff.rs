@@ -604,7 +604,12 @@ fn show_json_matches_openssl_on_name_corpus() {
             if file == name {
                 let o = ours.first().and_then(|o| str_field(o, "subject_sendmail"));
                 if o != Some(expected.as_str()) {
-                    d.note(&what, "subject_sendmail (docs/sendmail.md table)", o, expected);
+                    d.note(
+                        &what,
+                        "subject_sendmail (docs/sendmail.md table)",
+                        o,
+                        expected,
+                    );
                 }
             }
         }

@@ -1,17 +1,79 @@
-//! Everything the probe and the embedded server read from disk before they
-//! start: trust anchors, the server's identity, the access map. The CLI's
-//! `probe`/`serve` and the GUI's live-test panel both build their
-//! configuration here, so they cannot drift apart.
+//! What turns disk reads into network configuration: the trust anchors,
+//! the identity (certificate chain and key) either side presents, and the
+//! embedded server's whole configuration. The CLI's `probe`/`serve` and the
+//! GUI's live-test panel build their configuration here, so they cannot
+//! drift apart.
 
-use super::certfiles::{certs_in_dir, certs_in_file, load_identity};
-use super::home::Home;
-use super::{access as store_access, refused, Error};
+use super::probe::{ProbeOptions, DEFAULT_EHLO_NAME, DEFAULT_TIMEOUT};
+use super::server::{
+    ServerConfig, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT as SERVER_TIMEOUT,
+};
+use super::{Error, Identity};
 use crate::core::cert::CertInfo;
-use crate::net::server::ServerConfig;
-use rustls::pki_types::CertificateDer;
+use crate::core::pem;
+use crate::store::certfiles::{ders_in_dir, ders_in_file, read_key_file};
+use crate::store::home::Home;
+use crate::store::{access as store_access, refused};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A file's certificates for rustls.
+pub fn certs_in_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    Ok(ders_in_file(path)?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect())
+}
+
+/// A CA directory's certificates for rustls.
+pub fn certs_in_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    Ok(ders_in_dir(dir)?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect())
+}
+
+/// Reads an identity. The key file is refused when others may read it,
+/// unless `allow_insecure_key`.
+pub fn load_identity(
+    cert_path: &Path,
+    key_path: &Path,
+    allow_insecure_key: bool,
+) -> Result<Identity, Error> {
+    let chain = certs_in_file(cert_path)?;
+    let key_pem = read_key_file(key_path, allow_insecure_key)?;
+    let bad_key = || -> Error {
+        refused(
+            format!("{}: no usable private key", key_path.display()),
+            "give an unencrypted PEM key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
+        )
+        .into()
+    };
+    let blocks = pem::parse(key_pem.as_bytes()).map_err(|e| {
+        refused(
+            format!("{}: {e}", key_path.display()),
+            "give a PEM private key",
+        )
+    })?;
+    let block = blocks
+        .into_iter()
+        .find(|b| {
+            b.label.ends_with("PRIVATE KEY") && !b.has_headers && b.label != "ENCRYPTED PRIVATE KEY"
+        })
+        .ok_or_else(bad_key)?;
+    let key = match block.label.as_str() {
+        "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(block.der.into()),
+        "EC PRIVATE KEY" => PrivateKeyDer::Sec1(block.der.into()),
+        _ => PrivateKeyDer::Pkcs8(block.der.into()),
+    };
+    Ok(Identity {
+        chain,
+        key: Arc::new(key),
+    })
+}
 
 /// The system's CA bundle (Debian's ca-certificates).
 pub const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -39,6 +101,61 @@ pub fn probe_roots(
         }
     }
     Ok(roots)
+}
+
+/// What the person asked the probe to do; `None` means the default.
+#[derive(Debug, Clone)]
+pub struct ProbeSetup {
+    /// `HOST:PORT`
+    pub target: String,
+    /// Client certificate and key to present.
+    pub client: Option<(PathBuf, PathBuf)>,
+    /// CAs to check the server's certificate against [default: the home's
+    /// CA and the system CAs].
+    pub ca_path: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub ehlo_name: String,
+    pub timeout: Duration,
+    pub allow_insecure_key: bool,
+}
+
+impl ProbeSetup {
+    /// The defaults `probe` documents, for `target`.
+    pub fn new(target: impl Into<String>) -> Self {
+        ProbeSetup {
+            target: target.into(),
+            client: None,
+            ca_path: None,
+            ca_file: None,
+            ehlo_name: DEFAULT_EHLO_NAME.into(),
+            timeout: DEFAULT_TIMEOUT,
+            allow_insecure_key: false,
+        }
+    }
+}
+
+/// Reads what the probe needs (trust anchors, the client identity) and
+/// builds its options: the one way the CLI and the GUI make them.
+pub fn probe_options(home: &Home, s: ProbeSetup) -> Result<ProbeOptions, Error> {
+    if !s.target.contains(':') {
+        return Err(refused(
+            format!("`{}` has no port", s.target),
+            "write HOST:PORT, e.g. 127.0.0.1:25",
+        )
+        .into());
+    }
+    let roots = probe_roots(home, s.ca_path.as_deref(), s.ca_file.as_deref())?;
+    let client_auth = match &s.client {
+        Some((c, k)) => Some(load_identity(c, k, s.allow_insecure_key)?),
+        None => None,
+    };
+    Ok(ProbeOptions {
+        target: s.target,
+        roots,
+        client_auth,
+        ehlo_name: s.ehlo_name,
+        timeout: s.timeout.max(Duration::from_secs(1)),
+    })
 }
 
 /// What the person asked the server to use; `None` means the default.
@@ -73,9 +190,9 @@ impl ServerSetup {
             access: None,
             maildir: None,
             hostname: None,
-            max_sessions: 100,
-            max_message_size: 10 * 1024 * 1024,
-            timeout: Duration::from_secs(300),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            timeout: SERVER_TIMEOUT,
             tls_perm_err: false,
             allow_insecure_key: false,
         }
@@ -118,7 +235,8 @@ pub fn server_config(home: &Home, s: ServerSetup) -> Result<ServerPlan, Error> {
             return Err(refused(
                 format!("--hostname {h:?} is not a host name"),
                 "give the server's name, e.g. mx.example.org (letters, digits, `-` and `.`, at most 253 characters)",
-            ));
+            )
+            .into());
         }
     }
     let (cert_path, key_path) = match s.cert_and_key {
@@ -139,7 +257,7 @@ pub fn server_config(home: &Home, s: ServerSetup) -> Result<ServerPlan, Error> {
             (e.cert_path, e.key_path)
         }
     };
-    let (chain, key) = load_identity(&cert_path, &key_path, s.allow_insecure_key)?;
+    let Identity { chain, key } = load_identity(&cert_path, &key_path, s.allow_insecure_key)?;
     let ca_roots = match &s.ca_path {
         Some(dir) => certs_in_dir(dir)?,
         None if home.ca_cert_path().exists() => certs_in_file(&home.ca_cert_path())?,
