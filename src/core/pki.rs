@@ -251,12 +251,14 @@ impl SigningCa {
         }
         let ca = SigningCa { info, key };
         // rcgen re-encodes the issuer name; make sure it comes out identical,
-        // or OpenSSL would not find the issuer of what we sign.
+        // or OpenSSL would not find the issuer of what we sign. (Dated at
+        // the CA's own start: only the names matter, and core reads no clock.)
         let probe = ca.sign_host(
             &["probe.invalid".to_string()],
             KeyKind::EcdsaP256,
             1,
-            OffsetDateTime::now_utc(),
+            OffsetDateTime::from_unix_timestamp(ca.info.not_before_unix)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
         )?;
         let probe_info = CertInfo::from_der(&probe.cert_der).map_err(PkiError::Ca)?;
         if probe_info.issuer != ca.info.subject || probe_info.issuer_hash != ca.info.subject_hash {

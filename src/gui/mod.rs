@@ -443,6 +443,10 @@ impl StudioApp {
                         done += 1;
                     }
                     let mut issued = None;
+                    if job.cancelled() {
+                        // The UI has stopped waiting; the CA stays (it is whole).
+                        return Outcome::Done;
+                    }
                     if let Some((fqdn, kind)) = host {
                         job.report(
                             format!("Generating the key for {fqdn} ({kind}) and signing it…"),
@@ -700,6 +704,9 @@ impl StudioApp {
                 self.spawn("doctor fixes", Tab::Doctor, move |job, _| {
                     let mut fixed = Vec::new();
                     for (n, a) in actions.iter().enumerate() {
+                        if job.cancelled() {
+                            return Outcome::Done;
+                        }
                         job.report(
                             doctor::describe(a),
                             Some(n as f32 / actions.len().max(1) as f32),

@@ -11,6 +11,7 @@ mod doctor_cli;
 mod fuzz_corpus;
 mod gui;
 mod gui_snapshots;
+mod layers;
 mod limits;
 mod packaging;
 mod policy_diff;
