@@ -1,7 +1,9 @@
 //! A line diff for previews (the access-map save, files install would
-//! replace). Edits are usually few and local, so the common head and tail
-//! are cut first; what remains is diffed exactly (LCS) when small, or shown
-//! as removed-then-added when large, which keeps a 100,000-line file cheap.
+//! replace), shaped for the views: numbered lines, context, skipped gaps.
+//! Edits are usually few and local, so the common head and tail are cut
+//! first; what remains is diffed by `similar` (Myers) when small, or shown
+//! as removed-then-added when large, which bounds the work for a
+//! 100,000-line file whatever it holds.
 
 /// One line of a diff.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,30 +40,17 @@ pub fn diff_lines(old: &str, new: &str, context: usize) -> Vec<DiffLine> {
     // Full sequence of ops over the whole texts: (kind, old index, new index).
     let mut ops: Vec<(u8, usize, usize)> = (0..head).map(|i| (b'=', i, i)).collect();
     if am.len() <= EXACT_LIMIT && bm.len() <= EXACT_LIMIT {
-        let (n, m) = (am.len(), bm.len());
-        // lcs[i][j]: LCS length of am[i..] and bm[j..].
-        let mut lcs = vec![0u32; (n + 1) * (m + 1)];
-        for i in (0..n).rev() {
-            for j in (0..m).rev() {
-                lcs[i * (m + 1) + j] = if am[i] == bm[j] {
-                    lcs[(i + 1) * (m + 1) + j + 1] + 1
-                } else {
-                    lcs[(i + 1) * (m + 1) + j].max(lcs[i * (m + 1) + j + 1])
-                };
-            }
-        }
-        let (mut i, mut j) = (0, 0);
-        while i < n || j < m {
-            if i < n && j < m && am[i] == bm[j] {
-                ops.push((b'=', head + i, head + j));
-                i += 1;
-                j += 1;
-            } else if j < m && (i == n || lcs[i * (m + 1) + j + 1] > lcs[(i + 1) * (m + 1) + j]) {
-                ops.push((b'+', head + i, head + j));
-                j += 1;
-            } else {
-                ops.push((b'-', head + i, head + j));
-                i += 1;
+        use similar::DiffTag;
+        for op in similar::capture_diff_slices(similar::Algorithm::Myers, am, bm) {
+            let (tag, old, new) = op.as_tag_tuple();
+            match tag {
+                DiffTag::Equal => {
+                    ops.extend(old.zip(new).map(|(i, j)| (b'=', head + i, head + j)));
+                }
+                DiffTag::Delete | DiffTag::Insert | DiffTag::Replace => {
+                    ops.extend(old.clone().map(|i| (b'-', head + i, head + new.start)));
+                    ops.extend(new.map(|j| (b'+', head + old.end, head + j)));
+                }
             }
         }
     } else {

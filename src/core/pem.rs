@@ -2,6 +2,10 @@
 //! `-----BEGIN LABEL-----` line, optional RFC 1421 headers (`Proc-Type:` …),
 //! base64 lines, and `-----END LABEL-----`. Text around the blocks is
 //! ignored, as OpenSSL does.
+//!
+//! The framing is our own because OpenSSL's exact behaviour is the point
+//! (which text is skipped, headers marking an encrypted key, the END line
+//! that must match); the base64 inside is the `base64` crate's.
 
 use std::fmt;
 
@@ -99,64 +103,32 @@ fn begin_label(line: &[u8]) -> Option<String> {
     String::from_utf8(label.to_vec()).ok()
 }
 
-/// Standard base64 with `=` padding (what PEM uses).
+/// Standard base64 with `=` padding (what PEM uses). Like OpenSSL's
+/// decoder, it ignores the unused low bits of the last symbol.
 pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
-    fn val(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    if !input.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(input.len() / 4 * 3);
-    for (ci, chunk) in input.chunks(4).enumerate() {
-        let last = ci + 1 == input.len() / 4;
-        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
-        }
-        let mut acc = 0u32;
-        for &c in &chunk[..4 - pad] {
-            acc = (acc << 6) | val(c)?;
-        }
-        acc <<= 6 * pad as u32;
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..4 - pad]);
-    }
-    Some(out)
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine;
+    const PEM: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+    );
+    PEM.decode(input).ok()
 }
 
 /// Standard base64 with padding, 64 characters a line (PEM body).
 pub fn encode(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = Vec::with_capacity(der.len().div_ceil(3) * 4);
-    for chunk in der.chunks(3) {
-        let mut n = [0u8; 3];
-        n[..chunk.len()].copy_from_slice(chunk);
-        let v = u32::from_be_bytes([0, n[0], n[1], n[2]]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(ALPHABET[(v >> (18 - 6 * i) & 63) as usize]);
-            } else {
-                b64.push(b'=');
-            }
-        }
-    }
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.chunks(64) {
+    for line in b64.as_bytes().chunks(64) {
         out.push_str(std::str::from_utf8(line).unwrap_or_default());
         out.push('\n');
     }
     out.push_str(&format!("-----END {label}-----\n"));
     out
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
