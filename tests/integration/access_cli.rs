@@ -23,8 +23,8 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use starttls_studio::core::access::{AccessMap, Edit, LineKind};
 
-use crate::common::{par_map, require, run, run_ok, sendmail_peer_dir, studio, tempdir};
-use crate::sendmail_peer::Peer;
+use crate::support::Peer;
+use crate::support::{par_map, require, run, run_ok, sendmail_peer_dir, studio, tempdir};
 
 /// makemap reads with `fgets` into a 1024-byte buffer.
 const FGETS_CHUNK: usize = 1023;
@@ -871,15 +871,9 @@ fn show_json(home: &Path, cert: &Path) -> serde_json::Value {
 }
 
 fn make_pki(home: &Path) -> Pki {
-    run_ok(studio(home).args([
-        "ca",
-        "init",
-        "--cn",
-        "Studio Test CA",
-        "--key",
-        "ecdsa-p256",
-    ]));
-    run_ok(studio(home).args(["cert", "issue", "client.example.net", "--key", "ecdsa-p256"]));
+    crate::support::Pki::new(home)
+        .ecdsa_host("client.example.net")
+        .make();
     let client_crt = home.join("hosts/client.example.net.crt");
     let ca_crt = home.join("ca/ca.crt");
     let c = show_json(home, &client_crt);

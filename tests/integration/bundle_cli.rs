@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{
+use crate::support::{
     links, openssl, openssl_links, project_root, require, run, run_ok, run_ok_bytes, studio,
     tempdir,
 };
@@ -18,10 +18,13 @@ use crate::common::{
 const HOST: &str = "mx1.example.org";
 
 fn home_with_hosts(root: &Path, hosts: &[&str]) {
-    run_ok(studio(root).args(["ca", "init", "--cn", "Fleet CA", "--key", "ecdsa-p256"]));
-    for h in hosts {
-        run_ok(studio(root).args(["cert", "issue", h, "--key", "ecdsa-p256"]));
-    }
+    hosts
+        .iter()
+        .fold(
+            crate::support::Pki::new(root).ca_name("Fleet CA"),
+            |p, h| p.ecdsa_host(h),
+        )
+        .make();
 }
 
 fn mode(p: &Path) -> u32 {
@@ -216,7 +219,7 @@ fn ansible_playbook_deploys_a_bundle() {
         format!("[sendmail]\n{HOST} ansible_connection=local ansible_become=false ansible_python_interpreter=/usr/bin/python3\n"),
     )
     .unwrap();
-    let bin = crate::common::studio_bin();
+    let bin = crate::support::studio_bin();
     let play = || {
         let mut c = Command::new(&ap);
         c.current_dir(&playbook_dir)

@@ -3,7 +3,7 @@
 //! crl) and on the files and modes left behind. Plus the refusals: each a
 //! clear message and exit 1, never a panic or a half-written file.
 
-use crate::common::*;
+use crate::support::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -29,16 +29,9 @@ fn fails(cmd: &mut std::process::Command, code: i32, needle: &str) -> String {
 }
 
 fn new_ca(home: &Path, key: &str) {
-    run_ok(studio(home).args([
-        "ca",
-        "init",
-        "--cn",
-        "Studio Test CA",
-        "--key",
-        key,
-        "--days",
-        "100",
-    ]));
+    Pki::new(home)
+        .ca_args(&["--key", key, "--days", "100"])
+        .make();
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! right after their creation), and no temp file left once the next run
 //! in that directory is done.
 
-use crate::common::*;
+use crate::support::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -127,7 +127,7 @@ fn old_or_new(
 
 fn home_with_ca(t: &Path) -> PathBuf {
     let home = t.join("home");
-    run_ok(studio(&home).args(["ca", "init", "--cn", "Crash CA", "--key", "ecdsa-p256"]));
+    Pki::new(&home).ca_name("Crash CA").make();
     home
 }
 

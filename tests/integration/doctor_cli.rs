@@ -14,8 +14,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{links, openssl_links, run, run_ok, studio, tempdir};
-use crate::sendmail_peer::Peer;
+use crate::support::Peer;
+use crate::support::{links, openssl_links, run, run_ok, studio, tempdir};
 
 const HOST: &str = "mx.peer.test";
 
@@ -419,7 +419,7 @@ fn access_map_syntax_and_stale_database() {
     assert_eq!(f["fix"]["action"]["kind"], "makemap");
     clean(&doctor(&s, &["--fix"]), "after makemap");
     let dump = run_ok(
-        Command::new(crate::common::require("makemap"))
+        Command::new(crate::support::require("makemap"))
             .args(["-u", "hash"])
             .arg(&access),
     );

@@ -3,7 +3,7 @@
 //! input found interesting, and every crash found and fixed, stays a
 //! regression test. `docs/fuzzing.md` says how the corpora were made.
 
-use crate::common::project_root;
+use crate::support::project_root;
 use std::time::{Duration, Instant};
 
 #[test]

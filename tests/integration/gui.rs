@@ -3,7 +3,7 @@
 //! probe on loopback. Widgets are found by their labels, as a person (or a
 //! screen reader) finds them.
 
-use crate::common::*;
+use crate::support::*;
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -173,8 +173,10 @@ fn wizard_creates_and_installs_in_five_clicks() {
 
 fn home_with_host(dir: &Path) -> std::path::PathBuf {
     let home = dir.join("home");
-    run_ok(studio(&home).args(["ca", "init", "--cn", "Picker CA", "--key", "ecdsa-p256"]));
-    run_ok(studio(&home).args(["cert", "issue", "mx.example.org", "--key", "ecdsa-p256"]));
+    Pki::new(&home)
+        .ca_name("Picker CA")
+        .ecdsa_host("mx.example.org")
+        .make();
     home
 }
 

@@ -11,7 +11,7 @@
 //!   items, e.g. a view using its `mod.rs`'s types, is not such a pair);
 //! - I/O in `core/`: files, sockets, clocks, the environment, processes.
 
-use crate::common::project_root;
+use crate::support::project_root;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! naming the file and the limit, quickly, never an out-of-memory or a
 //! hang), and names and addresses are checked where they come in.
 
-use crate::common::*;
+use crate::support::*;
 use std::fs;
 use std::path::Path;
 use std::process::Output;

@@ -1,7 +1,7 @@
 //! One integration test binary (linking happens once). Each module runs the
 //! real `starttls-studio` binary, usually against a real peer program.
 
-mod common;
+mod support;
 
 mod access_cli;
 mod bundle_cli;

@@ -4,7 +4,7 @@
 //! the AppStream metainfo (`appstreamcli validate --no-net`). The package
 //! itself is checked by `scripts/check-deb`.
 
-use crate::common::*;
+use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

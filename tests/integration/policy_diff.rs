@@ -22,8 +22,8 @@
 //! 3. `policy_corpus_is_complete`: size, coverage, and that the recorded
 //!    outcome/reply is what the raw `bt` answer says (conversion re-done here).
 
-use crate::common::{project_root, run, sendmail_peer_dir, studio, tempdir};
-use crate::sendmail_peer::Peer;
+use crate::support::Peer;
+use crate::support::{project_root, run, sendmail_peer_dir, studio, tempdir};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -283,7 +283,7 @@ fn par_map<F>(cases: &[Case], f: F) -> Vec<String>
 where
     F: Fn(usize, &Case) -> Option<String> + Sync,
 {
-    crate::common::par_map(cases, f)
+    crate::support::par_map(cases, f)
         .into_iter()
         .map(|(_, m)| m)
         .collect()

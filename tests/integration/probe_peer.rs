@@ -4,8 +4,8 @@
 //! must name (no STARTTLS, 454, garbage instead of a handshake, refused
 //! connection).
 
-use crate::common::*;
-use crate::sendmail_peer::{free_port, Peer};
+use crate::support::*;
+use crate::support::{free_port, Peer};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;

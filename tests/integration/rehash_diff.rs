@@ -15,7 +15,7 @@
 //!
 //! Every test collects all differences and fails once, listing them all.
 
-use crate::common::{openssl, run, run_ok_bytes, studio, tempdir};
+use crate::support::{openssl, run, run_ok_bytes, studio, tempdir};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;

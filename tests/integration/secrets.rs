@@ -3,7 +3,7 @@
 //! in any command's output (text, JSON, errors), and refused when others
 //! can read them unless `--allow-insecure-key` is given.
 
-use crate::common::*;
+use crate::support::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;

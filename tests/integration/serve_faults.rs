@@ -5,8 +5,8 @@
 //! panicked, holds no extra descriptors or threads, still serves, and its
 //! maildir holds only the complete messages it accepted.
 
-use crate::common::*;
-use crate::serve_more::{pki, Serve};
+use crate::support::*;
+use crate::support::{Pki, Serve};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::ffi::OsString;
@@ -172,7 +172,10 @@ fn full_message(port: u16, tls: &Arc<rustls::ClientConfig>, body: &[u8]) -> Stri
 fn faults_at_every_step_leave_the_server_serving_without_leaks() {
     let t = tempdir();
     let home = t.path().join("home");
-    pki(&home);
+    Pki::new(&home)
+        .host("mx.studio.test")
+        .ecdsa_host("relay.peer.test")
+        .make();
     let mut serve = Serve::start(
         &home,
         &[

@@ -25,8 +25,8 @@
 //! sm-peer[12629]: 6B11d2G4012629: to=<someone@remote.example>, ..., mailer=esmtp, ..., relay=mx.studio.test [127.0.0.1], dsn=2.0.0, stat=Sent (1796089142.12471.0 Message accepted for delivery)
 //! ```
 
-use crate::common::*;
-use crate::sendmail_peer::{free_port, Peer};
+use crate::support::*;
+use crate::support::{Peer, Pki, Serve};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::ffi::OsString;
@@ -35,181 +35,15 @@ use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
-
-// ------------------------------------------------------------------ server
-
-/// A running `serve` (SIGTERM and wait on drop). Its stdout, one JSON line
-/// per finished session, goes to a file read by `sessions()`.
-pub(crate) struct Serve {
-    child: Option<Child>,
-    pub(crate) port: u16,
-    out: PathBuf,
-    err: PathBuf,
-    pub(crate) maildir: PathBuf,
-}
-
-impl Serve {
-    /// Starts `serve --hostname mx.studio.test` with `extra` options and
-    /// waits until it answers; the readiness connection is a session of its
-    /// own, and `start` returns only after it has been logged.
-    pub(crate) fn start(home: &Path, extra: &[OsString]) -> Serve {
-        let mut last = String::new();
-        for _attempt in 0..3 {
-            let port = free_port();
-            let out = home.join(format!("serve-{port}.jsonl"));
-            let err = home.join(format!("serve-{port}.err"));
-            let maildir = home.join(format!("maildir-{port}"));
-            let child = studio(home)
-                .args([
-                    "serve",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--hostname",
-                    "mx.studio.test",
-                ])
-                .arg("--maildir")
-                .arg(&maildir)
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(fs::File::create(&out).unwrap())
-                .stderr(fs::File::create(&err).unwrap())
-                .spawn()
-                .expect("start serve");
-            let mut s = Serve {
-                child: Some(child),
-                port,
-                out,
-                err,
-                maildir,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let mut up = false;
-            while Instant::now() < deadline {
-                if let Some(c) = s.child.as_mut() {
-                    if let Ok(Some(_)) = c.try_wait() {
-                        break;
-                    }
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    up = true;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(30));
-            }
-            if up {
-                s.wait_sessions(1, Duration::from_secs(5));
-                return s;
-            }
-            s.stop();
-            last = fs::read_to_string(&s.err).unwrap_or_default();
-        }
-        panic!("serve did not come up: {last}");
-    }
-
-    pub(crate) fn target(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.as_ref().expect("serve is running").id()
-    }
-
-    /// Open file descriptors of the server process.
-    pub(crate) fn fds(&self) -> usize {
-        fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    }
-
-    /// Threads of the server process (one per open session, plus main).
-    pub(crate) fn threads(&self) -> usize {
-        fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    pub(crate) fn sessions(&self) -> Vec<serde_json::Value> {
-        fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad session line {l:?}: {e}"))
-            })
-            .collect()
-    }
-
-    /// Waits until at least `n` sessions are logged; returns them all.
-    pub(crate) fn wait_sessions(&self, n: usize, limit: Duration) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let s = self.sessions();
-            if s.len() >= n {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve logged {} sessions, expected {n} within {limit:?}: {s:?}\nstderr: {}",
-                s.len(),
-                fs::read_to_string(&self.err).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-
-    /// Stops the server (SIGTERM; KILL after 10 s) and returns its exit code.
-    pub(crate) fn stop(&mut self) -> Option<i32> {
-        let mut c = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(s)) = c.try_wait() {
-                return s.code();
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                let _ = c.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 // ------------------------------------------------------------------ helpers
 
 fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
     args.iter().map(|a| a.as_ref().to_os_string()).collect()
-}
-
-/// The studio CA and two certificates: `mx.studio.test` (the server's) and
-/// `relay.peer.test` (a client certificate for the sendmail peer).
-pub(crate) fn pki(home: &Path) {
-    run_ok(studio(home).args([
-        "ca",
-        "init",
-        "--cn",
-        "Studio Test CA",
-        "--key",
-        "ecdsa-p256",
-    ]));
-    run_ok(studio(home).args(["cert", "issue", "mx.studio.test"]));
-    run_ok(studio(home).args(["cert", "issue", "relay.peer.test", "--key", "ecdsa-p256"]));
 }
 
 /// A `confCACERT_PATH` directory with the studio CA, hashed by the binary.
@@ -327,7 +161,10 @@ fn probe(home: &Path, target: &str) -> serde_json::Value {
 fn sendmail_relays_to_serve_with_a_studio_client_certificate() {
     let t = tempdir();
     let home = t.path();
-    pki(home);
+    Pki::new(home)
+        .host("mx.studio.test")
+        .ecdsa_host("relay.peer.test")
+        .make();
     let ca = home.join("ca/ca.crt");
     let capath = studio_capath(home);
     let ccrt = home.join("hosts/relay.peer.test.crt");
@@ -538,7 +375,10 @@ fn sendmail_relays_to_serve_with_a_studio_client_certificate() {
 fn foreign_client_certificate_fails_verification_and_relaying_like_sendmail() {
     let t = tempdir();
     let home = t.path();
-    pki(home);
+    Pki::new(home)
+        .host("mx.studio.test")
+        .ecdsa_host("relay.peer.test")
+        .make();
     let capath = studio_capath(home);
     // A CA of our own, not the studio's, with a DN that needs +XX encoding.
     let f = home.join("foreign");
@@ -731,7 +571,10 @@ fn foreign_client_certificate_fails_verification_and_relaying_like_sendmail() {
 fn idle_clients_fill_max_sessions_then_time_out_without_leaks() {
     let t = tempdir();
     let home = t.path();
-    pki(home);
+    Pki::new(home)
+        .host("mx.studio.test")
+        .ecdsa_host("relay.peer.test")
+        .make();
     let mut serve = Serve::start(home, &os(&[&"--max-sessions", &"50", &"--timeout", &"2"]));
     let fds_before = serve.fds();
     let threads_before = serve.threads();
@@ -937,7 +780,10 @@ fn a_thousand_sessions_at_once() {
     const PROBES: usize = 48;
     let t = tempdir();
     let home = t.path();
-    pki(home);
+    Pki::new(home)
+        .host("mx.studio.test")
+        .ecdsa_host("relay.peer.test")
+        .make();
     // Both processes hold one descriptor per open session.
     let limit = nofile_limit();
     let at_once = TOTAL.min(limit.saturating_sub(150));

@@ -3,121 +3,32 @@
 //! live, and hostile clients (commands pipelined after STARTTLS, a 100 KB
 //! line, garbage instead of a ClientHello, a disconnect mid-DATA).
 
-use crate::common::*;
-use crate::sendmail_peer::free_port;
+use crate::support::*;
+use std::ffi::OsString;
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// A running `serve`; SIGTERM and wait on drop. Its stdout (one JSON line
-/// per session) is collected by `sessions()`.
-struct Server {
-    child: Option<Child>,
-    port: u16,
-    out: PathBuf,
-    maildir: PathBuf,
+/// `serve` with a 10 s timeout, the access map and `extra` options.
+fn start(home: &Path, access: Option<&Path>, extra: &[&str]) -> Serve {
+    let mut args: Vec<OsString> = vec!["--timeout".into(), "10".into()];
+    if let Some(a) = access {
+        args.push("--access".into());
+        args.push(a.into());
+    }
+    args.extend(extra.iter().map(OsString::from));
+    Serve::start(home, &args)
 }
 
-impl Server {
-    fn start(home: &Path, access: Option<&Path>) -> Server {
-        Server::start_with(home, access, &[])
-    }
-
-    fn start_with(home: &Path, access: Option<&Path>, extra: &[&str]) -> Server {
-        let port = free_port();
-        let out = home.join(format!("serve-{port}.jsonl"));
-        let maildir = home.join(format!("maildir-{port}"));
-        let mut cmd = studio(home);
-        cmd.args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--hostname",
-            "mx.studio.test",
-        ])
-        .arg("--maildir")
-        .arg(&maildir)
-        .args(["--timeout", "10"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::null());
-        if let Some(a) = access {
-            cmd.arg("--access").arg(a);
-        }
-        cmd.args(extra);
-        let child = cmd.spawn().expect("start serve");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "serve did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // That probe connection is a session of its own; let it end.
-        std::thread::sleep(Duration::from_millis(100));
-        Server {
-            child: Some(child),
-            port,
-            out,
-            maildir,
-        }
-    }
-
-    fn target(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Stops the server (SIGTERM) and returns its exit status and session logs.
-    fn stop(&mut self) -> (Option<i32>, Vec<serde_json::Value>) {
-        let mut status = None;
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(s)) = c.try_wait() {
-                    status = s.code();
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        (
-            status,
-            text.lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect(),
-        )
-    }
+/// Stops the server and returns its exit status and session logs.
+fn stop_and_read(server: &mut Serve) -> (Option<i32>, Vec<serde_json::Value>) {
+    let status = server.stop();
+    (status, server.sessions())
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn pki(home: &Path) {
-    run_ok(studio(home).args([
-        "ca",
-        "init",
-        "--cn",
-        "Studio Test CA",
-        "--key",
-        "ecdsa-p256",
-    ]));
-    run_ok(studio(home).args(["cert", "issue", "mx.studio.test"]));
-    run_ok(studio(home).args(["cert", "issue", "client.example.net", "--key", "ecdsa-p256"]));
-}
-
-fn swaks(server: &Server, cert: Option<(&Path, &Path)>, to: &str) -> String {
+fn swaks(server: &Serve, cert: Option<(&Path, &Path)>, to: &str) -> String {
     let mut c = Command::new(require("swaks"));
     c.args([
         "--server",
@@ -141,10 +52,13 @@ fn swaks(server: &Server, cert: Option<(&Path, &Path)>, to: &str) -> String {
 fn serve_applies_certificates_and_access_map_like_sendmail() {
     let t = tempdir();
     let home = t.path();
-    pki(home);
+    Pki::new(home)
+        .host("mx.studio.test")
+        .ecdsa_host("client.example.net")
+        .make();
     let access = home.join("access");
     std::fs::write(&access, "CERTISSUER:/CN=Studio+20Test+20CA\tRELAY\n").unwrap();
-    let mut server = Server::start(home, Some(&access));
+    let mut server = start(home, Some(&access), &[]);
 
     // openssl s_client: TLS 1.3 and 1.2, our CA announced, chain verifies.
     for (flag, proto) in [("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")] {
@@ -191,7 +105,7 @@ fn serve_applies_certificates_and_access_map_like_sendmail() {
         "local recipients need no relaying: {local}"
     );
 
-    let (status, sessions) = server.stop();
+    let (status, sessions) = stop_and_read(&mut server);
     assert_eq!(status, Some(0), "SIGTERM stops serve cleanly");
     let tls13 = sessions
         .iter()
@@ -230,10 +144,13 @@ fn serve_applies_certificates_and_access_map_like_sendmail() {
 fn tls_requirement_refuses_after_starttls_like_sendmail() {
     let t = tempdir();
     let home = t.path();
-    pki(home);
+    Pki::new(home)
+        .host("mx.studio.test")
+        .ecdsa_host("client.example.net")
+        .make();
     let access = home.join("access");
     std::fs::write(&access, "TLS_Clt:[127.0.0.2]\tPERM+VERIFY\n").unwrap();
-    let server = Server::start(home, Some(&access));
+    let server = start(home, Some(&access), &[]);
     let out = swaks(&server, None, "postmaster@mx.studio.test");
     assert!(out.contains("503 5.7.0 not authenticated"), "{out}");
     let crt = home.join("hosts/client.example.net.crt");
@@ -246,8 +163,11 @@ fn tls_requirement_refuses_after_starttls_like_sendmail() {
 fn hostile_clients_get_clear_answers_and_leave_nothing_behind() {
     let t = tempdir();
     let home = t.path();
-    pki(home);
-    let mut server = Server::start(home, None);
+    Pki::new(home)
+        .host("mx.studio.test")
+        .ecdsa_host("client.example.net")
+        .make();
+    let mut server = start(home, None, &[]);
     let connect = || {
         let s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -302,7 +222,7 @@ fn hostile_clients_get_clear_answers_and_leave_nothing_behind() {
     drop(r);
     std::thread::sleep(Duration::from_millis(300));
 
-    let (_, sessions) = server.stop();
+    let (_, sessions) = stop_and_read(&mut server);
     assert!(
         sessions.iter().any(|s| s["verify"] == "SOFTWARE"),
         "the garbage handshake is logged as SOFTWARE: {sessions:?}"
@@ -317,7 +237,10 @@ fn hostile_clients_get_clear_answers_and_leave_nothing_behind() {
 fn each_ca_of_the_ca_path_is_announced_once() {
     let t = tempdir();
     let home = t.path();
-    pki(home);
+    Pki::new(home)
+        .host("mx.studio.test")
+        .ecdsa_host("client.example.net")
+        .make();
     // The installed CA path holds CAcert.pem and its hash link: one CA.
     let tls = home.join("tls");
     run_ok(
@@ -326,7 +249,7 @@ fn each_ca_of_the_ca_path_is_announced_once() {
             .arg(&tls),
     );
     let capath = tls.join("certs");
-    let server = Server::start_with(home, None, &["--ca-path", capath.to_str().unwrap()]);
+    let server = start(home, None, &["--ca-path", capath.to_str().unwrap()]);
     let out = run(openssl()
         .args([
             "s_client",

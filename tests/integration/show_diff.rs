@@ -24,7 +24,7 @@
 //! The same comparison (names and hashes) runs over the system CA store.
 //! Every test collects all differences and fails once, listing them all.
 
-use crate::common::{openssl, project_root, run, studio, tempdir};
+use crate::support::{openssl, project_root, run, studio, tempdir};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::net::IpAddr;

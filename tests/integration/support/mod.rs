@@ -4,6 +4,14 @@
 
 #![allow(dead_code)]
 
+mod peer;
+mod pki;
+mod serve;
+
+pub(crate) use peer::Peer;
+pub use pki::Pki;
+pub(crate) use serve::Serve;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -161,4 +169,13 @@ pub fn read_reply(r: &mut impl std::io::BufRead) -> String {
             return all;
         }
     }
+}
+
+/// A loopback port that was free a moment ago (the guards retry with
+/// another one when it is taken meanwhile).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
 }
