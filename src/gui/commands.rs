@@ -12,8 +12,10 @@ use crate::net::probe::ProbeReport;
 use crate::net::server::SessionLog;
 use crate::net::setup::{ProbeSetup, ServerSetup};
 use crate::store::access::SaveReport;
-use crate::store::home::{HostEntry, IssueReport};
+use crate::store::home::IssueReport;
 use crate::store::install::{InstallPlan, InstallReport};
+pub use crate::store::maildir::CapturedMessage;
+pub use crate::store::snapshot::Snapshot;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -121,28 +123,6 @@ pub enum Command {
     },
     SaveSettings(Settings),
     CopyText(String),
-}
-
-/// What the home holds, as the views show it.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub ca: Option<CertInfo>,
-    pub hosts: Vec<HostEntry>,
-    /// The machine's name, to prefill the wizard.
-    pub machine_fqdn: String,
-    /// `/etc/mail/tls` when it can be written, else a directory in $HOME.
-    pub default_install_dir: PathBuf,
-    /// `/etc/mail/access` when it exists, else HOME/access.
-    pub default_access_file: PathBuf,
-}
-
-/// A message the embedded server stored, as read back.
-#[derive(Debug, Clone)]
-pub struct CapturedMessage {
-    pub path: PathBuf,
-    /// The header block (up to the blank line).
-    pub headers: String,
-    pub size: u64,
 }
 
 // Each outcome is sent once through a channel; boxing the big ones would

@@ -10,6 +10,7 @@ use super::fsutil::{self, StagedFile, PKI_FILE_LIMIT};
 use super::home::Home;
 use super::rehash::{self, RehashReport};
 use super::{refused, Error};
+use crate::core::linediff::{self, DiffLine};
 use crate::core::rehash::HashKind;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -318,4 +319,22 @@ pub fn safety_warnings(plan: &InstallPlan) -> Vec<String> {
         }
     }
     w
+}
+
+/// What install would change in the files it replaces. Keys are never
+/// shown.
+pub fn replaced_diffs(plan: &InstallPlan) -> Vec<(PathBuf, Vec<DiffLine>)> {
+    plan.files
+        .iter()
+        .filter(|f| f.state == FileState::Replaced && !f.secret)
+        .map(|f| {
+            let old = fsutil::read_limited(&f.path, PKI_FILE_LIMIT).unwrap_or_default();
+            let diff = linediff::diff_lines(
+                &String::from_utf8_lossy(&old),
+                &String::from_utf8_lossy(&f.contents),
+                2,
+            );
+            (f.path.clone(), diff)
+        })
+        .collect()
 }

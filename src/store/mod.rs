@@ -8,7 +8,9 @@ pub mod doctor;
 pub mod fsutil;
 pub mod home;
 pub mod install;
+pub mod maildir;
 pub mod rehash;
+pub mod snapshot;
 
 use crate::core::cert::CertError;
 use crate::core::pki::PkiError;

@@ -1,0 +1,625 @@
+//! The one place commands are carried out ([`StudioApp::execute`]) and
+//! job results are taken in ([`StudioApp::on_outcome`]). Quick edits happen
+//! here in memory; anything that touches the disk or the network runs as a
+//! named background job calling the same library function as the matching
+//! subcommand.
+
+use super::access_doc::AccessDoc;
+use super::commands::{Command, Outcome, Purpose};
+use super::jobs;
+use super::settings;
+use super::widgets;
+use super::{doctor, ServerState, StudioApp, Tab};
+use crate::net::server::SessionLog;
+use eframe::egui;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+impl StudioApp {
+    fn spawn(
+        &mut self,
+        name: &str,
+        tab: Tab,
+        work: impl FnOnce(&jobs::JobHandle, &jobs::Reply) -> Outcome + Send + 'static,
+    ) -> u64 {
+        self.notices.remove(&tab);
+        let id = self.jobs.spawn(name, false, work);
+        self.job_tab.insert(id, tab);
+        id
+    }
+
+    /// The one place commands are carried out.
+    pub fn execute(&mut self, cmd: Command) {
+        let tab = self.tab;
+        let home = self.home.clone();
+        match cmd {
+            Command::Reload => {
+                if self.loading.is_some_and(|j| self.jobs.is_running(j)) {
+                    return;
+                }
+                // A reload follows most actions: it keeps the tab's notice
+                // (what the action did) rather than clearing it.
+                let id = self.jobs.spawn("read the home", false, move |_, _| {
+                    match crate::store::snapshot::load(&home) {
+                        Ok(s) => Outcome::Snapshot(s),
+                        Err(e) => Outcome::Failed {
+                            what: "Reading the home".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+                self.job_tab.insert(id, tab);
+                self.loading = Some(id);
+            }
+            Command::SetUpPki { ca, host } => {
+                self.wizard.keygen_job = Some(self.spawn("create keys", tab, move |job, _| {
+                    let steps = usize::from(ca.is_some()) + usize::from(host.is_some());
+                    let mut done = 0usize;
+                    let mut ca_info = None;
+                    if let Some((cn, kind)) = ca {
+                        job.report(format!("Generating the CA key ({kind})…"), Some(0.0));
+                        match home.init_ca(&cn, kind, crate::store::home::CA_DAYS_DEFAULT) {
+                            Ok(i) => ca_info = Some(i),
+                            Err(e) => {
+                                return Outcome::Failed {
+                                    what: "Creating the CA".into(),
+                                    error: e.to_string(),
+                                }
+                            }
+                        }
+                        done += 1;
+                    }
+                    let mut issued = None;
+                    if job.cancelled() {
+                        // The UI has stopped waiting; the CA stays (it is whole).
+                        return Outcome::Done;
+                    }
+                    if let Some((fqdn, kind)) = host {
+                        job.report(
+                            format!("Generating the key for {fqdn} ({kind}) and signing it…"),
+                            Some(done as f32 / steps as f32),
+                        );
+                        match home.issue(&fqdn, &[], kind, crate::store::home::HOST_DAYS_DEFAULT) {
+                            Ok(r) => issued = Some(r),
+                            Err(e) => {
+                                return Outcome::Failed {
+                                    what: format!("Issuing the certificate for {fqdn}"),
+                                    error: e.to_string(),
+                                }
+                            }
+                        }
+                    }
+                    job.report("Done", Some(1.0));
+                    Outcome::PkiReady {
+                        ca: ca_info,
+                        issued,
+                    }
+                }));
+            }
+            Command::IssueCert {
+                fqdn,
+                sans,
+                kind,
+                days,
+            } => {
+                self.spawn("issue a certificate", tab, move |job, _| {
+                    job.report(format!("Generating a {kind} key for {fqdn}…"), None);
+                    match home.issue(&fqdn, &sans, kind, days) {
+                        Ok(r) => Outcome::Issued(r),
+                        Err(e) => Outcome::Failed {
+                            what: format!("Issuing the certificate for {fqdn}"),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::RenewCert { fqdn } => {
+                self.spawn("renew a certificate", tab, move |job, _| {
+                    job.report(format!("New key and certificate for {fqdn}…"), None);
+                    match home.renew(&fqdn, None, crate::store::home::HOST_DAYS_DEFAULT) {
+                        Ok(r) => Outcome::Renewed(r),
+                        Err(e) => Outcome::Failed {
+                            what: format!("Renewing {fqdn}"),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::PlanInstall { fqdn, to } => {
+                self.spawn("plan the installation", tab, move |_, _| {
+                    match crate::store::install::plan(&home, &fqdn, &to) {
+                        Ok(plan) => Outcome::InstallPlanned {
+                            warnings: crate::store::install::safety_warnings(&plan),
+                            mc_lines: crate::store::install::mc_lines(&plan),
+                            diffs: crate::store::install::replaced_diffs(&plan),
+                            plan,
+                        },
+                        Err(e) => Outcome::Failed {
+                            what: "Planning the installation".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::ApplyInstall { fqdn, to } => {
+                self.spawn("install", tab, move |job, _| {
+                    job.report(format!("Installing into {}…", to.display()), None);
+                    let r = crate::store::install::plan(&home, &fqdn, &to)
+                        .and_then(|p| crate::store::install::apply(&p));
+                    match r {
+                        Ok(r) => Outcome::Installed(r),
+                        Err(e) => Outcome::Failed {
+                            what: "Installing".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::OpenAccess { path } => {
+                self.spawn("open the access map", Tab::Access, move |_, _| {
+                    let exists = path.exists();
+                    match crate::store::access::load_or_empty(&path) {
+                        Ok(map) => Outcome::AccessOpened { path, map, exists },
+                        Err(e) => Outcome::Failed {
+                            what: "Opening the access map".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::EditAccess(edit) => match self.access.as_mut() {
+                None => self.notify(Tab::Access, true, "Open an access file first."),
+                Some(doc) => match doc.apply(&edit) {
+                    Ok(msg) => self.notify(Tab::Access, false, msg),
+                    Err(e) => self.notify(Tab::Access, true, e),
+                },
+            },
+            Command::SaveAccess { makemap } => {
+                let Some(doc) = &self.access else {
+                    return self.notify(Tab::Access, true, "Open an access file first.");
+                };
+                let path = doc.path.clone();
+                let map = doc.map.clone();
+                self.spawn("save the access map", Tab::Access, move |job, _| {
+                    job.report(format!("Saving {}…", path.display()), None);
+                    match crate::store::access::save(&path, &map, makemap) {
+                        Ok(report) => Outcome::AccessSaved {
+                            path,
+                            saved: map,
+                            report,
+                        },
+                        Err(e) => Outcome::Failed {
+                            what: "Saving the access map".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::PickFile { purpose, directory } => {
+                self.spawn("choose a file", tab, move |_, _| {
+                    // The portal dialog blocks this job's thread, never the UI.
+                    let dialog = rfd::FileDialog::new();
+                    let path = if directory {
+                        dialog.pick_folder()
+                    } else {
+                        dialog.pick_file()
+                    };
+                    Outcome::FilePicked { purpose, path }
+                });
+            }
+            Command::LoadCerts { purpose, path } => {
+                self.spawn("read a certificate", tab, move |_, _| {
+                    match crate::store::certfiles::infos_in_file(&path) {
+                        Ok(certs) => Outcome::CertsLoaded {
+                            purpose,
+                            path,
+                            certs,
+                        },
+                        Err(e) => Outcome::Failed {
+                            what: "Reading the certificate".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::StartServer(setup) => {
+                if self.server.running() {
+                    return self.notify(Tab::Live, true, "The server is already running.");
+                }
+                let stop = Arc::new(AtomicBool::new(false));
+                let stop_job = stop.clone();
+                self.notices.remove(&Tab::Live);
+                let id = self.jobs.spawn("embedded server", true, move |_, reply| {
+                    let plan = match crate::net::setup::server_config(&home, setup) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            return Outcome::Failed {
+                                what: "Starting the server".into(),
+                                error: e.to_string(),
+                            }
+                        }
+                    };
+                    let description = plan.describe();
+                    let bound = match crate::net::server::bind(plan.config) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            return Outcome::Failed {
+                                what: "Starting the server".into(),
+                                error: e.to_string(),
+                            }
+                        }
+                    };
+                    reply.event(Outcome::ServerListening {
+                        addr: bound.local_addr(),
+                        description,
+                    });
+                    let (tx, rx) = std::sync::mpsc::channel::<SessionLog>();
+                    let forward = reply.clone();
+                    let forwarder = std::thread::Builder::new()
+                        .name("server-sessions".into())
+                        .spawn(move || {
+                            for log in rx {
+                                forward.event(Outcome::Session(Box::new(log)));
+                            }
+                        });
+                    let r = crate::net::server::run(bound, stop_job, Some(tx));
+                    if let Ok(f) = forwarder {
+                        let _ = f.join();
+                    }
+                    match r {
+                        Ok(()) => Outcome::ServerStopped,
+                        Err(e) => Outcome::Failed {
+                            what: "The server".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+                self.job_tab.insert(id, Tab::Live);
+                self.server = ServerState {
+                    job: Some(id),
+                    addr: None,
+                    description: "starting…".into(),
+                    stop: Some(stop),
+                };
+            }
+            Command::StopServer => {
+                if let Some(stop) = &self.server.stop {
+                    stop.store(true, Ordering::Relaxed);
+                    self.server.description = "stopping…".into();
+                }
+            }
+            Command::Probe { setup, own_server } => {
+                self.spawn("probe", Tab::Live, move |job, _| {
+                    job.report(format!("Probing {}…", setup.target), None);
+                    let opts = match crate::net::setup::probe_options(&home, setup) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            return Outcome::Failed {
+                                what: "Preparing the probe".into(),
+                                error: e.to_string(),
+                            }
+                        }
+                    };
+                    Outcome::Probed {
+                        own_server,
+                        report: Box::new(crate::net::probe::probe(&opts)),
+                    }
+                });
+            }
+            Command::ReadMessages { paths } => {
+                self.jobs
+                    .spawn("read captured messages", true, move |_, _| {
+                        Outcome::Messages(
+                            paths
+                                .iter()
+                                .filter_map(|p| crate::store::maildir::read_message(p))
+                                .collect(),
+                        )
+                    });
+            }
+            Command::RunDoctor(input) => {
+                self.spawn("doctor", Tab::Doctor, move |job, _| {
+                    job.report("Checking the setup…", None);
+                    match crate::store::doctor::run(&input, widgets::now_unix()) {
+                        Ok(report) => Outcome::DoctorDone {
+                            report,
+                            fixed: Vec::new(),
+                        },
+                        Err(e) => Outcome::Failed {
+                            what: "Checking the setup".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::ApplyFixes { actions, then } => {
+                self.spawn("doctor fixes", Tab::Doctor, move |job, _| {
+                    let mut fixed = Vec::new();
+                    for (n, a) in actions.iter().enumerate() {
+                        if job.cancelled() {
+                            return Outcome::Done;
+                        }
+                        job.report(
+                            doctor::describe(a),
+                            Some(n as f32 / actions.len().max(1) as f32),
+                        );
+                        fixed.push(crate::store::doctor::apply_fix(a).map_err(|e| e.to_string()));
+                    }
+                    match crate::store::doctor::run(&then, widgets::now_unix()) {
+                        Ok(report) => Outcome::DoctorDone { report, fixed },
+                        Err(e) => Outcome::Failed {
+                            what: "Checking the setup again".into(),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::ExportBundle { fqdn, out } => {
+                self.spawn("export a bundle", tab, move |job, _| {
+                    job.report(format!("Writing the bundle for {fqdn}…"), None);
+                    let r = crate::store::bundle::build(
+                        &home,
+                        &fqdn,
+                        std::path::Path::new(crate::store::bundle::DEFAULT_PREFIX),
+                    )
+                    .and_then(|b| crate::store::bundle::write(&b, &out));
+                    match r {
+                        Ok(r) => Outcome::BundleWritten(r),
+                        Err(e) => Outcome::Failed {
+                            what: format!("Exporting the bundle for {fqdn}"),
+                            error: e.to_string(),
+                        },
+                    }
+                });
+            }
+            Command::SaveSettings(s) => {
+                self.settings_seq += 1;
+                let (seq, written) = (self.settings_seq, self.settings_written.clone());
+                self.jobs.spawn("save settings", true, move |_, _| {
+                    // Saves may overlap; the newest one always wins.
+                    let Ok(mut last) = written.lock() else {
+                        return Outcome::Done;
+                    };
+                    if *last > seq {
+                        return Outcome::Done;
+                    }
+                    *last = seq;
+                    match settings::save(&home, &s) {
+                        Ok(()) => Outcome::Done,
+                        Err(e) => Outcome::Failed {
+                            what: "Saving the settings".into(),
+                            error: e,
+                        },
+                    }
+                });
+            }
+            Command::CopyText(_) => {}
+        }
+    }
+
+    /// Takes in what finished jobs produced.
+    pub(super) fn receive(&mut self, ctx: &egui::Context) {
+        for m in self.jobs.poll() {
+            let tab = self.job_tab.get(&m.job).copied().unwrap_or(self.tab);
+            if m.done {
+                self.job_tab.remove(&m.job);
+                if self.wizard.keygen_job == Some(m.job) {
+                    let failed = matches!(m.outcome, Outcome::Failed { .. });
+                    self.wizard.on_keygen_done(failed);
+                }
+                if self.loading == Some(m.job) {
+                    self.loading = None;
+                }
+                if self.server.job == Some(m.job) {
+                    self.server = ServerState::default();
+                }
+            }
+            self.on_outcome(ctx, tab, m.outcome);
+        }
+    }
+
+    fn on_outcome(&mut self, ctx: &egui::Context, tab: Tab, outcome: Outcome) {
+        match outcome {
+            Outcome::Failed { what, error } => self.notify(tab, true, format!("{what}: {error}")),
+            Outcome::Done => {}
+            Outcome::Snapshot(s) => {
+                self.wizard.prefill(&s, &self.settings);
+                if self.access.is_none() && !self.access_view.opening {
+                    let path = self
+                        .settings
+                        .access_file
+                        .clone()
+                        .unwrap_or_else(|| s.default_access_file.clone());
+                    self.access_view.path = path.display().to_string();
+                    // The file edited last time opens again by itself.
+                    if self.settings.access_file.is_some() {
+                        self.access_view.opening = true;
+                        self.push(Command::OpenAccess { path });
+                    }
+                }
+                self.snapshot = Some(Arc::new(s));
+            }
+            Outcome::PkiReady { ca, issued } => {
+                let mut text = Vec::new();
+                if let Some(ca) = ca {
+                    text.push(format!("CA created: {}", ca.subject));
+                }
+                if let Some(r) = &issued {
+                    text.push(format!("certificate issued for {}", r.entry.fqdn));
+                    text.extend(r.notes.iter().cloned());
+                }
+                self.notify(tab, false, text.join("; "));
+                self.execute(Command::Reload);
+                self.wizard.request_plan(&mut self.pending);
+            }
+            Outcome::Issued(r) => {
+                let mut t = format!("Issued {} ({})", r.entry.fqdn, r.entry.cert_path.display());
+                for n in &r.notes {
+                    t.push_str(&format!("; {n}"));
+                }
+                self.certs.select(&r.entry.fqdn);
+                self.notify(tab, false, t);
+                self.execute(Command::Reload);
+            }
+            Outcome::Renewed(r) => {
+                self.notify(
+                    tab,
+                    false,
+                    format!(
+                        "Renewed {}: new key and certificate, valid until {}; the old pair is in {}",
+                        r.entry.fqdn,
+                        r.entry.info.not_after,
+                        self.home.archive_dir().display()
+                    ),
+                );
+                self.execute(Command::Reload);
+            }
+            Outcome::InstallPlanned {
+                plan,
+                warnings,
+                mc_lines,
+                diffs,
+            } => self.wizard.on_plan(plan, warnings, mc_lines, diffs),
+            Outcome::Installed(r) => {
+                self.settings.install_dir = Some(r.plan.to.clone());
+                self.wizard.on_installed(r);
+            }
+            Outcome::AccessOpened { path, map, exists } => {
+                self.access_view.opening = false;
+                self.settings.access_file = Some(path.clone());
+                self.access_view.path = path.display().to_string();
+                let n = map.entries().count();
+                self.access = Some(AccessDoc::new(path.clone(), map, exists));
+                self.access_view.on_open();
+                self.notify(
+                    Tab::Access,
+                    false,
+                    if exists {
+                        format!("Opened {} ({n} entries)", path.display())
+                    } else {
+                        format!(
+                            "{} does not exist yet; it is created when you save",
+                            path.display()
+                        )
+                    },
+                );
+            }
+            Outcome::AccessSaved {
+                path,
+                saved,
+                report,
+            } => {
+                if let Some(doc) = self.access.as_mut().filter(|d| d.path == path) {
+                    doc.saved_as(saved);
+                }
+                let mut t = format!("Saved {}", path.display());
+                if let Some(b) = &report.backup {
+                    t.push_str(&format!("; previous version in {}", b.display()));
+                }
+                let mut error = false;
+                match &report.makemap {
+                    Some(Ok(m)) => t.push_str(&format!("; {m}")),
+                    Some(Err(m)) => {
+                        error = true;
+                        t.push_str(&format!("; but makemap failed: {m}"));
+                    }
+                    None => t.push_str(&format!(
+                        "; rebuild the database: makemap hash {0} < {0}",
+                        path.display()
+                    )),
+                }
+                self.access_view.preview = None;
+                self.notify(Tab::Access, error, t);
+            }
+            Outcome::FilePicked { purpose, path } => {
+                if let Some(p) = path {
+                    self.on_file_picked(purpose, p);
+                }
+            }
+            Outcome::CertsLoaded {
+                purpose,
+                path,
+                certs,
+            } => match purpose {
+                Purpose::DnPickerCert => self.access_view.picker.on_loaded(path, certs),
+                Purpose::ExplainCert => self.explain.on_cert(certs),
+                _ => {}
+            },
+            Outcome::ServerListening { addr, description } => {
+                self.server.addr = Some(addr);
+                self.server.description = description;
+                self.settings.server_port = addr.port();
+                self.notify(Tab::Live, false, format!("Listening on {addr}"));
+            }
+            Outcome::Session(log) => {
+                let files: Vec<PathBuf> = log.messages.iter().map(PathBuf::from).collect();
+                self.sessions.push(*log);
+                if !files.is_empty() {
+                    self.execute(Command::ReadMessages { paths: files });
+                }
+            }
+            Outcome::ServerStopped => {
+                self.notify(Tab::Live, false, "The server stopped.");
+            }
+            Outcome::Probed { own_server, report } => {
+                if own_server {
+                    self.own_probe = Some(*report);
+                } else {
+                    self.other_probe = Some(*report);
+                }
+            }
+            Outcome::Messages(m) => self.messages.extend(m),
+            Outcome::DoctorDone { report, fixed } => {
+                if !fixed.is_empty() {
+                    let failed = fixed.iter().filter(|r| r.is_err()).count();
+                    let text = fixed
+                        .iter()
+                        .map(|r| match r {
+                            Ok(m) => format!("fixed: {m}"),
+                            Err(e) => format!("not fixed: {e}"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    self.notify(Tab::Doctor, failed > 0, text);
+                }
+                self.doctor_report = Some(report);
+            }
+            Outcome::BundleWritten(r) => {
+                self.notify(
+                    tab,
+                    false,
+                    format!(
+                        "Bundle written to {} ({} entries{}); give it to the host's admin: its README.txt says how to install it",
+                        r.out.display(),
+                        r.entries.len(),
+                        if r.tar { ", mode 0600: it holds the private key" } else { "" }
+                    ),
+                );
+            }
+        }
+        ctx.request_repaint();
+    }
+
+    pub(super) fn on_file_picked(&mut self, purpose: Purpose, p: PathBuf) {
+        let text = p.display().to_string();
+        match purpose {
+            Purpose::InstallDir => self.wizard.install_dir = text,
+            Purpose::AccessFile => {
+                self.access_view.path = text;
+                self.push(Command::OpenAccess { path: p });
+            }
+            Purpose::DnPickerCert => {
+                self.access_view.picker.file = text;
+                self.push(Command::LoadCerts { purpose, path: p });
+            }
+            Purpose::ExplainCert => {
+                self.explain.cert_file = text;
+                self.push(Command::LoadCerts { purpose, path: p });
+            }
+            Purpose::ProbeClientCert => self.live.client_cert = text,
+            Purpose::ProbeClientKey => self.live.client_key = text,
+            Purpose::ProbeCaFile => self.live.ca_file = text,
+        }
+    }
+}
