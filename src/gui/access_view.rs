@@ -4,9 +4,10 @@
 //! same checker as `access check`), a DN picker that fills `CERTISSUER:` /
 //! `CERTSUBJECT:` from a certificate, undo/redo, and a save preview.
 
-use super::commands::{AccessEdit, Command, Purpose};
+use super::commands::{AccessEdit, Command, Purpose, Sink};
+use super::view::ViewCtx;
 use super::widgets;
-use super::{AccessDoc, Row, StudioApp};
+use super::{AccessDoc, Row};
 use crate::core::access::{cert_relay_names, AccessMap, Tag};
 use crate::core::access_check::{self, CheckContext, Severity};
 use crate::core::cert::CertInfo;
@@ -253,6 +254,8 @@ pub struct AccessView {
     pub makemap: bool,
     /// Rows after the search filter, cached per (generation, search).
     cache: Option<(u64, String, Vec<Row>)>,
+    /// Set to scroll the editor to this line (1-based) once.
+    pub scroll_to_line: Option<usize>,
 }
 
 impl AccessView {
@@ -291,30 +294,34 @@ impl AccessView {
 
 const ROW_H: f32 = 20.0;
 
-pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
+pub fn show(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
     // The file bar.
     ui.horizontal(|ui| {
-        let (r, browse) = widgets::path_field(ui, "Access file", &mut app.access_view.path, 320.0);
+        let (r, browse) = widgets::path_field(ui, "Access file", &mut v.path, 320.0);
         let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         if browse {
-            app.pending.push(Command::PickFile {
+            out.push(Command::PickFile {
                 purpose: Purpose::AccessFile,
                 directory: false,
             });
         }
-        let dirty = app.access.as_ref().is_some_and(|d| d.dirty);
-        if (ui.button("Open").clicked() || enter) && !app.access_view.path.trim().is_empty() {
+        let dirty = cx.access.is_some_and(|d| d.dirty);
+        if (ui.button("Open").clicked() || enter) && !v.path.trim().is_empty() {
             if dirty {
-                app.notify(super::Tab::Access, true, "There are unsaved changes: save them (Ctrl+S) or undo them before opening another file.");
+                out.push(Command::Notify {
+                    tab: super::Tab::Access,
+                    error: true,
+                    text: "There are unsaved changes: save them (Ctrl+S) or undo them before opening another file.".into(),
+                });
             } else {
-                app.access_view.opening = true;
-                app.pending.push(Command::OpenAccess {
-                    path: PathBuf::from(app.access_view.path.trim()),
+                v.opening = true;
+                out.push(Command::OpenAccess {
+                    path: PathBuf::from(v.path.trim()),
                 });
             }
         }
     });
-    let Some(doc) = app.access.as_ref() else {
+    let Some(doc) = cx.access else {
         ui.label("Open the sendmail access file (the source, e.g. /etc/mail/access — not access.db). A file that does not exist yet is created on save.");
         return;
     };
@@ -358,7 +365,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
             .clicked()
             || (undo && can_undo)
         {
-            app.pending.push(Command::EditAccess(AccessEdit::Undo));
+            out.push(Command::EditAccess(AccessEdit::Undo));
         }
         if ui
             .add_enabled(can_redo, egui::Button::new("Redo"))
@@ -366,7 +373,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
             .clicked()
             || (redo && can_redo)
         {
-            app.pending.push(Command::EditAccess(AccessEdit::Redo));
+            out.push(Command::EditAccess(AccessEdit::Redo));
         }
         if ui
             .button("New TLS requirement")
@@ -374,11 +381,11 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
             .clicked()
             || new
         {
-            app.access_view.form = Some(EntryForm::new_tls());
-            app.access_view.selected = None;
+            v.form = Some(EntryForm::new_tls());
+            v.selected = None;
         }
         if ui.button("Relay by certificate…").clicked() {
-            app.access_view.picker.open = !app.access_view.picker.open;
+            v.picker.open = !v.picker.open;
         }
         if ui
             .add_enabled(dirty || !doc.exists, egui::Button::new("Save…"))
@@ -388,69 +395,65 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
         {
             let old = String::from_utf8_lossy(&doc.saved.to_bytes()).into_owned();
             let new = String::from_utf8_lossy(&doc.map.to_bytes()).into_owned();
-            app.access_view.preview = Some(linediff::diff_lines(&old, &new, 2));
+            v.preview = Some(linediff::diff_lines(&old, &new, 2));
         }
-        widgets::text_field(ui, "Search", &mut app.access_view.search, 160.0);
+        widgets::text_field(ui, "Search", &mut v.search, 160.0);
     });
 
-    if app.access_view.picker.open {
-        dn_picker(app, ui);
+    if v.picker.open {
+        dn_picker(v, cx, out, ui);
     }
-    save_preview(app, ui);
+    save_preview(v, cx, out, ui);
 
-    let Some(doc) = app.access.as_ref() else {
+    let Some(doc) = cx.access else {
         return;
     };
-    let rows = app.access_view.rows(doc);
+    let rows = v.rows(doc);
     // Arrow keys move the selection through the visible lines.
     if up || down {
         let lines: Vec<usize> = rows
             .iter()
             .filter_map(|r| if let Row::Line(i) = r { Some(*i) } else { None })
             .collect();
-        let pos = app
-            .access_view
-            .selected
-            .and_then(|s| lines.iter().position(|&l| l == s));
+        let pos = v.selected.and_then(|s| lines.iter().position(|&l| l == s));
         let next = match (pos, up) {
             (Some(p), true) => p.checked_sub(1),
             (Some(p), false) => Some((p + 1).min(lines.len().saturating_sub(1))),
             (None, _) => (!lines.is_empty()).then_some(0),
         };
         if let Some(n) = next.and_then(|n| lines.get(n)) {
-            select_line(app, *n);
-            app.scroll_to_line = Some(*n + 1);
+            select_line(v, cx, *n);
+            v.scroll_to_line = Some(*n + 1);
         }
     }
     if del {
-        if let Some(i) = app.access_view.selected {
-            app.pending
-                .push(Command::EditAccess(AccessEdit::Remove { index: i }));
-            app.access_view.selected = None;
-            app.access_view.form = None;
+        if let Some(i) = v.selected {
+            out.push(Command::EditAccess(AccessEdit::Remove { index: i }));
+            v.selected = None;
+            v.form = None;
         }
     }
 
     // The form for the selected or new entry.
-    if app.access_view.form.is_some() {
-        entry_form(app, ui);
-    } else if let Some(i) = app.access_view.selected {
+    if v.form.is_some() {
+        entry_form(v, out, ui);
+    } else if let Some(i) = v.selected {
         ui.label(format!(
             "Line {}: a comment, kept as it is. Delete removes it.",
             i + 1
         ));
     }
 
-    let Some(doc) = app.access.as_ref() else {
+    let Some(doc) = cx.access else {
         return;
     };
-    let scroll_row = app
+    let scroll_row = v
         .scroll_to_line
         .take()
         .and_then(|line| rows.iter().position(|r| *r == Row::Line(line - 1)));
     let mut clicked: Option<usize> = None;
-    let highlight = &app.highlight;
-    let selected = app.access_view.selected;
+    let highlight = cx.highlight;
+    let selected = v.selected;
     let mut area = egui::ScrollArea::vertical()
         .id_salt("access-rows")
         .auto_shrink([false, false]);
@@ -522,35 +525,35 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
         }
     });
     if let Some(i) = clicked {
-        select_line(app, i);
+        select_line(v, cx, i);
     }
 }
 
-fn select_line(app: &mut StudioApp, i: usize) {
-    let Some(doc) = app.access.as_ref() else {
+fn select_line(v: &mut AccessView, cx: &ViewCtx, i: usize) {
+    let Some(doc) = cx.access else {
         return;
     };
-    app.access_view.selected = Some(i);
-    app.access_view.form = doc.map.lines[i]
+    v.selected = Some(i);
+    v.form = doc.map.lines[i]
         .entry()
         .map(|e| EntryForm::from_entry(i, &e.key, &e.value));
     let is_comment = matches!(
         doc.map.lines[i].kind,
         crate::core::access::LineKind::Comment | crate::core::access::LineKind::Blank
     );
-    if app.access_view.form.is_none() && !is_comment {
+    if v.form.is_none() && !is_comment {
         // A line makemap skips (leading blank, no value, too long): the
         // form shows what is wrong and Apply writes a line it reads.
         let raw = String::from_utf8_lossy(&doc.map.lines[i].raw)
             .trim()
             .to_string();
-        let (k, v) = raw.split_once(char::is_whitespace).unwrap_or((&raw, ""));
-        app.access_view.form = Some(EntryForm::from_entry(i, k, v.trim()));
+        let (k, value) = raw.split_once(char::is_whitespace).unwrap_or((&raw, ""));
+        v.form = Some(EntryForm::from_entry(i, k, value.trim()));
     }
 }
 
-fn entry_form(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let Some(f) = app.access_view.form.as_mut() else {
+fn entry_form(v: &mut AccessView, out: &mut Sink, ui: &mut egui::Ui) {
+    let Some(f) = v.form.as_mut() else {
         return;
     };
     let problems = f.problems();
@@ -703,27 +706,26 @@ fn entry_form(app: &mut StudioApp, ui: &mut egui::Ui) {
             Some(index) => AccessEdit::Replace { index, key, value },
             None => AccessEdit::Set { key, value },
         };
-        app.pending.push(Command::EditAccess(edit));
-        app.access_view.form = None;
-        app.access_view.selected = None;
+        out.push(Command::EditAccess(edit));
+        v.form = None;
+        v.selected = None;
     }
     if cancel {
-        app.access_view.form = None;
-        app.access_view.selected = None;
+        v.form = None;
+        v.selected = None;
     }
     if delete {
         if let Some(index) = index {
-            app.pending
-                .push(Command::EditAccess(AccessEdit::Remove { index }));
+            out.push(Command::EditAccess(AccessEdit::Remove { index }));
         }
-        app.access_view.form = None;
-        app.access_view.selected = None;
+        v.form = None;
+        v.selected = None;
     }
 }
 
-fn dn_picker(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let snap = app.snapshot.clone().unwrap_or_default();
-    let p = &mut app.access_view.picker;
+fn dn_picker(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
+    let snap = cx.snapshot.cloned().unwrap_or_default();
+    let p = &mut v.picker;
     let mut add: Option<(String, Option<String>)> = None;
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.strong("Let a certificate relay (CERTISSUER / CERTSUBJECT)");
@@ -765,13 +767,13 @@ fn dn_picker(app: &mut StudioApp, ui: &mut egui::Ui) {
                 let (r, browse) = widgets::path_field(ui, "Certificate file", &mut p.file, 320.0);
                 let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 if browse {
-                    app.pending.push(Command::PickFile {
+                    out.push(Command::PickFile {
                         purpose: Purpose::DnPickerCert,
                         directory: false,
                     });
                 }
                 if (ui.button("Load").clicked() || enter) && !p.file.trim().is_empty() {
-                    app.pending.push(Command::LoadCerts {
+                    out.push(Command::LoadCerts {
                         purpose: Purpose::DnPickerCert,
                         path: PathBuf::from(p.file.trim()),
                     });
@@ -818,18 +820,18 @@ fn dn_picker(app: &mut StudioApp, ui: &mut egui::Ui) {
         }
     });
     if let Some((issuer, subject)) = add {
-        app.pending.push(Command::EditAccess(AccessEdit::CertRelay {
+        out.push(Command::EditAccess(AccessEdit::CertRelay {
             issuer,
             subject,
         }));
     }
 }
 
-fn save_preview(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let Some(diff) = app.access_view.preview.clone() else {
+fn save_preview(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
+    let Some(diff) = v.preview.clone() else {
         return;
     };
-    let Some(doc) = app.access.as_ref() else {
+    let Some(doc) = cx.access else {
         return;
     };
     let path = doc.path.display().to_string();
@@ -852,7 +854,7 @@ fn save_preview(app: &mut StudioApp, ui: &mut egui::Ui) {
             ui.colored_label(ui.visuals().error_fg_color, format!("{errors} line(s) have errors that makemap or sendmail will not read as written."));
         }
         ui.label(format!("The current file is kept as {}.", crate::store::access::backup_path(&doc.path).display()));
-        ui.checkbox(&mut app.access_view.makemap, "Rebuild the database (makemap hash)");
+        ui.checkbox(&mut v.makemap, "Rebuild the database (makemap hash)");
         ui.horizontal(|ui| {
             if ui.button("Save").clicked() {
                 save = true;
@@ -866,11 +868,9 @@ fn save_preview(app: &mut StudioApp, ui: &mut egui::Ui) {
         cancel = true;
     }
     if save {
-        app.pending.push(Command::SaveAccess {
-            makemap: app.access_view.makemap,
-        });
-        app.access_view.preview = None;
+        out.push(Command::SaveAccess { makemap: v.makemap });
+        v.preview = None;
     } else if cancel {
-        app.access_view.preview = None;
+        v.preview = None;
     }
 }

@@ -3,10 +3,10 @@
 //! field `show` prints and the sendmail forms to copy, and the actions
 //! issue, renew and export a partner bundle.
 
-use super::commands::Command;
+use super::commands::{Command, Sink};
+use super::view::ViewCtx;
 use super::widgets;
 use super::wizard::kind_label;
-use super::StudioApp;
 use crate::core::cert::CertInfo;
 use crate::core::fqdn;
 use crate::core::pki::KeyKind;
@@ -62,8 +62,8 @@ fn cell(ui: &mut egui::Ui, width: f32, add: impl FnOnce(&mut egui::Ui)) {
     );
 }
 
-pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let Some(snap) = app.snapshot.clone() else {
+pub fn show(v: &mut CertsView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
+    let Some(snap) = cx.snapshot.cloned() else {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("Reading the certificates…");
@@ -71,7 +71,6 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
         return;
     };
     let now = widgets::now_unix();
-    let v = &mut app.certs;
     ui.horizontal(|ui| {
         widgets::text_field(ui, "Filter", &mut v.filter, 200.0)
             .on_hover_text("Matches names, alternative names and subjects");
@@ -88,7 +87,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
         }
     });
     if v.issue_open {
-        issue_form(ui, v, &mut app.pending);
+        issue_form(ui, v, out);
     }
     let needle = v.filter.to_lowercase();
     let mut rows: Vec<RowData<'_>> = Vec::with_capacity(snap.hosts.len() + 1);
@@ -137,7 +136,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
             .resizable(true)
             .default_size(380.0)
             .show(ui, |ui| {
-                details_panel(ui, v, &mut app.pending, &sel, now, &app.home.root);
+                details_panel(ui, v, out, &sel, now, &cx.home.root);
             });
     }
     egui::ScrollArea::horizontal()
@@ -201,7 +200,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
         });
 }
 
-fn issue_form(ui: &mut egui::Ui, v: &mut CertsView, pending: &mut Vec<Command>) {
+fn issue_form(ui: &mut egui::Ui, v: &mut CertsView, pending: &mut Sink) {
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.strong("Issue a host certificate");
         ui.horizontal(|ui| {
@@ -268,7 +267,7 @@ type Selected = (String, CertInfo, Option<crate::store::home::HostEntry>);
 fn details_panel(
     ui: &mut egui::Ui,
     v: &mut CertsView,
-    pending: &mut Vec<Command>,
+    pending: &mut Sink,
     sel: &Selected,
     now: i64,
     home_root: &std::path::Path,

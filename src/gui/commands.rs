@@ -56,10 +56,47 @@ pub enum AccessEdit {
     Redo,
 }
 
+/// Where views put what they want done: pushing is all they can do.
+#[derive(Default)]
+pub struct Sink(Vec<Command>);
+
+impl Sink {
+    pub fn push(&mut self, cmd: Command) {
+        self.0.push(cmd);
+    }
+
+    /// What was pushed since the last call (the app carries it out).
+    pub(super) fn take(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.0)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Command {
     /// Re-read the home (CA, certificates).
     Reload,
+    /// Switch to another tab.
+    ShowTab(super::Tab),
+    /// The person went past the welcome screen (remembered in the settings).
+    MarkWelcomed,
+    /// A banner on a tab.
+    Notify {
+        tab: super::Tab,
+        error: bool,
+        text: String,
+    },
+    /// Highlight these lines (1-based) in the access editor and show it,
+    /// scrolled to `scroll_to`.
+    ShowInAccessMap {
+        lines: Vec<usize>,
+        scroll_to: Option<usize>,
+    },
+    /// Forget the live test's sessions.
+    ClearSessions,
+    /// Fill the Decisions view from a live-test session and show it.
+    ExplainSession(Box<SessionLog>),
+    /// Remember the last probe target typed (settings).
+    SetProbeTarget(String),
     /// The wizard's key step: create the CA (when `ca` is given) and the
     /// host certificate (when `host` is given), reporting progress.
     SetUpPki {
@@ -123,6 +160,25 @@ pub enum Command {
     },
     SaveSettings(Settings),
     CopyText(String),
+}
+
+/// Why a job failed: what it was doing, and the error in words. A job
+/// returns `Err(Failed)`; the tab that started it shows "what: error".
+#[derive(Debug)]
+pub struct Failed {
+    pub what: String,
+    pub error: String,
+}
+
+impl Failed {
+    /// For `map_err`: `home.issue(…).map_err(Failed::doing("Issuing …"))?`.
+    pub fn doing<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce(E) -> Failed {
+        let what = what.into();
+        move |e| Failed {
+            what,
+            error: e.to_string(),
+        }
+    }
 }
 
 // Each outcome is sent once through a channel; boxing the big ones would

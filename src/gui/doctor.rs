@@ -2,8 +2,8 @@
 //! `starttls-studio doctor` (paths from sendmail.mc/sendmail.cf, or typed),
 //! and offers each safe fix as one click.
 
-use super::commands::Command;
-use super::StudioApp;
+use super::commands::{Command, Sink};
+use super::view::ViewCtx;
 use crate::store::doctor::{DoctorInput, FixAction, Overrides, Report, Severity};
 use eframe::egui;
 use std::path::PathBuf;
@@ -64,12 +64,11 @@ fn severity_color(ui: &egui::Ui, s: Severity) -> egui::Color32 {
     }
 }
 
-pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let running = app.jobs.busy().any(|j| j.name.starts_with("doctor"));
+pub fn show(v: &mut DoctorView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
+    let running = cx.jobs.busy().any(|j| j.name.starts_with("doctor"));
     egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
         ui.heading("Check a sendmail setup");
         ui.label("Reads the TLS settings from sendmail.mc and sendmail.cf (the cf wins: it is what sendmail reads), or the paths you type, and checks what sendmail checks: files, keys, chains, hash links, modes, expiry, the access map.");
-        let v = &mut app.doctor_view;
         egui::Grid::new("doctor-paths").num_columns(2).show(ui, |ui| {
             for (label, value) in [
                 ("sendmail.mc", &mut v.mc),
@@ -90,18 +89,18 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
         });
         ui.horizontal(|ui| {
             if ui.add_enabled(!running, egui::Button::new("Run checks")).clicked() {
-                app.pending.push(Command::RunDoctor(v.input()));
+                out.push(Command::RunDoctor(v.input()));
             }
             ui.checkbox(&mut v.show_info, "Show information");
             if running {
                 ui.spinner();
             }
         });
-        let Some(report) = app.doctor_report.clone() else {
+        let Some(report) = cx.doctor_report else {
             return;
         };
         ui.separator();
-        summary(ui, &report);
+        summary(ui, report);
         let actions = report.actions();
         if !actions.is_empty()
             && ui
@@ -109,12 +108,12 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                 .on_hover_text(actions.iter().map(describe).collect::<Vec<_>>().join("\n"))
                 .clicked()
         {
-            app.pending.push(Command::ApplyFixes {
+            out.push(Command::ApplyFixes {
                 actions,
-                then: app.doctor_view.input(),
+                then: v.input(),
             });
         }
-        let show_info = app.doctor_view.show_info;
+        let show_info = v.show_info;
         for (i, f) in report.findings.iter().enumerate() {
             if f.severity == Severity::Info && !show_info {
                 continue;
@@ -135,9 +134,9 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                                 .push_id(i, |ui| ui.add_enabled(!running, egui::Button::new("Fix")))
                                 .inner;
                             if r.on_hover_text(describe(a)).clicked() {
-                                app.pending.push(Command::ApplyFixes {
+                                out.push(Command::ApplyFixes {
                                     actions: vec![a.clone()],
-                                    then: app.doctor_view.input(),
+                                    then: v.input(),
                                 });
                             }
                         } else if ui
@@ -146,7 +145,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                             .on_hover_text("Copy the fix")
                             .clicked()
                         {
-                            app.pending.push(Command::CopyText(fix.description.clone()));
+                            out.push(Command::CopyText(fix.description.clone()));
                         }
                     });
                 }

@@ -5,14 +5,18 @@
 //! subcommand.
 
 use super::access_doc::AccessDoc;
-use super::commands::{Command, Outcome, Purpose};
+use super::commands::{Command, Failed, Outcome, Purpose};
 use super::jobs;
 use super::settings;
 use super::widgets;
 use super::{doctor, ServerState, StudioApp, Tab};
-use crate::net::server::SessionLog;
+use crate::net::server::{self, SessionLog};
+use crate::net::{probe, setup};
+use crate::store::doctor as store_doctor;
+use crate::store::home::{CA_DAYS_DEFAULT, HOST_DAYS_DEFAULT};
+use crate::store::{access as store_access, bundle, certfiles, install, maildir, snapshot};
 use eframe::egui;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -21,7 +25,7 @@ impl StudioApp {
         &mut self,
         name: &str,
         tab: Tab,
-        work: impl FnOnce(&jobs::JobHandle, &jobs::Reply) -> Outcome + Send + 'static,
+        work: impl FnOnce(&jobs::JobHandle, &jobs::Reply) -> Result<Outcome, Failed> + Send + 'static,
     ) -> u64 {
         self.notices.remove(&tab);
         let id = self.jobs.spawn(name, false, work);
@@ -41,13 +45,8 @@ impl StudioApp {
                 // A reload follows most actions: it keeps the tab's notice
                 // (what the action did) rather than clearing it.
                 let id = self.jobs.spawn("read the home", false, move |_, _| {
-                    match crate::store::snapshot::load(&home) {
-                        Ok(s) => Outcome::Snapshot(s),
-                        Err(e) => Outcome::Failed {
-                            what: "Reading the home".into(),
-                            error: e.to_string(),
-                        },
-                    }
+                    let s = snapshot::load(&home).map_err(Failed::doing("Reading the home"))?;
+                    Ok(Outcome::Snapshot(s))
                 });
                 self.job_tab.insert(id, tab);
                 self.loading = Some(id);
@@ -55,46 +54,33 @@ impl StudioApp {
             Command::SetUpPki { ca, host } => {
                 self.wizard.keygen_job = Some(self.spawn("create keys", tab, move |job, _| {
                     let steps = usize::from(ca.is_some()) + usize::from(host.is_some());
-                    let mut done = 0usize;
                     let mut ca_info = None;
                     if let Some((cn, kind)) = ca {
                         job.report(format!("Generating the CA key ({kind})…"), Some(0.0));
-                        match home.init_ca(&cn, kind, crate::store::home::CA_DAYS_DEFAULT) {
-                            Ok(i) => ca_info = Some(i),
-                            Err(e) => {
-                                return Outcome::Failed {
-                                    what: "Creating the CA".into(),
-                                    error: e.to_string(),
-                                }
-                            }
-                        }
-                        done += 1;
+                        ca_info = Some(
+                            home.init_ca(&cn, kind, CA_DAYS_DEFAULT)
+                                .map_err(Failed::doing("Creating the CA"))?,
+                        );
                     }
-                    let mut issued = None;
                     if job.cancelled() {
                         // The UI has stopped waiting; the CA stays (it is whole).
-                        return Outcome::Done;
+                        return Ok(Outcome::Done);
                     }
+                    let mut issued = None;
                     if let Some((fqdn, kind)) = host {
                         job.report(
                             format!("Generating the key for {fqdn} ({kind}) and signing it…"),
-                            Some(done as f32 / steps as f32),
+                            Some(usize::from(ca_info.is_some()) as f32 / steps as f32),
                         );
-                        match home.issue(&fqdn, &[], kind, crate::store::home::HOST_DAYS_DEFAULT) {
-                            Ok(r) => issued = Some(r),
-                            Err(e) => {
-                                return Outcome::Failed {
-                                    what: format!("Issuing the certificate for {fqdn}"),
-                                    error: e.to_string(),
-                                }
-                            }
-                        }
+                        issued = Some(home.issue(&fqdn, &[], kind, HOST_DAYS_DEFAULT).map_err(
+                            Failed::doing(format!("Issuing the certificate for {fqdn}")),
+                        )?);
                     }
                     job.report("Done", Some(1.0));
-                    Outcome::PkiReady {
+                    Ok(Outcome::PkiReady {
                         ca: ca_info,
                         issued,
-                    }
+                    })
                 }));
             }
             Command::IssueCert {
@@ -105,67 +91,48 @@ impl StudioApp {
             } => {
                 self.spawn("issue a certificate", tab, move |job, _| {
                     job.report(format!("Generating a {kind} key for {fqdn}…"), None);
-                    match home.issue(&fqdn, &sans, kind, days) {
-                        Ok(r) => Outcome::Issued(r),
-                        Err(e) => Outcome::Failed {
-                            what: format!("Issuing the certificate for {fqdn}"),
-                            error: e.to_string(),
-                        },
-                    }
+                    let r = home
+                        .issue(&fqdn, &sans, kind, days)
+                        .map_err(Failed::doing(format!("Issuing the certificate for {fqdn}")))?;
+                    Ok(Outcome::Issued(r))
                 });
             }
             Command::RenewCert { fqdn } => {
                 self.spawn("renew a certificate", tab, move |job, _| {
                     job.report(format!("New key and certificate for {fqdn}…"), None);
-                    match home.renew(&fqdn, None, crate::store::home::HOST_DAYS_DEFAULT) {
-                        Ok(r) => Outcome::Renewed(r),
-                        Err(e) => Outcome::Failed {
-                            what: format!("Renewing {fqdn}"),
-                            error: e.to_string(),
-                        },
-                    }
+                    let r = home
+                        .renew(&fqdn, None, HOST_DAYS_DEFAULT)
+                        .map_err(Failed::doing(format!("Renewing {fqdn}")))?;
+                    Ok(Outcome::Renewed(r))
                 });
             }
             Command::PlanInstall { fqdn, to } => {
                 self.spawn("plan the installation", tab, move |_, _| {
-                    match crate::store::install::plan(&home, &fqdn, &to) {
-                        Ok(plan) => Outcome::InstallPlanned {
-                            warnings: crate::store::install::safety_warnings(&plan),
-                            mc_lines: crate::store::install::mc_lines(&plan),
-                            diffs: crate::store::install::replaced_diffs(&plan),
-                            plan,
-                        },
-                        Err(e) => Outcome::Failed {
-                            what: "Planning the installation".into(),
-                            error: e.to_string(),
-                        },
-                    }
+                    let plan = install::plan(&home, &fqdn, &to)
+                        .map_err(Failed::doing("Planning the installation"))?;
+                    Ok(Outcome::InstallPlanned {
+                        warnings: install::safety_warnings(&plan),
+                        mc_lines: install::mc_lines(&plan),
+                        diffs: install::replaced_diffs(&plan),
+                        plan,
+                    })
                 });
             }
             Command::ApplyInstall { fqdn, to } => {
                 self.spawn("install", tab, move |job, _| {
                     job.report(format!("Installing into {}…", to.display()), None);
-                    let r = crate::store::install::plan(&home, &fqdn, &to)
-                        .and_then(|p| crate::store::install::apply(&p));
-                    match r {
-                        Ok(r) => Outcome::Installed(r),
-                        Err(e) => Outcome::Failed {
-                            what: "Installing".into(),
-                            error: e.to_string(),
-                        },
-                    }
+                    let r = install::plan(&home, &fqdn, &to)
+                        .and_then(|p| install::apply(&p))
+                        .map_err(Failed::doing("Installing"))?;
+                    Ok(Outcome::Installed(r))
                 });
             }
             Command::OpenAccess { path } => {
                 self.spawn("open the access map", Tab::Access, move |_, _| {
                     let exists = path.exists();
-                    match crate::store::access::load_or_empty(&path) {
-                        Ok(map) => Outcome::AccessOpened { path, map, exists },
-                        Err(e) => Outcome::Failed {
-                            what: "Opening the access map".into(),
-                            error: e.to_string(),
-                        },
-                    }
+                    let map = store_access::load_or_empty(&path)
+                        .map_err(Failed::doing("Opening the access map"))?;
+                    Ok(Outcome::AccessOpened { path, map, exists })
                 });
             }
             Command::EditAccess(edit) => match self.access.as_mut() {
@@ -183,17 +150,13 @@ impl StudioApp {
                 let map = doc.map.clone();
                 self.spawn("save the access map", Tab::Access, move |job, _| {
                     job.report(format!("Saving {}…", path.display()), None);
-                    match crate::store::access::save(&path, &map, makemap) {
-                        Ok(report) => Outcome::AccessSaved {
-                            path,
-                            saved: map,
-                            report,
-                        },
-                        Err(e) => Outcome::Failed {
-                            what: "Saving the access map".into(),
-                            error: e.to_string(),
-                        },
-                    }
+                    let report = store_access::save(&path, &map, makemap)
+                        .map_err(Failed::doing("Saving the access map"))?;
+                    Ok(Outcome::AccessSaved {
+                        path,
+                        saved: map,
+                        report,
+                    })
                 });
             }
             Command::PickFile { purpose, directory } => {
@@ -205,22 +168,18 @@ impl StudioApp {
                     } else {
                         dialog.pick_file()
                     };
-                    Outcome::FilePicked { purpose, path }
+                    Ok(Outcome::FilePicked { purpose, path })
                 });
             }
             Command::LoadCerts { purpose, path } => {
                 self.spawn("read a certificate", tab, move |_, _| {
-                    match crate::store::certfiles::infos_in_file(&path) {
-                        Ok(certs) => Outcome::CertsLoaded {
-                            purpose,
-                            path,
-                            certs,
-                        },
-                        Err(e) => Outcome::Failed {
-                            what: "Reading the certificate".into(),
-                            error: e.to_string(),
-                        },
-                    }
+                    let certs = certfiles::infos_in_file(&path)
+                        .map_err(Failed::doing("Reading the certificate"))?;
+                    Ok(Outcome::CertsLoaded {
+                        purpose,
+                        path,
+                        certs,
+                    })
                 });
             }
             Command::StartServer(setup) => {
@@ -231,25 +190,10 @@ impl StudioApp {
                 let stop_job = stop.clone();
                 self.notices.remove(&Tab::Live);
                 let id = self.jobs.spawn("embedded server", true, move |_, reply| {
-                    let plan = match crate::net::setup::server_config(&home, setup) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            return Outcome::Failed {
-                                what: "Starting the server".into(),
-                                error: e.to_string(),
-                            }
-                        }
-                    };
+                    let starting = || Failed::doing("Starting the server");
+                    let plan = setup::server_config(&home, setup).map_err(starting())?;
                     let description = plan.describe();
-                    let bound = match crate::net::server::bind(plan.config) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            return Outcome::Failed {
-                                what: "Starting the server".into(),
-                                error: e.to_string(),
-                            }
-                        }
-                    };
+                    let bound = server::bind(plan.config).map_err(starting())?;
                     reply.event(Outcome::ServerListening {
                         addr: bound.local_addr(),
                         description,
@@ -263,17 +207,12 @@ impl StudioApp {
                                 forward.event(Outcome::Session(Box::new(log)));
                             }
                         });
-                    let r = crate::net::server::run(bound, stop_job, Some(tx));
+                    let r = server::run(bound, stop_job, Some(tx));
                     if let Ok(f) = forwarder {
                         let _ = f.join();
                     }
-                    match r {
-                        Ok(()) => Outcome::ServerStopped,
-                        Err(e) => Outcome::Failed {
-                            what: "The server".into(),
-                            error: e.to_string(),
-                        },
-                    }
+                    r.map_err(Failed::doing("The server"))?;
+                    Ok(Outcome::ServerStopped)
                 });
                 self.job_tab.insert(id, Tab::Live);
                 self.server = ServerState {
@@ -292,45 +231,34 @@ impl StudioApp {
             Command::Probe { setup, own_server } => {
                 self.spawn("probe", Tab::Live, move |job, _| {
                     job.report(format!("Probing {}…", setup.target), None);
-                    let opts = match crate::net::setup::probe_options(&home, setup) {
-                        Ok(o) => o,
-                        Err(e) => {
-                            return Outcome::Failed {
-                                what: "Preparing the probe".into(),
-                                error: e.to_string(),
-                            }
-                        }
-                    };
-                    Outcome::Probed {
+                    let opts = setup::probe_options(&home, setup)
+                        .map_err(Failed::doing("Preparing the probe"))?;
+                    Ok(Outcome::Probed {
                         own_server,
-                        report: Box::new(crate::net::probe::probe(&opts)),
-                    }
+                        report: Box::new(probe::probe(&opts)),
+                    })
                 });
             }
             Command::ReadMessages { paths } => {
                 self.jobs
                     .spawn("read captured messages", true, move |_, _| {
-                        Outcome::Messages(
+                        Ok(Outcome::Messages(
                             paths
                                 .iter()
-                                .filter_map(|p| crate::store::maildir::read_message(p))
+                                .filter_map(|p| maildir::read_message(p))
                                 .collect(),
-                        )
+                        ))
                     });
             }
             Command::RunDoctor(input) => {
                 self.spawn("doctor", Tab::Doctor, move |job, _| {
                     job.report("Checking the setup…", None);
-                    match crate::store::doctor::run(&input, widgets::now_unix()) {
-                        Ok(report) => Outcome::DoctorDone {
-                            report,
-                            fixed: Vec::new(),
-                        },
-                        Err(e) => Outcome::Failed {
-                            what: "Checking the setup".into(),
-                            error: e.to_string(),
-                        },
-                    }
+                    let report = store_doctor::run(&input, widgets::now_unix())
+                        .map_err(Failed::doing("Checking the setup"))?;
+                    Ok(Outcome::DoctorDone {
+                        report,
+                        fixed: Vec::new(),
+                    })
                 });
             }
             Command::ApplyFixes { actions, then } => {
@@ -338,39 +266,26 @@ impl StudioApp {
                     let mut fixed = Vec::new();
                     for (n, a) in actions.iter().enumerate() {
                         if job.cancelled() {
-                            return Outcome::Done;
+                            return Ok(Outcome::Done);
                         }
                         job.report(
                             doctor::describe(a),
                             Some(n as f32 / actions.len().max(1) as f32),
                         );
-                        fixed.push(crate::store::doctor::apply_fix(a).map_err(|e| e.to_string()));
+                        fixed.push(store_doctor::apply_fix(a).map_err(|e| e.to_string()));
                     }
-                    match crate::store::doctor::run(&then, widgets::now_unix()) {
-                        Ok(report) => Outcome::DoctorDone { report, fixed },
-                        Err(e) => Outcome::Failed {
-                            what: "Checking the setup again".into(),
-                            error: e.to_string(),
-                        },
-                    }
+                    let report = store_doctor::run(&then, widgets::now_unix())
+                        .map_err(Failed::doing("Checking the setup again"))?;
+                    Ok(Outcome::DoctorDone { report, fixed })
                 });
             }
             Command::ExportBundle { fqdn, out } => {
                 self.spawn("export a bundle", tab, move |job, _| {
                     job.report(format!("Writing the bundle for {fqdn}…"), None);
-                    let r = crate::store::bundle::build(
-                        &home,
-                        &fqdn,
-                        std::path::Path::new(crate::store::bundle::DEFAULT_PREFIX),
-                    )
-                    .and_then(|b| crate::store::bundle::write(&b, &out));
-                    match r {
-                        Ok(r) => Outcome::BundleWritten(r),
-                        Err(e) => Outcome::Failed {
-                            what: format!("Exporting the bundle for {fqdn}"),
-                            error: e.to_string(),
-                        },
-                    }
+                    let r = bundle::build(&home, &fqdn, Path::new(bundle::DEFAULT_PREFIX))
+                        .and_then(|b| bundle::write(&b, &out))
+                        .map_err(Failed::doing(format!("Exporting the bundle for {fqdn}")))?;
+                    Ok(Outcome::BundleWritten(r))
                 });
             }
             Command::SaveSettings(s) => {
@@ -379,22 +294,34 @@ impl StudioApp {
                 self.jobs.spawn("save settings", true, move |_, _| {
                     // Saves may overlap; the newest one always wins.
                     let Ok(mut last) = written.lock() else {
-                        return Outcome::Done;
+                        return Ok(Outcome::Done);
                     };
                     if *last > seq {
-                        return Outcome::Done;
+                        return Ok(Outcome::Done);
                     }
                     *last = seq;
-                    match settings::save(&home, &s) {
-                        Ok(()) => Outcome::Done,
-                        Err(e) => Outcome::Failed {
-                            what: "Saving the settings".into(),
-                            error: e,
-                        },
-                    }
+                    settings::save(&home, &s).map_err(Failed::doing("Saving the settings"))?;
+                    Ok(Outcome::Done)
                 });
             }
             Command::CopyText(_) => {}
+            Command::ShowTab(t) => self.tab = t,
+            Command::MarkWelcomed => self.settings.welcomed = true,
+            Command::Notify { tab, error, text } => self.notify(tab, error, text),
+            Command::ShowInAccessMap { lines, scroll_to } => {
+                self.highlight = lines;
+                self.access_view.scroll_to_line = scroll_to;
+                self.tab = Tab::Access;
+            }
+            Command::ClearSessions => {
+                self.sessions.clear();
+                self.live.selected_session = None;
+            }
+            Command::ExplainSession(s) => {
+                self.explain.from_session(&s);
+                self.tab = Tab::Explain;
+            }
+            Command::SetProbeTarget(target) => self.settings.probe_target = target,
         }
     }
 

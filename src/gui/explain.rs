@@ -4,9 +4,9 @@
 //! evaluator as `policy eval`, with the trace's lines highlighted in the
 //! editor.
 
-use super::commands::{Command, Purpose};
+use super::commands::{Command, Purpose, Sink};
+use super::view::ViewCtx;
 use super::widgets;
-use super::{StudioApp, Tab};
 use crate::core::cert::CertInfo;
 use crate::core::policy::{self, Decision, Macros, Options, Outcome, Ruleset};
 use crate::core::verify::Verify;
@@ -124,10 +124,9 @@ fn ruleset_label(r: Ruleset) -> &'static str {
     }
 }
 
-pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let sessions = app.sessions.clone();
-    let no_map = app.access.is_none();
-    let v = &mut app.explain;
+pub fn show(v: &mut ExplainView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
+    let sessions = cx.sessions;
+    let no_map = cx.access.is_none();
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
@@ -218,13 +217,13 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                 );
                 let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 if browse {
-                    app.pending.push(Command::PickFile {
+                    out.push(Command::PickFile {
                         purpose: Purpose::ExplainCert,
                         directory: false,
                     });
                 }
                 if (ui.button("Load").clicked() || enter) && !v.cert_file.trim().is_empty() {
-                    app.pending.push(Command::LoadCerts {
+                    out.push(Command::LoadCerts {
                         purpose: Purpose::ExplainCert,
                         path: PathBuf::from(v.cert_file.trim()),
                     });
@@ -233,7 +232,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
             ui.separator();
 
             let empty = crate::core::access::Database::default();
-            let db = app.access.as_ref().map_or(&empty, |d| &d.db);
+            let db = cx.access.map_or(&empty, |d| &d.db);
             let rcpt = matches!(v.ruleset, Ruleset::TlsRcpt | Ruleset::Relay)
                 .then(|| v.rcpt.trim())
                 .filter(|r| !r.is_empty());
@@ -250,23 +249,11 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                     tls_perm_err: v.tls_perm_err,
                 },
             );
-            decision(
-                ui,
-                &d,
-                &mut app.highlight,
-                &mut app.tab,
-                &mut app.scroll_to_line,
-            );
+            decision(ui, &d, out);
         });
 }
 
-fn decision(
-    ui: &mut egui::Ui,
-    d: &Decision,
-    highlight: &mut Vec<usize>,
-    tab: &mut Tab,
-    scroll: &mut Option<usize>,
-) {
+fn decision(ui: &mut egui::Ui, d: &Decision, out: &mut Sink) {
     let (word, color) = match d.outcome {
         Outcome::Ok => ("accepted", egui::Color32::from_rgb(0x2e, 0x9e, 0x4f)),
         Outcome::Relay => (
@@ -301,9 +288,10 @@ fn decision(
                             .on_hover_text("Show in the access map")
                             .clicked()
                         {
-                            *highlight = lines.clone();
-                            *scroll = Some(l);
-                            *tab = Tab::Access;
+                            out.push(Command::ShowInAccessMap {
+                                lines: lines.clone(),
+                                scroll_to: Some(l),
+                            });
                         }
                     }
                     None => {
@@ -319,8 +307,9 @@ fn decision(
             .button("Highlight these lines in the access map")
             .clicked()
     {
-        *highlight = lines.clone();
-        *scroll = lines.first().copied();
-        *tab = Tab::Access;
+        out.push(Command::ShowInAccessMap {
+            scroll_to: lines.first().copied(),
+            lines,
+        });
     }
 }

@@ -9,7 +9,7 @@
 //! (one key generation, one handshake, one file write) runs to its end, so
 //! no file is left half-written.
 
-use super::commands::Outcome;
+use super::commands::{Failed, Outcome};
 use eframe::egui;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -139,13 +139,14 @@ impl Jobs {
         }
     }
 
-    /// Starts `work` on a thread named `name`. If the thread cannot be
-    /// created the failure comes back as the job's outcome.
+    /// Starts `work` on a thread named `name`; its `Err` comes back as an
+    /// [`Outcome::Failed`]. If the thread cannot be created the failure
+    /// comes back the same way.
     pub fn spawn(
         &mut self,
         name: &str,
         background: bool,
-        work: impl FnOnce(&JobHandle, &Reply) -> Outcome + Send + 'static,
+        work: impl FnOnce(&JobHandle, &Reply) -> Result<Outcome, Failed> + Send + 'static,
     ) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let progress = Arc::new(Mutex::new(Progress {
@@ -167,7 +168,8 @@ impl Jobs {
         let spawned = std::thread::Builder::new()
             .name(format!("job-{name}"))
             .spawn(move || {
-                let outcome = work(&handle, &reply);
+                let outcome = work(&handle, &reply)
+                    .unwrap_or_else(|Failed { what, error }| Outcome::Failed { what, error });
                 reply.finish(outcome);
             });
         if let Err(e) = spawned {

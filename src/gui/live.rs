@@ -3,9 +3,9 @@
 //! it from a shell, a built-in "Test now" probe, the sessions as sendmail
 //! would see them, the captured messages, and a probe for any server.
 
-use super::commands::{Command, Purpose};
+use super::commands::{Command, Purpose, Sink};
+use super::view::ViewCtx;
 use super::widgets;
-use super::{StudioApp, Tab};
 use crate::core::verify::Verify;
 use crate::net::probe::ProbeReport;
 use crate::net::server::SessionLog;
@@ -46,17 +46,17 @@ impl Default for LiveView {
     }
 }
 
-fn test_commands(app: &StudioApp, addr: SocketAddr) -> (String, String) {
-    let snap = app.snapshot.as_ref();
+fn test_commands(v: &LiveView, cx: &ViewCtx, addr: SocketAddr) -> (String, String) {
+    let snap = cx.snapshot;
     let rcpt_host = snap
         .and_then(|s| {
             s.hosts
                 .iter()
-                .find(|h| h.fqdn == app.live.server_host)
+                .find(|h| h.fqdn == v.server_host)
                 .or(s.hosts.first())
         })
         .map_or("localhost".to_string(), |h| h.fqdn.clone());
-    let client = snap.and_then(|s| s.hosts.iter().find(|h| h.fqdn == app.live.test_client));
+    let client = snap.and_then(|s| s.hosts.iter().find(|h| h.fqdn == v.test_client));
     let mut swaks = format!(
         "swaks --server {} --port {} --tls --ehlo client.example --from test@client.example --to postmaster@{rcpt_host}",
         addr.ip(),
@@ -64,7 +64,7 @@ fn test_commands(app: &StudioApp, addr: SocketAddr) -> (String, String) {
     );
     let mut openssl = format!(
         "openssl s_client -starttls smtp -connect {addr} -CAfile {} -verify_return_error -brief",
-        app.home.ca_cert_path().display()
+        cx.home.ca_cert_path().display()
     );
     if let Some(c) = client {
         swaks.push_str(&format!(
@@ -81,9 +81,9 @@ fn test_commands(app: &StudioApp, addr: SocketAddr) -> (String, String) {
     (swaks, openssl)
 }
 
-pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let snap = app.snapshot.clone().unwrap_or_default();
-    let running = app.server.running();
+pub fn show(v: &mut LiveView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
+    let snap = cx.snapshot.cloned().unwrap_or_default();
+    let running = cx.server.running();
     let (toggle, test_now) = ui.input_mut(|i| {
         (
             i.consume_key(egui::Modifiers::NONE, egui::Key::F9),
@@ -95,39 +95,39 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
         ui.label("Applies your certificate, CA and access map as sendmail would, and shows what sendmail would put in its macros for each session. It listens on loopback only.");
         ui.horizontal(|ui| {
             ui.add_enabled_ui(!running, |ui| {
-                widgets::text_field(ui, "Port on 127.0.0.1", &mut app.live.port, 60.0)
+                widgets::text_field(ui, "Port on 127.0.0.1", &mut v.port, 60.0)
                     .on_hover_text("0 picks a free port");
                 let l = ui.label("Certificate");
                 egui::ComboBox::from_id_salt("server-host")
-                    .selected_text(if app.live.server_host.is_empty() { "the only one" } else { app.live.server_host.as_str() })
+                    .selected_text(if v.server_host.is_empty() { "the only one" } else { v.server_host.as_str() })
                     .show_ui(ui, |ui| {
                         for h in &snap.hosts {
-                            ui.selectable_value(&mut app.live.server_host, h.fqdn.clone(), &h.fqdn);
+                            ui.selectable_value(&mut v.server_host, h.fqdn.clone(), &h.fqdn);
                         }
                     })
                     .response
                     .labelled_by(l.id);
-                let access = app.access.as_ref().map(|d| d.path.display().to_string());
-                ui.add_enabled(access.is_some(), egui::Checkbox::new(&mut app.live.use_access, "Apply the access map"))
+                let access = cx.access.map(|d| d.path.display().to_string());
+                ui.add_enabled(access.is_some(), egui::Checkbox::new(&mut v.use_access, "Apply the access map"))
                     .on_hover_text(access.map_or("Open an access file in the Access map tab first".to_string(), |p| format!("{p} (as saved on disk)")));
-                ui.checkbox(&mut app.live.tls_perm_err, "TLS_PERM_ERR");
+                ui.checkbox(&mut v.tls_perm_err, "TLS_PERM_ERR");
             });
         });
-        let port = app.live.port.trim().parse::<u16>();
+        let port = v.port.trim().parse::<u16>();
         ui.horizontal(|ui| {
             if !running {
                 let ok = port.is_ok() && !snap.hosts.is_empty();
                 if ui.add_enabled(ok, egui::Button::new("Start server (F9)")).clicked() || (toggle && ok) {
                     if let Ok(port) = port {
                         let mut setup = ServerSetup::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-                        setup.hostname = (!app.live.server_host.is_empty()).then(|| app.live.server_host.clone());
+                        setup.hostname = (!v.server_host.is_empty()).then(|| v.server_host.clone());
                         if snap.hosts.len() > 1 && setup.hostname.is_none() {
                             setup.hostname = snap.hosts.first().map(|h| h.fqdn.clone());
                         }
-                        setup.access = if app.live.use_access { app.access.as_ref().map(|d| d.path.clone()) } else { None };
-                        setup.tls_perm_err = app.live.tls_perm_err;
+                        setup.access = if v.use_access { cx.access.map(|d| d.path.clone()) } else { None };
+                        setup.tls_perm_err = v.tls_perm_err;
                         setup.timeout = std::time::Duration::from_secs(60);
-                        app.pending.push(Command::StartServer(setup));
+                        out.push(Command::StartServer(setup));
                     }
                 }
                 if snap.hosts.is_empty() {
@@ -136,32 +136,32 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                     ui.colored_label(ui.visuals().error_fg_color, "The port is a number from 0 to 65535.");
                 }
             } else if ui.button("Stop server (F9)").clicked() || toggle {
-                app.pending.push(Command::StopServer);
+                out.push(Command::StopServer);
             }
-            ui.label(&app.server.description);
+            ui.label(&cx.server.description);
         });
-        if let Some(addr) = app.server.addr {
+        if let Some(addr) = cx.server.addr {
             ui.horizontal(|ui| {
                 ui.strong(format!("Listening on {addr}"));
                 if ui.small_button("Copy address").clicked() {
-                    app.pending.push(Command::CopyText(addr.to_string()));
+                    out.push(Command::CopyText(addr.to_string()));
                 }
             });
-            let (swaks, openssl) = test_commands(app, addr);
+            let (swaks, openssl) = test_commands(v, cx, addr);
             if widgets::copy_row(ui, &swaks, "the swaks command") {
-                app.pending.push(Command::CopyText(swaks.clone()));
+                out.push(Command::CopyText(swaks.clone()));
             }
             if widgets::copy_row(ui, &openssl, "the openssl command") {
-                app.pending.push(Command::CopyText(openssl.clone()));
+                out.push(Command::CopyText(openssl.clone()));
             }
             ui.horizontal(|ui| {
                 let l = ui.label("Client certificate for the test");
                 egui::ComboBox::from_id_salt("test-client")
-                    .selected_text(if app.live.test_client.is_empty() { "none" } else { app.live.test_client.as_str() })
+                    .selected_text(if v.test_client.is_empty() { "none" } else { v.test_client.as_str() })
                     .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut app.live.test_client, String::new(), "none");
+                        ui.selectable_value(&mut v.test_client, String::new(), "none");
                         for h in &snap.hosts {
-                            ui.selectable_value(&mut app.live.test_client, h.fqdn.clone(), &h.fqdn);
+                            ui.selectable_value(&mut v.test_client, h.fqdn.clone(), &h.fqdn);
                         }
                     })
                     .response
@@ -170,33 +170,33 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                     let client = snap
                         .hosts
                         .iter()
-                        .find(|h| h.fqdn == app.live.test_client)
+                        .find(|h| h.fqdn == v.test_client)
                         .map(|h| (h.cert_path.clone(), h.key_path.clone()));
-                    app.pending.push(Command::Probe {
+                    out.push(Command::Probe {
                         setup: ProbeSetup {
                             client,
-                            ca_file: Some(app.home.ca_cert_path()),
+                            ca_file: Some(cx.home.ca_cert_path()),
                             ..ProbeSetup::new(addr.to_string())
                         },
                         own_server: true,
                     });
                 }
             });
-            if let Some(r) = &app.own_probe {
+            if let Some(r) = &cx.own_probe {
                 probe_report(ui, "own-probe", r);
             }
         }
         ui.separator();
-        sessions(app, ui);
+        sessions(v, cx, out, ui);
         ui.separator();
-        ui.heading(format!("Captured messages ({})", app.messages.len()));
-        for m in app.messages.iter().rev().take(50) {
+        ui.heading(format!("Captured messages ({})", cx.messages.len()));
+        for m in cx.messages.iter().rev().take(50) {
             ui.collapsing(format!("{} ({} bytes)", m.path.display(), m.size), |ui| {
                 ui.monospace(&m.headers);
             });
         }
         ui.separator();
-        other_probe(app, ui);
+        other_probe(v, cx, out, ui);
     });
 }
 
@@ -223,15 +223,15 @@ fn session_decision(s: &SessionLog) -> String {
     }
 }
 
-fn sessions(app: &mut StudioApp, ui: &mut egui::Ui) {
+fn sessions(v: &mut LiveView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
-        ui.heading(format!("Sessions ({})", app.sessions.len()));
-        if !app.sessions.is_empty() && ui.small_button("Clear").clicked() {
-            app.sessions.clear();
-            app.live.selected_session = None;
+        ui.heading(format!("Sessions ({})", cx.sessions.len()));
+        if !cx.sessions.is_empty() && ui.small_button("Clear").clicked() {
+            out.push(Command::ClearSessions);
+            v.selected_session = None;
         }
     });
-    if app.sessions.is_empty() {
+    if cx.sessions.is_empty() {
         ui.label("Sessions appear here as clients finish them.");
         return;
     }
@@ -250,12 +250,9 @@ fn sessions(app: &mut StudioApp, ui: &mut egui::Ui) {
                         ui.strong(h);
                     }
                     ui.end_row();
-                    for (i, s) in app.sessions.iter().enumerate().rev() {
+                    for (i, s) in cx.sessions.iter().enumerate().rev() {
                         if ui
-                            .selectable_label(
-                                app.live.selected_session == Some(i),
-                                format!("{}", i + 1),
-                            )
+                            .selectable_label(v.selected_session == Some(i), format!("{}", i + 1))
                             .clicked()
                         {
                             pick = Some(i);
@@ -278,14 +275,9 @@ fn sessions(app: &mut StudioApp, ui: &mut egui::Ui) {
                 });
         });
     if let Some(i) = pick {
-        app.live.selected_session = Some(i);
+        v.selected_session = Some(i);
     }
-    if let Some(s) = app
-        .live
-        .selected_session
-        .and_then(|i| app.sessions.get(i))
-        .cloned()
-    {
+    if let Some(s) = v.selected_session.and_then(|i| cx.sessions.get(i)).cloned() {
         egui::Frame::group(ui.style()).show(ui, |ui| {
             ui.strong(format!("Session from {}", s.peer));
             if let Some(h) = &s.helo {
@@ -307,7 +299,7 @@ fn sessions(app: &mut StudioApp, ui: &mut egui::Ui) {
                 ui.label(format!("ended: {e}"));
             }
             for m in &s.messages {
-                if let Some(c) = app
+                if let Some(c) = cx
                     .messages
                     .iter()
                     .find(|c| c.path.as_path() == std::path::Path::new(m))
@@ -328,32 +320,30 @@ fn sessions(app: &mut StudioApp, ui: &mut egui::Ui) {
             }
             ui.horizontal(|ui| {
                 if ui.button("Explain this session's decision").clicked() {
-                    app.explain.from_session(&s);
-                    app.tab = Tab::Explain;
+                    out.push(Command::ExplainSession(Box::new(s.clone())));
                 }
             });
         });
     }
 }
 
-fn other_probe(app: &mut StudioApp, ui: &mut egui::Ui) {
+fn other_probe(v: &mut LiveView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
     ui.heading("Probe a server");
     ui.label("EHLO, STARTTLS, handshake, verify the server's certificate, EHLO again, QUIT — like `starttls-studio probe`.");
-    let v = &mut app.live;
     ui.horizontal(|ui| {
         widgets::text_field(ui, "Server (host:port)", &mut v.probe_target, 240.0);
     });
     ui.horizontal(|ui| {
         let (_, b) = widgets::path_field(ui, "Client certificate", &mut v.client_cert, 220.0);
         if b {
-            app.pending.push(Command::PickFile {
+            out.push(Command::PickFile {
                 purpose: Purpose::ProbeClientCert,
                 directory: false,
             });
         }
         let (_, b) = widgets::path_field(ui, "Key", &mut v.client_key, 220.0);
         if b {
-            app.pending.push(Command::PickFile {
+            out.push(Command::PickFile {
                 purpose: Purpose::ProbeClientKey,
                 directory: false,
             });
@@ -367,7 +357,7 @@ fn other_probe(app: &mut StudioApp, ui: &mut egui::Ui) {
             260.0,
         );
         if b {
-            app.pending.push(Command::PickFile {
+            out.push(Command::PickFile {
                 purpose: Purpose::ProbeCaFile,
                 directory: false,
             });
@@ -394,14 +384,14 @@ fn other_probe(app: &mut StudioApp, ui: &mut egui::Ui) {
         .add_enabled(has_port && pair, egui::Button::new("Probe"))
         .clicked()
     {
-        app.settings.probe_target = target.clone();
+        out.push(Command::SetProbeTarget(target.clone()));
         let client = (!v.client_cert.trim().is_empty()).then(|| {
             (
                 PathBuf::from(v.client_cert.trim()),
                 PathBuf::from(v.client_key.trim()),
             )
         });
-        app.pending.push(Command::Probe {
+        out.push(Command::Probe {
             setup: ProbeSetup {
                 client,
                 ca_file: (!v.ca_file.trim().is_empty()).then(|| PathBuf::from(v.ca_file.trim())),
@@ -410,7 +400,7 @@ fn other_probe(app: &mut StudioApp, ui: &mut egui::Ui) {
             own_server: false,
         });
     }
-    if let Some(r) = &app.other_probe {
+    if let Some(r) = &cx.other_probe {
         probe_report(ui, "other-probe", r);
     }
 }

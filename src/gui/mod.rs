@@ -18,6 +18,7 @@ pub mod explain;
 pub mod jobs;
 pub mod live;
 pub mod settings;
+pub mod view;
 pub mod widgets;
 pub mod wizard;
 
@@ -26,7 +27,7 @@ use crate::net::server::SessionLog;
 use crate::store::home::Home;
 use crate::store::Error;
 pub use access_doc::{AccessDoc, Group, Row};
-use commands::{CapturedMessage, Command, Snapshot};
+use commands::{CapturedMessage, Command, Sink, Snapshot};
 use eframe::egui;
 use jobs::Jobs;
 use settings::Settings;
@@ -34,6 +35,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use view::ViewCtx;
 
 /// The screens, in tab order (Ctrl+1 … Ctrl+6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,8 +123,6 @@ pub struct StudioApp {
     pub other_probe: Option<ProbeReport>,
     /// Lines of the access map to highlight (a decision's trace).
     pub highlight: Vec<usize>,
-    /// Set to scroll the access editor to a line once.
-    pub scroll_to_line: Option<usize>,
     pub wizard: wizard::WizardView,
     pub certs: certs::CertsView,
     pub access_view: access_view::AccessView,
@@ -130,7 +130,7 @@ pub struct StudioApp {
     pub live: live::LiveView,
     pub doctor_view: doctor::DoctorView,
     pub doctor_report: Option<crate::store::doctor::Report>,
-    pending: Vec<Command>,
+    pending: Sink,
     theme_applied: Option<String>,
     /// Settings saves in order: the number of the last one asked for, and
     /// of the last one written.
@@ -159,7 +159,6 @@ impl StudioApp {
             own_probe: None,
             other_probe: None,
             highlight: Vec::new(),
-            scroll_to_line: None,
             wizard: wizard::WizardView::default(),
             certs: certs::CertsView::default(),
             access_view: access_view::AccessView::default(),
@@ -167,7 +166,7 @@ impl StudioApp {
             live: live::LiveView::default(),
             doctor_view: doctor::DoctorView::default(),
             doctor_report: None,
-            pending: Vec::new(),
+            pending: Sink::default(),
             theme_applied: None,
             settings_seq: 0,
             settings_written: Arc::new(std::sync::Mutex::new(0)),
@@ -359,17 +358,32 @@ impl StudioApp {
                     });
                 });
             }
+            let cx = ViewCtx {
+                home: &self.home,
+                settings: &self.settings,
+                snapshot: self.snapshot.as_ref(),
+                access: self.access.as_ref(),
+                highlight: &self.highlight,
+                server: &self.server,
+                sessions: &self.sessions,
+                messages: &self.messages,
+                own_probe: self.own_probe.as_ref(),
+                other_probe: self.other_probe.as_ref(),
+                doctor_report: self.doctor_report.as_ref(),
+                jobs: &self.jobs,
+            };
+            let out = &mut self.pending;
             match self.tab {
-                Tab::Setup => wizard::show(self, ui),
-                Tab::Certificates => certs::show(self, ui),
-                Tab::Access => access_view::show(self, ui),
-                Tab::Explain => explain::show(self, ui),
-                Tab::Live => live::show(self, ui),
-                Tab::Doctor => doctor::show(self, ui),
+                Tab::Setup => wizard::show(&mut self.wizard, &cx, out, ui),
+                Tab::Certificates => certs::show(&mut self.certs, &cx, out, ui),
+                Tab::Access => access_view::show(&mut self.access_view, &cx, out, ui),
+                Tab::Explain => explain::show(&mut self.explain, &cx, out, ui),
+                Tab::Live => live::show(&mut self.live, &cx, out, ui),
+                Tab::Doctor => doctor::show(&mut self.doctor_view, &cx, out, ui),
             }
         });
 
-        for cmd in std::mem::take(&mut self.pending) {
+        for cmd in self.pending.take() {
             match cmd {
                 Command::CopyText(t) => ctx.copy_text(t),
                 other => self.execute(other),

@@ -4,10 +4,11 @@
 //! write (files, modes, a diff for anything replaced, the `sendmail.mc`
 //! lines) before anything is written.
 
-use super::commands::{Command, Purpose, Snapshot};
+use super::commands::{Command, Purpose, Sink, Snapshot};
 use super::settings::Settings;
+use super::view::ViewCtx;
 use super::widgets;
-use super::{StudioApp, Tab};
+use super::Tab;
 use crate::core::fqdn;
 use crate::core::linediff::DiffLine;
 use crate::core::pki::KeyKind;
@@ -97,7 +98,7 @@ impl WizardView {
     }
 
     /// Called when keys are ready: plans if the person is already waiting.
-    pub fn request_plan(&mut self, pending: &mut Vec<Command>) {
+    pub fn request_plan(&mut self, pending: &mut Sink) {
         if self.waiting_for_keys {
             self.waiting_for_keys = false;
             pending.push(self.plan_command());
@@ -175,8 +176,8 @@ pub fn kind_label(k: KeyKind) -> &'static str {
     }
 }
 
-pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
-    let Some(snap) = app.snapshot.clone() else {
+pub fn show(w: &mut WizardView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
+    let Some(snap) = cx.snapshot.cloned() else {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("Reading the home…");
@@ -193,7 +194,6 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            let w = &mut app.wizard;
             let steps = ["Welcome", "CA", "Host", "Install to", "Summary", "Done"];
             ui.horizontal(|ui| {
                 for (i, s) in steps.iter().enumerate() {
@@ -221,13 +221,13 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                     if has_ca {
                         ui.label(format!(
                             "A CA already exists in {} and will be used.",
-                            app.home.root.display()
+                            cx.home.root.display()
                         ));
                     }
                     let (_, next) = nav(ui, false, "Start", true);
                     if next {
                         w.step = Step::Ca;
-                        app.settings.welcomed = true;
+                        out.push(Command::MarkWelcomed);
                     }
                 }
                 Step::Ca => {
@@ -286,7 +286,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                         let ca = (!has_ca).then(|| (w.ca_name.trim().to_string(), w.ca_kind));
                         let host = (!exists).then(|| (w.fqdn.trim().to_string(), w.host_kind));
                         if ca.is_some() || host.is_some() {
-                            app.pending.push(Command::SetUpPki { ca, host });
+                            out.push(Command::SetUpPki { ca, host });
                         }
                         w.step = Step::Target;
                     }
@@ -302,7 +302,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                     ui.label("sendmail reads the CA, the CA directory (confCACERT_PATH), and this host's certificate and key from here.");
                     let (_, browse) = widgets::path_field(ui, "Directory", &mut w.install_dir, 360.0);
                     if browse {
-                        app.pending.push(Command::PickFile {
+                        out.push(Command::PickFile {
                             purpose: Purpose::InstallDir,
                             directory: true,
                         });
@@ -319,11 +319,11 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                         if w.generating() {
                             w.waiting_for_keys = true;
                         } else {
-                            app.pending.push(w.plan_command());
+                            out.push(w.plan_command());
                         }
                     }
                 }
-                Step::Summary => summary(ui, w, &mut app.pending),
+                Step::Summary => summary(ui, w, out),
                 Step::Done => {
                     ui.heading("Installed");
                     if let Some(r) = &w.report {
@@ -343,16 +343,16 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
                         ui.add_space(8.0);
                         ui.label("Add these lines to sendmail.mc, then rebuild sendmail.cf (make -C /etc/mail) and restart sendmail:");
                         if widgets::copy_row(ui, r.mc_lines.trim_end(), "the sendmail.mc lines") {
-                            app.pending.push(Command::CopyText(r.mc_lines.clone()));
+                            out.push(Command::CopyText(r.mc_lines.clone()));
                         }
                         ui.add_space(8.0);
                         ui.label("Next: let partner hosts relay by certificate in the Access map tab, and try a handshake in the Live test tab.");
                         ui.horizontal(|ui| {
                             if ui.button("Open the access map").clicked() {
-                                app.tab = Tab::Access;
+                                out.push(Command::ShowTab(Tab::Access));
                             }
                             if ui.button("Live test").clicked() {
-                                app.tab = Tab::Live;
+                                out.push(Command::ShowTab(Tab::Live));
                             }
                             if ui.button("Start over").clicked() {
                                 w.step = Step::Welcome;
@@ -364,7 +364,7 @@ pub fn show(app: &mut StudioApp, ui: &mut egui::Ui) {
         });
 }
 
-fn summary(ui: &mut egui::Ui, w: &mut WizardView, pending: &mut Vec<Command>) {
+fn summary(ui: &mut egui::Ui, w: &mut WizardView, pending: &mut Sink) {
     ui.heading("Summary");
     let Some(p) = &w.plan else {
         ui.spinner();

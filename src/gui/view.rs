@@ -1,0 +1,36 @@
+//! The contract between the application and its views, as types: a view
+//! gets its own state (`&mut XView`: typed text, selection, open forms), a
+//! read-only [`ViewCtx`] of the application state, and a [`Sink`] for the
+//! [`Command`](super::commands::Command)s it wants carried out. It cannot
+//! change the application state, start a job or touch a file: the types
+//! leave it nothing to do that with.
+
+use super::access_doc::AccessDoc;
+use super::commands::{CapturedMessage, Snapshot};
+use super::jobs::Jobs;
+use super::settings::Settings;
+use super::ServerState;
+use crate::net::probe::ProbeReport;
+use crate::net::server::SessionLog;
+use crate::store::doctor::Report;
+use crate::store::home::Home;
+use std::sync::Arc;
+
+/// What every view may read.
+pub struct ViewCtx<'a> {
+    pub home: &'a Home,
+    pub settings: &'a Settings,
+    /// The home and the machine as last read; `None` while reading.
+    pub snapshot: Option<&'a Arc<Snapshot>>,
+    /// The access map being edited.
+    pub access: Option<&'a AccessDoc>,
+    /// Lines of the access map a decision's trace points at.
+    pub highlight: &'a [usize],
+    pub server: &'a ServerState,
+    pub sessions: &'a [SessionLog],
+    pub messages: &'a [CapturedMessage],
+    pub own_probe: Option<&'a ProbeReport>,
+    pub other_probe: Option<&'a ProbeReport>,
+    pub doctor_report: Option<&'a Report>,
+    pub jobs: &'a Jobs,
+}
