@@ -97,37 +97,25 @@ impl EntryForm {
         f
     }
 
+    /// Fills the fields from a value read by `core::access`'s parser (what
+    /// sendmail acts on); a value it does not read stays text.
     fn parse_requirement(&mut self, v: &str) {
-        let upper = v.to_ascii_uppercase();
-        let (prefix, rest) = if upper.starts_with("PERM+") {
-            (Prefix::Perm, &v[5..])
-        } else if upper.starts_with("TEMP+") {
-            (Prefix::Temp, &v[5..])
-        } else {
-            (Prefix::None, v)
-        };
-        let ru = rest.to_ascii_uppercase();
-        let (level, after) = if let Some(r) = ru.strip_prefix("VERIFY:") {
-            (Level::VerifyBits, r.len())
-        } else if ru.starts_with("VERIFY") {
-            (Level::Verify, ru.len() - 6)
-        } else if let Some(r) = ru.strip_prefix("ENCR:") {
-            (Level::Encr, r.len())
-        } else {
+        use crate::core::access::{Level as Req, Severity as Sev, TlsRequirement};
+        let Some(req) = TlsRequirement::parse(v) else {
             self.level = Level::Other;
             return;
         };
-        let tail = &rest[rest.len() - after..];
-        let (bits, extra) = if level == Level::Verify {
-            ("", tail)
-        } else {
-            let end = tail.find('+').unwrap_or(tail.len());
-            (&tail[..end], &tail[end..])
+        self.prefix = match req.severity {
+            None => Prefix::None,
+            Some(Sev::Temp) => Prefix::Temp,
+            Some(Sev::Perm) => Prefix::Perm,
         };
-        self.prefix = prefix;
-        self.level = level;
-        self.bits = bits.to_string();
-        self.extra = extra.to_string();
+        (self.level, self.bits) = match &req.level {
+            Req::Verify => (Level::Verify, String::new()),
+            Req::VerifyBits(b) => (Level::VerifyBits, b.clone()),
+            Req::Encr(b) => (Level::Encr, b.clone()),
+        };
+        self.extra = req.extensions_text();
     }
 
     pub fn key(&self) -> String {

@@ -493,6 +493,49 @@ impl TlsRequirement {
     }
 }
 
+/// The requirement written back in sendmail's form:
+/// `[PERM+|TEMP+]VERIFY[:bits]` or `…ENCR:bits`, then `+ext[++ext]…`.
+impl fmt::Display for TlsRequirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.severity {
+            Some(Severity::Perm) => f.write_str("PERM+")?,
+            Some(Severity::Temp) => f.write_str("TEMP+")?,
+            None => {}
+        }
+        match &self.level {
+            Level::Verify => f.write_str("VERIFY")?,
+            Level::VerifyBits(b) => write!(f, "VERIFY:{b}")?,
+            Level::Encr(b) => write!(f, "ENCR:{b}")?,
+        }
+        f.write_str(&self.extensions_text())
+    }
+}
+
+impl TlsRequirement {
+    /// What follows the level: `+CN`, `+CS:dn++CI:dn`, or "".
+    pub fn extensions_text(&self) -> String {
+        let mut s = String::new();
+        for (i, e) in self.extensions.iter().enumerate() {
+            s.push_str(if i == 0 { "+" } else { "++" });
+            s.push_str(&e.to_string());
+        }
+        s
+    }
+}
+
+impl fmt::Display for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Extension::Cn => f.write_str("CN"),
+            Extension::CnName(t) => write!(f, "CN:{}", t.concat()),
+            Extension::Subject(t) => write!(f, "CS:{}", t.concat()),
+            Extension::Issuer(t) => write!(f, "CI:{}", t.concat()),
+            Extension::IssuerTag(t) => write!(f, "CITag:{t}"),
+            Extension::Unknown(t) => f.write_str(&t.concat()),
+        }
+    }
+}
+
 /// Splits extension tokens at each `+ +` (sendmail's `++`).
 fn split_extensions(toks: &[String]) -> Vec<Extension> {
     if toks.is_empty() {
@@ -644,6 +687,25 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn requirements_are_written_back_as_read() {
+        for v in [
+            "VERIFY",
+            "VERIFY:128",
+            "ENCR:256",
+            "PERM+VERIFY+CN",
+            "TEMP+VERIFY:112+CS:/CN=a+20b++CI:/CN=CA",
+            "VERIFY+CN:mx.example.org",
+            "ENCR:128+CITag:MYCA",
+        ] {
+            let r = TlsRequirement::parse(v).unwrap();
+            assert_eq!(r.to_string(), v);
+            assert_eq!(TlsRequirement::parse(&r.to_string()), Some(r));
+        }
+        let r = TlsRequirement::parse("perm+verify:128 + cn").unwrap();
+        assert_eq!(r.to_string(), "PERM+VERIFY:128+CN");
     }
 
     #[test]
