@@ -1,8 +1,12 @@
 //! starttls-studio: a private CA, certificates, the sendmail access map and
 //! live STARTTLS tests, for sendmail administrators.
 //!
-//! `core` is pure logic, `store` touches the disk; `cli` and `gui` are two
-//! thin faces that call the same functions.
+//! Four layers, each using only those before it: `core` (pure logic: DER,
+//! names, hashes, certificates, the access map, the policy evaluator),
+//! `store` (the disk: the home, atomic writes, rehash, install, doctor),
+//! `net` (sockets and TLS: the probe, the embedded server, and the setup
+//! that reads their files), then the two thin faces `cli` and `gui`, which
+//! call the same functions. `fuzzing` holds the fuzz target bodies.
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,7 @@
 //! Everything that touches the disk: the home (CA, issued certificates),
-//! atomic writes with the right modes, rehash, install.
+//! atomic writes with the right modes, certificate and key files, rehash,
+//! install, the access file, doctor, bundles, and what the GUI shows of the
+//! home and the machine. Uses `core`; knows nothing of sockets.
 
 pub mod access;
 pub mod bundle;
