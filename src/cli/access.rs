@@ -260,6 +260,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
                     info.subject
                 );
             }
+            let _lock = store_access::lock(&target.file)?;
             let mut map = store_access::load_or_empty(&target.file)?;
             let edits = map
                 .add_cert_relay(&issuer, subj.as_deref())
@@ -280,6 +281,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             require,
             target,
         } => {
+            let _lock = store_access::lock(&target.file)?;
             let mut map = store_access::load_or_empty(&target.file)?;
             let tag = tag.tag();
             let edit = map
@@ -288,6 +290,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             finish(&target, &map, &[(format!("{tag}:{host}"), edit)])
         }
         AccessCommand::Remove { key, target } => {
+            let _lock = store_access::lock(&target.file)?;
             let mut map = store_access::load(&target.file)?;
             let removed = map.remove(&key);
             if removed.is_empty() {

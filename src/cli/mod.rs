@@ -268,6 +268,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    crate::store::lock::set_wait_notice(|m| eprintln!("starttls-studio: {m}"));
     let status = match run(cli).and_then(|code| {
         io::stdout().flush()?;
         Ok(code)
@@ -587,8 +588,13 @@ fn rehash_cmd(dirs: &[PathBuf], kind: HashKind) -> Result<i32, Error> {
 }
 
 fn install_cmd(home: &Home, fqdn: &str, to: &std::path::Path) -> Result<i32, Error> {
-    let plan = install::plan(home, fqdn, to)?;
-    let report = install::apply(&plan)?;
+    let report = install::install(home, fqdn, to)?;
+    for d in &report.created_dirs {
+        eprintln!(
+            "starttls-studio: note: {} did not exist; created it (mode 0755)",
+            d.display()
+        );
+    }
     for f in &report.plan.files {
         let state = match f.state {
             install::FileState::New => "created".to_string(),

@@ -5,8 +5,19 @@
 use super::commands::AccessEdit;
 use crate::core::access::{AccessMap, Database, Edit, Tag};
 use crate::core::access_check::{self, CheckContext, Finding};
+use crate::core::linediff::DiffLine;
 use std::collections::HashMap;
 use std::path::PathBuf;
+
+/// Two writers: the file on disk moved on while this one was edited.
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    pub disk: AccessMap,
+    /// What was opened → what is on disk now.
+    pub theirs: Vec<DiffLine>,
+    /// What was opened → the edits here.
+    pub mine: Vec<DiffLine>,
+}
 
 /// Rows of the access editor: group headings and lines, in display order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +59,9 @@ pub struct AccessDoc {
     pub db: Database,
     pub rows: Vec<Row>,
     pub dirty: bool,
+    /// The file changed on disk since it was opened (a save found it):
+    /// what is there now, and the two diffs to show.
+    pub conflict: Option<Conflict>,
     /// Bumped on every change, so views can cache what they derive.
     pub generation: u64,
 }
@@ -68,6 +82,7 @@ impl AccessDoc {
             db: Database::default(),
             rows: Vec::new(),
             dirty: false,
+            conflict: None,
             generation: 0,
         };
         d.refresh();

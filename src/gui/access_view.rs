@@ -392,6 +392,7 @@ pub fn show(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
         dn_picker(v, cx, out, ui);
     }
     save_preview(v, cx, out, ui);
+    conflict_panel(v, cx, out, ui);
 
     let Some(doc) = cx.access else {
         return;
@@ -813,6 +814,49 @@ fn dn_picker(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui
             subject,
         }));
     }
+}
+
+/// The file changed on disk while it was edited here: both changes side by
+/// side (from what was opened), and the choice — nothing is overwritten
+/// unseen.
+fn conflict_panel(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
+    let Some(c) = cx.access.and_then(|d| d.conflict.as_ref()) else {
+        return;
+    };
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.strong("The file changed on disk while you edited it");
+        ui.label("Both sides start from the file as you opened it. Nothing has been written.");
+        ui.columns(2, |cols| {
+            cols[0].label("Changed on disk (another program or person):");
+            widgets::diff_view(&mut cols[0], "conflict-theirs", &c.theirs, 220.0);
+            cols[1].label("Your unsaved changes:");
+            widgets::diff_view(&mut cols[1], "conflict-mine", &c.mine, 220.0);
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .button("Keep the disk's version")
+                .on_hover_text("Reload the file; your unsaved changes are dropped")
+                .clicked()
+            {
+                out.push(Command::ResolveAccessConflict {
+                    take_disk: true,
+                    makemap: v.makemap,
+                });
+            }
+            if ui
+                .button("Overwrite it with mine")
+                .on_hover_text(
+                    "Save your version; the disk's changes are lost (FILE.bak keeps them)",
+                )
+                .clicked()
+            {
+                out.push(Command::ResolveAccessConflict {
+                    take_disk: false,
+                    makemap: v.makemap,
+                });
+            }
+        });
+    });
 }
 
 fn save_preview(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {

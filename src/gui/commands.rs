@@ -124,6 +124,12 @@ pub enum Command {
         path: PathBuf,
     },
     EditAccess(AccessEdit),
+    /// After the file changed on disk: keep the disk's version (`true`,
+    /// dropping the unsaved edits) or overwrite it with ours (`false`).
+    ResolveAccessConflict {
+        take_disk: bool,
+        makemap: bool,
+    },
     SaveAccess {
         makemap: bool,
     },
@@ -208,6 +214,15 @@ pub enum Outcome {
         path: PathBuf,
         map: AccessMap,
         exists: bool,
+    },
+    /// The save found the file changed since it was opened: nothing was
+    /// written. The diffs are from what was opened to the disk's version
+    /// and to ours.
+    AccessChangedOnDisk {
+        path: PathBuf,
+        disk: AccessMap,
+        theirs: Vec<crate::core::linediff::DiffLine>,
+        mine: Vec<crate::core::linediff::DiffLine>,
     },
     AccessSaved {
         path: PathBuf,

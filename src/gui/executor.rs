@@ -4,14 +4,16 @@
 //! named background job calling the same library function as the matching
 //! subcommand.
 
-use super::access_doc::AccessDoc;
+use super::access_doc::{AccessDoc, Conflict};
 use super::commands::{Command, Failed, Outcome, Purpose};
 use super::jobs;
 use super::settings;
 use super::widgets;
 use super::{doctor, ServerState, StudioApp, Tab};
+use crate::core::linediff;
 use crate::net::server::{self, SessionLog};
 use crate::net::{probe, setup};
+use crate::store::access::GuardedSave;
 use crate::store::doctor as store_doctor;
 use crate::store::home::{CA_DAYS_DEFAULT, HOST_DAYS_DEFAULT};
 use crate::store::{access as store_access, bundle, certfiles, install, maildir, snapshot};
@@ -121,9 +123,8 @@ impl StudioApp {
             Command::ApplyInstall { fqdn, to } => {
                 self.spawn("install", tab, move |job, _| {
                     job.report(format!("Installing into {}…", to.display()), None);
-                    let r = install::plan(&home, &fqdn, &to)
-                        .and_then(|p| install::apply(&p))
-                        .map_err(Failed::doing("Installing"))?;
+                    let r =
+                        install::install(&home, &fqdn, &to).map_err(Failed::doing("Installing"))?;
                     Ok(Outcome::Installed(r))
                 });
             }
@@ -146,18 +147,54 @@ impl StudioApp {
                 let Some(doc) = &self.access else {
                     return self.notify(Tab::Access, true, "Open an access file first.");
                 };
-                let path = doc.path.clone();
-                let map = doc.map.clone();
+                let (path, base, map) = (doc.path.clone(), doc.saved.clone(), doc.map.clone());
                 self.spawn("save the access map", Tab::Access, move |job, _| {
                     job.report(format!("Saving {}…", path.display()), None);
-                    let report = store_access::save(&path, &map, makemap)
+                    let saved = store_access::save_if_unchanged(&path, &base, &map, makemap)
                         .map_err(Failed::doing("Saving the access map"))?;
-                    Ok(Outcome::AccessSaved {
-                        path,
-                        saved: map,
-                        report,
+                    Ok(match saved {
+                        GuardedSave::Saved(report) => Outcome::AccessSaved {
+                            path,
+                            saved: map,
+                            report,
+                        },
+                        GuardedSave::ChangedOnDisk { disk } => {
+                            let (old, new) = (base.to_bytes(), disk.to_bytes());
+                            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                            Outcome::AccessChangedOnDisk {
+                                theirs: linediff::diff_lines(&text(&old), &text(&new), 2),
+                                mine: linediff::diff_lines(&text(&old), &text(&map.to_bytes()), 2),
+                                path,
+                                disk,
+                            }
+                        }
                     })
                 });
+            }
+            Command::ResolveAccessConflict { take_disk, makemap } => {
+                let Some(doc) = self.access.as_mut() else {
+                    return;
+                };
+                let Some(c) = doc.conflict.take() else {
+                    return;
+                };
+                if take_disk {
+                    let path = doc.path.clone();
+                    self.access = Some(AccessDoc::new(path.clone(), c.disk, true));
+                    self.access_view.on_open();
+                    self.notify(
+                        Tab::Access,
+                        false,
+                        format!(
+                            "Reloaded {} as it is on disk; your edits were dropped",
+                            path.display()
+                        ),
+                    );
+                } else {
+                    // What is on disk becomes the base: the save replaces it.
+                    doc.saved_as(c.disk);
+                    self.execute(Command::SaveAccess { makemap });
+                }
             }
             Command::PickFile { purpose, directory } => {
                 self.spawn("choose a file", tab, move |_, _| {
@@ -430,6 +467,24 @@ impl StudioApp {
                             path.display()
                         )
                     },
+                );
+            }
+            Outcome::AccessChangedOnDisk {
+                path,
+                disk,
+                theirs,
+                mine,
+            } => {
+                if let Some(doc) = self.access.as_mut().filter(|d| d.path == path) {
+                    doc.conflict = Some(Conflict { disk, theirs, mine });
+                }
+                self.notify(
+                    Tab::Access,
+                    true,
+                    format!(
+                        "{} changed on disk since it was opened; nothing was written. Compare the two versions below and choose.",
+                        path.display()
+                    ),
                 );
             }
             Outcome::AccessSaved {

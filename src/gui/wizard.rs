@@ -327,6 +327,9 @@ pub fn show(w: &mut WizardView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
                 Step::Done => {
                     ui.heading("Installed");
                     if let Some(r) = &w.report {
+                        for d in &r.created_dirs {
+                            ui.label(format!("{} did not exist: created (mode 0755).", d.display()));
+                        }
                         for f in &r.plan.files {
                             ui.monospace(format!("{:04o}  {}", f.mode, f.path.display()));
                         }

@@ -2,6 +2,7 @@
 //! saves that keep a backup, and the optional `makemap` run.
 
 use super::fsutil;
+use super::lock::{self, Lock};
 use super::Error;
 use crate::core::access::AccessMap;
 use std::os::unix::fs::PermissionsExt;
@@ -42,6 +43,41 @@ pub struct SaveReport {
     pub makemap: Option<Result<String, String>>,
 }
 
+/// Serialises writers of one access file (its directory's lock; the
+/// target's directory when the file is a symlink). Hold it from the read
+/// to the write of a read-modify-write, so no update is lost.
+pub fn lock(path: &Path) -> Result<Lock, Error> {
+    lock::lock_file(path, &format!("the access file {}", path.display()))
+}
+
+/// What [`save_if_unchanged`] did.
+#[derive(Debug, Clone)]
+pub enum GuardedSave {
+    Saved(SaveReport),
+    /// The file on disk is no longer what the edit started from: nothing
+    /// was written. `disk` is what is there now.
+    ChangedOnDisk {
+        disk: AccessMap,
+    },
+}
+
+/// Saves `map` unless the file changed since `base` was read from it
+/// (compared byte for byte under the lock, so a writer that comes between
+/// is never overwritten unseen). A file that did not exist counts as empty.
+pub fn save_if_unchanged(
+    path: &Path,
+    base: &AccessMap,
+    map: &AccessMap,
+    run_makemap: bool,
+) -> Result<GuardedSave, Error> {
+    let _lock = lock(path)?;
+    let disk = load_or_empty(path)?;
+    if disk.to_bytes() != base.to_bytes() {
+        return Ok(GuardedSave::ChangedOnDisk { disk });
+    }
+    save(path, map, run_makemap).map(GuardedSave::Saved)
+}
+
 /// `FILE.bak`.
 pub fn backup_path(path: &Path) -> PathBuf {
     let mut name = path
@@ -52,9 +88,11 @@ pub fn backup_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Saves atomically (same mode as before, 0644 for a new file); the old
+/// Saves atomically (same mode, owner and group as before, 0644 for a new
+/// file; a symlink stays a symlink and its target is replaced); the old
 /// content goes to `FILE.bak` first. With `run_makemap`, rebuilds the
 /// database with `makemap hash FILE < FILE` when makemap is installed.
+/// Callers that read the file first hold [`lock`] across both.
 pub fn save(path: &Path, map: &AccessMap, run_makemap: bool) -> Result<SaveReport, Error> {
     let mut report = SaveReport::default();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

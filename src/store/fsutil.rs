@@ -3,13 +3,19 @@
 //! others), fsynced, then renamed over the target and the directory synced.
 //! A crash leaves either the old file or the new one, plus at most a temp
 //! file that [`remove_stale_temps`] clears on the next run.
+//!
+//! Replacing keeps the shape the file has on the system: a symlink stays a
+//! symlink (its final target is what gets replaced), and the owner and
+//! group of the file replaced carry over to the new one (the mode is the
+//! caller's: install sets what sendmail accepts, an edit passes the old
+//! one).
 
 use super::Error;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -123,9 +129,33 @@ impl StagedFile {
     }
 }
 
-/// Writes `data` to a temp file beside `target`, created with `mode` from
-/// the first byte, and fsyncs it. Call [`StagedFile::commit`] to put it in place.
+/// Where a write to `path` lands: `path` itself, or, when it is a symlink,
+/// the file at the end of its chain (relative links resolved against their
+/// own directory; at most 40 hops, as the kernel allows).
+pub fn resolve_symlinks(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&p) {
+            Ok(next) => {
+                p = if next.is_absolute() {
+                    next
+                } else {
+                    parent(&p).join(next)
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    p
+}
+
+/// Writes `data` to a temp file beside `target` (beside a symlink's final
+/// target), created with `mode` from the first byte, with the owner and
+/// group of the file it will replace, and fsyncs it. Call
+/// [`StagedFile::commit`] to put it in place.
 pub fn stage(target: &Path, data: &[u8], mode: u32) -> Result<StagedFile, Error> {
+    let target = &resolve_symlinks(target);
+    let owner = fs::metadata(target).ok().map(|m| (m.uid(), m.gid()));
     let temp = temp_path_for(target);
     let mut f = OpenOptions::new()
         .write(true)
@@ -137,6 +167,16 @@ pub fn stage(target: &Path, data: &[u8], mode: u32) -> Result<StagedFile, Error>
         // The umask may have removed bits we want (e.g. 0644): set the exact
         // mode before any content is written.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
+        if let Some((uid, gid)) = owner {
+            // Owner and group as before (a setgid directory or another
+            // user's umask must not change them). chown clears set-id
+            // bits, so the mode is set again after it.
+            let m = f.metadata()?;
+            if (m.uid(), m.gid()) != (uid, gid) {
+                std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+                f.set_permissions(fs::Permissions::from_mode(mode))?;
+            }
+        }
         failpoint("stage-created");
         // A crash half way through the content must not matter either.
         let half = data.len() / 2;
@@ -280,7 +320,16 @@ fn roll_forward(dir: &Path) {
         let Ok(text) = read_limited(&e.path(), 64 * 1024) else {
             continue;
         };
-        for line in String::from_utf8_lossy(&text).lines() {
+        let text = String::from_utf8_lossy(&text);
+        // A writer still renaming its group is not to be overtaken.
+        if text
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .any(|(temp, _)| writer_alive(temp.as_bytes()))
+        {
+            continue;
+        }
+        for line in text.lines() {
             let Some((temp, target)) = line.split_once('\t') else {
                 continue;
             };
@@ -301,9 +350,29 @@ fn roll_forward(dir: &Path) {
     }
 }
 
+/// Whether the process that made the temp file `name`
+/// (`.NAME.sts-tmp-PID-N`) is still running: this one, or any live pid.
+/// Its temps are then in use, not stale.
+fn writer_alive(name: &[u8]) -> bool {
+    let marker = TEMP_MARKER.as_bytes();
+    let Some(at) = name.windows(marker.len()).position(|w| w == marker) else {
+        return false;
+    };
+    let digits: Vec<u8> = name[at + marker.len()..]
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    let Ok(pid) = std::str::from_utf8(&digits).unwrap_or("").parse::<u32>() else {
+        return false;
+    };
+    pid != 0 && (pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists())
+}
+
 /// Removes temp files a killed earlier run left in `dir`, after completing
-/// any group of renames it had started (see [`commit_together`]). Returns
-/// how many temp files were removed.
+/// any group of renames it had started (see [`commit_together`]). The temps
+/// of a writer still running are left alone. Returns how many temp files
+/// were removed.
 pub fn remove_stale_temps(dir: &Path) -> usize {
     roll_forward(dir);
     let Ok(entries) = fs::read_dir(dir) else {
@@ -314,7 +383,8 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     for e in entries.flatten() {
         let name = e.file_name();
         let b = name.as_bytes();
-        if !(b.starts_with(b".") && b.windows(marker.len()).any(|w| w == marker)) {
+        if !(b.starts_with(b".") && b.windows(marker.len()).any(|w| w == marker)) || writer_alive(b)
+        {
             continue;
         }
         // A staging directory (a CA being created) goes whole; symlinks
@@ -401,13 +471,41 @@ mod tests {
     }
 
     #[test]
-    fn stale_temps_are_removed() {
+    fn stale_temps_are_removed_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let t = temp_path_for(&dir.path().join("x.pem"));
-        fs::write(&t, b"partial").unwrap();
+        // A writer that is gone (pid_max is below 2^22 on Linux) …
+        let dead = dir.path().join(format!(".x.pem{TEMP_MARKER}4194305-0"));
+        fs::write(&dead, b"partial").unwrap();
+        // … and one in flight in this process.
+        let live = temp_path_for(&dir.path().join("y.pem"));
+        fs::write(&live, b"being written").unwrap();
         fs::write(dir.path().join("x.pem"), b"keep").unwrap();
         assert_eq!(remove_stale_temps(dir.path()), 1);
         assert!(dir.path().join("x.pem").exists());
+        assert!(!dead.exists());
+        assert!(live.exists());
+    }
+
+    #[test]
+    fn a_symlink_stays_a_symlink_and_its_target_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        fs::write(real.join("access"), b"old").unwrap();
+        let link = dir.path().join("access");
+        std::os::unix::fs::symlink("real/access", &link).unwrap();
+        write_atomic(&link, b"new", 0o640).unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), Path::new("real/access"));
+        assert_eq!(fs::read(real.join("access")).unwrap(), b"new");
+        assert_eq!(
+            fs::metadata(real.join("access"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o640
+        );
+        assert_eq!(fs::read_dir(&real).unwrap().count(), 1, "no temp left");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 use super::certfiles::{self, read_cert_file, read_home_key, read_key_file};
 use super::fsutil::{self, PKI_FILE_LIMIT};
+use super::lock::{self, Lock};
 use super::{refused, Error};
 use crate::core::cert::CertInfo;
 use crate::core::fqdn;
@@ -95,6 +96,13 @@ impl Home {
         self.hosts_dir().join(format!("{fqdn}.key"))
     }
 
+    /// Serialises writers of the home (flock on its directory, created
+    /// 0700 if missing): every command that writes the home holds it.
+    pub fn lock(&self) -> Result<Lock, Error> {
+        fsutil::create_dir_all(&self.root, 0o700)?;
+        lock::lock_dir(&self.root, &format!("the home {}", self.root.display()))
+    }
+
     pub fn has_ca(&self) -> bool {
         self.ca_cert_path().exists() || self.ca_key_path().exists()
     }
@@ -168,6 +176,7 @@ impl Home {
 
     /// `ca init`: creates the private CA; refuses to replace one.
     pub fn init_ca(&self, cn: &str, kind: KeyKind, days: u32) -> Result<CertInfo, Error> {
+        let _lock = self.lock()?;
         self.refuse_existing_ca()?;
         let ca = pki::create_ca(cn, kind, days, OffsetDateTime::now_utc())?;
         self.store_ca(&ca.cert_pem, &ca.key_pem)?;
@@ -183,6 +192,7 @@ impl Home {
         key_path: &Path,
         allow_insecure_key: bool,
     ) -> Result<CertInfo, Error> {
+        let _lock = self.lock()?;
         self.refuse_existing_ca()?;
         let ders = certfiles::ders_in_file(cert_path)?;
         if ders.len() != 1 {
@@ -239,6 +249,7 @@ impl Home {
     ) -> Result<IssueReport, Error> {
         let fqdn = fqdn::parse_fqdn(fqdn_in)
             .map_err(|m| refused(m, "give the host's fully qualified name"))?;
+        let _lock = self.lock()?;
         let ca = self.load_ca()?;
         if self.host_cert_path(&fqdn.name).exists() {
             return Err(refused(
@@ -389,6 +400,7 @@ impl Home {
         kind: Option<KeyKind>,
         days: u32,
     ) -> Result<IssueReport, Error> {
+        let _lock = self.lock()?;
         let old = self.host(fqdn_in)?;
         let ca = self.load_ca()?;
         let kind = kind.unwrap_or_else(|| key_kind_of(&old.info));
@@ -452,6 +464,7 @@ impl Home {
     /// `cert revoke`: records the serial, re-signs the CRL, and moves the
     /// certificate and key to the archive.
     pub fn revoke(&self, fqdn_in: &str) -> Result<PathBuf, Error> {
+        let _lock = self.lock()?;
         let entry = self.host(fqdn_in)?;
         let ca = self.load_ca()?;
         let now = OffsetDateTime::now_utc();
@@ -496,6 +509,7 @@ impl Home {
 
     /// `cert crl`: (re)signs the CRL (valid 30 days) and returns its path.
     pub fn write_crl(&self) -> Result<PathBuf, Error> {
+        let _lock = self.lock()?;
         let ca = self.load_ca()?;
         let crl = self.sign_crl(&ca, &self.revoked()?, OffsetDateTime::now_utc())?;
         fsutil::remove_stale_temps(&self.ca_dir());

@@ -8,6 +8,7 @@
 
 use super::fsutil::{self, StagedFile, PKI_FILE_LIMIT};
 use super::home::Home;
+use super::lock;
 use super::rehash::{self, RehashReport};
 use super::{refused, Error};
 use crate::core::linediff::{self, DiffLine};
@@ -68,6 +69,8 @@ pub struct InstallReport {
     /// Things sendmail would refuse as unsafe, each with its fix.
     pub warnings: Vec<String>,
     pub mc_lines: String,
+    /// Directories that did not exist and were made (0755), outermost first.
+    pub created_dirs: Vec<PathBuf>,
 }
 
 /// File name of the CA file, both at the top and inside `certs/`.
@@ -213,8 +216,45 @@ pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
     })
 }
 
+/// `install FQDN --to DIR` as one step, serialised with every other writer
+/// of the home and of `DIR`: creates `DIR` if missing (0755, reported in
+/// `created_dirs`), plans and applies under both locks, so two runs at once
+/// never see each other's half-done work.
+pub fn install(home: &Home, fqdn: &str, to: &Path) -> Result<InstallReport, Error> {
+    let to = absolute(to);
+    if to.exists() && !to.is_dir() {
+        return Err(refused(
+            format!("{} is not a directory", to.display()),
+            "give a directory with --to",
+        ));
+    }
+    let created_dirs: Vec<PathBuf> = to
+        .ancestors()
+        .take_while(|d| !d.exists())
+        .map(Path::to_path_buf)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let home_lock = home.lock()?;
+    fsutil::create_dir_all(&to, 0o755)?;
+    let _dir_lock = if home_lock.covers(&to) {
+        None
+    } else {
+        Some(lock::lock_dir(
+            &to,
+            &format!("the install directory {}", to.display()),
+        )?)
+    };
+    let plan = plan(home, fqdn, &to)?;
+    let mut report = apply(&plan)?;
+    report.created_dirs = created_dirs;
+    Ok(report)
+}
+
 /// Carries out a plan: stage every changed file, then rename them all into
-/// place, fix modes, and rehash `certs/`.
+/// place, fix modes, and rehash `certs/`. The caller holds the locks
+/// ([`install`] does).
 pub fn apply(plan: &InstallPlan) -> Result<InstallReport, Error> {
     fsutil::create_dir_all(&plan.to, 0o755)?;
     fsutil::create_dir_all(&plan.capath, 0o755)?;
@@ -249,6 +289,7 @@ pub fn apply(plan: &InstallPlan) -> Result<InstallReport, Error> {
     }
     let rehash = rehash::rehash_dir(&plan.capath, HashKind::New)?;
     Ok(InstallReport {
+        created_dirs: Vec::new(),
         warnings: safety_warnings(plan),
         mc_lines: mc_lines(plan),
         plan: plan.clone(),

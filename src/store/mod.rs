@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod fsutil;
 pub mod home;
 pub mod install;
+pub mod lock;
 pub mod maildir;
 pub mod rehash;
 pub mod snapshot;
