@@ -49,6 +49,11 @@ pub struct EntryForm {
     pub extra: String,
     /// The whole value, for entries that are not TLS requirements.
     pub value: String,
+    /// The person confirmed a TLS requirement with an empty key (the
+    /// default entry: every server, client or recipient).
+    pub confirm_default: bool,
+    /// Give the key field the focus on the next frame (a new form).
+    pub focus: bool,
 }
 
 pub const TAG_CHOICES: &[&str] = &[
@@ -74,7 +79,22 @@ impl EntryForm {
     pub fn new_tls() -> Self {
         EntryForm {
             tag: "TLS_Srv".into(),
+            focus: true,
             ..Default::default()
+        }
+    }
+
+    /// A TLS requirement with an empty key: sendmail's default entry for
+    /// every peer of that kind. Returns how to say whom it covers.
+    pub fn default_entry(&self) -> Option<&'static str> {
+        if !self.target.trim().is_empty() {
+            return None;
+        }
+        match self.tag.to_ascii_lowercase().as_str() {
+            "tls_srv" => Some("every server (default entry)"),
+            "tls_clt" => Some("every client (default entry)"),
+            "tls_rcpt" => Some("every recipient (default entry)"),
+            _ => None,
         }
     }
 
@@ -324,13 +344,14 @@ pub fn show(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
 
     // Keyboard: undo/redo/save/new, arrows move the selection.
     let typing = ui.ctx().egui_wants_keyboard_input();
-    let (undo, redo, save, new, del, up, down) = ui.input_mut(|i| {
+    let (redo, undo, save, new, del, up, down) = ui.input_mut(|i| {
         (
-            i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z),
+            // Redo first: egui matches Ctrl+Z to Ctrl+Shift+Z as well.
             i.consume_key(
                 egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
                 egui::Key::Z,
             ) || i.consume_key(egui::Modifiers::COMMAND, egui::Key::Y),
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::Z),
             i.consume_key(egui::Modifiers::COMMAND, egui::Key::S),
             i.consume_key(egui::Modifiers::COMMAND, egui::Key::N),
             !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::Delete),
@@ -556,6 +577,7 @@ fn entry_form(v: &mut AccessView, out: &mut Sink, ui: &mut egui::Ui) {
     };
     let mut apply = false;
     let mut cancel = false;
+    let mut keys: Vec<egui::Response> = Vec::new();
     let mut delete = false;
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.strong(match f.index {
@@ -583,10 +605,32 @@ fn entry_form(v: &mut AccessView, out: &mut Sink, ui: &mut egui::Ui) {
                 t if is_tls_tag(t) => "host, domain or address (empty: every peer)",
                 _ => "host, domain, address or user",
             };
-            widgets::text_field(ui, "Key", &mut f.target, 360.0).on_hover_text(hint);
+            let key = widgets::text_field(ui, "Key", &mut f.target, 360.0).on_hover_text(hint);
+            if std::mem::take(&mut f.focus) {
+                widgets::focus_all(ui, &key);
+            }
+            keys.push(key);
         });
         for p in field_problems("target") {
             ui.colored_label(ui.visuals().error_fg_color, p);
+        }
+        if let Some(whom) = f.default_entry() {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "Empty key: {whom}. This requirement applies to {}.",
+                    whom.trim_end_matches(" (default entry)")
+                ),
+            );
+            ui.checkbox(
+                &mut f.confirm_default,
+                format!(
+                    "Yes, require it of {}",
+                    whom.trim_end_matches(" (default entry)")
+                ),
+            );
+        } else {
+            f.confirm_default = false;
         }
         if is_tls_tag(&f.tag) {
             ui.horizontal(|ui| {
@@ -612,7 +656,7 @@ fn entry_form(v: &mut AccessView, out: &mut Sink, ui: &mut egui::Ui) {
                     .response
                     .labelled_by(l.id);
                 if matches!(f.level, Level::VerifyBits | Level::Encr) {
-                    widgets::text_field(ui, "Bits", &mut f.bits, 50.0);
+                    keys.push(widgets::text_field(ui, "Bits", &mut f.bits, 50.0));
                 }
                 if f.level != Level::Other {
                     let l = ui.label("On failure");
@@ -641,11 +685,13 @@ fn entry_form(v: &mut AccessView, out: &mut Sink, ui: &mut egui::Ui) {
                         })
                         .response
                         .labelled_by(l.id);
-                    widgets::text_field(ui, "Extensions", &mut f.extra, 200.0).on_hover_text(
-                        "e.g. +CN, +CN:name, +CS:dn, +CI:dn (several joined with ++)",
+                    keys.push(
+                        widgets::text_field(ui, "Extensions", &mut f.extra, 200.0).on_hover_text(
+                            "e.g. +CN, +CN:name, +CS:dn, +CI:dn (several joined with ++)",
+                        ),
                     );
                 } else {
-                    widgets::text_field(ui, "Value", &mut f.value, 300.0);
+                    keys.push(widgets::text_field(ui, "Value", &mut f.value, 300.0));
                 }
             });
             for p in field_problems("bits") {
@@ -653,7 +699,7 @@ fn entry_form(v: &mut AccessView, out: &mut Sink, ui: &mut egui::Ui) {
             }
         } else {
             ui.horizontal(|ui| {
-                widgets::text_field(ui, "Value", &mut f.value, 300.0);
+                keys.push(widgets::text_field(ui, "Value", &mut f.value, 300.0));
                 for v in ["RELAY", "SUBJECT", "OK", "REJECT"] {
                     if ui.small_button(v).clicked() {
                         f.value = v.to_string();
@@ -668,12 +714,16 @@ fn entry_form(v: &mut AccessView, out: &mut Sink, ui: &mut egui::Ui) {
             ui.label("Line:");
             ui.monospace(format!("{}\t{}", f.key(), f.composed_value()));
         });
+        let enabled = !blocking && (f.default_entry().is_none() || f.confirm_default);
+        // Enter in a field submits the form, Escape closes it.
+        match keys.iter().find_map(|k| widgets::submit_or_close(ui, k)) {
+            Some(true) if enabled => apply = true,
+            Some(false) => cancel = true,
+            _ => {}
+        }
         ui.horizontal(|ui| {
             let label = if f.index.is_some() { "Apply" } else { "Add" };
-            if ui
-                .add_enabled(!blocking, egui::Button::new(label))
-                .clicked()
-            {
+            if ui.add_enabled(enabled, egui::Button::new(label)).clicked() {
                 apply = true;
             }
             if ui.button("Cancel").clicked() {

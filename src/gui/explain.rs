@@ -23,6 +23,9 @@ pub const VERIFY_VALUES: &[(&str, &str)] = &[
     ("SOFTWARE", "the handshake failed"),
 ];
 
+const ISSUER: &str = "${cert_issuer}";
+const SUBJECT: &str = "${cert_subject}";
+
 pub struct ExplainView {
     pub ruleset: Ruleset,
     pub verify: String,
@@ -39,6 +42,9 @@ pub struct ExplainView {
     pub rcpt: String,
     pub tls_perm_err: bool,
     pub cert_file: String,
+    /// What the last "Load" filled in (field label, value): shown
+    /// highlighted while the value is still the loaded one.
+    pub loaded: Vec<(&'static str, String)>,
 }
 
 impl Default for ExplainView {
@@ -59,6 +65,7 @@ impl Default for ExplainView {
             rcpt: "someone@elsewhere.example".into(),
             tls_perm_err: false,
             cert_file: String::new(),
+            loaded: Vec::new(),
         }
     }
 }
@@ -66,12 +73,16 @@ impl Default for ExplainView {
 impl ExplainView {
     pub fn on_cert(&mut self, certs: Vec<CertInfo>) {
         if let Some(c) = certs.first() {
+            // Only what the certificate says: `${verify}` stays what the
+            // person chose (a client that sends this certificate may still
+            // fail verification, or not be asked for it).
             self.cert_issuer = c.issuer_sendmail.clone();
             self.cert_subject = c.subject_sendmail.clone();
             self.cn_subject = c.subject_cn.clone().unwrap_or_default();
-            if self.verify.is_empty() || self.verify == "NO" || self.verify == "NONE" {
-                self.verify = "OK".into();
-            }
+            self.loaded = vec![
+                (ISSUER, self.cert_issuer.clone()),
+                (SUBJECT, self.cert_subject.clone()),
+            ];
         }
     }
 
@@ -180,14 +191,22 @@ pub fn show(v: &mut ExplainView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui
                     }
                 });
                 ui.end_row();
+                let loaded = v.loaded.clone();
                 let field = |ui: &mut egui::Ui, label: &str, value: &mut String| {
                     let l = ui.label(label);
-                    ui.add(
-                        egui::TextEdit::singleline(value)
+                    let from_cert = loaded.iter().any(|(f, val)| *f == label && val == value);
+                    ui.horizontal(|ui| {
+                        let mut edit = egui::TextEdit::singleline(value)
                             .id_salt(("peer", label))
-                            .desired_width(480.0),
-                    )
-                    .labelled_by(l.id);
+                            .desired_width(480.0);
+                        if from_cert {
+                            edit = edit.background_color(ui.visuals().selection.bg_fill);
+                        }
+                        ui.add(edit).labelled_by(l.id);
+                        if from_cert {
+                            ui.small("from the certificate");
+                        }
+                    });
                     ui.end_row();
                 };
                 match v.ruleset {
@@ -203,8 +222,8 @@ pub fn show(v: &mut ExplainView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui
                 if matches!(v.ruleset, Ruleset::TlsRcpt | Ruleset::Relay) {
                     field(ui, "Recipient", &mut v.rcpt);
                 }
-                field(ui, "${cert_issuer}", &mut v.cert_issuer);
-                field(ui, "${cert_subject}", &mut v.cert_subject);
+                field(ui, ISSUER, &mut v.cert_issuer);
+                field(ui, SUBJECT, &mut v.cert_subject);
                 field(ui, "${cipher_bits}", &mut v.cipher_bits);
                 field(ui, "${tls_version}", &mut v.tls_version);
             });

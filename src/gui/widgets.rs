@@ -24,6 +24,39 @@ pub fn text_field(
     .labelled_by(l.id)
 }
 
+/// Gives a field the keyboard focus with its whole text selected (typing
+/// replaces a pre-filled value; arrows keep it).
+pub fn focus_all(ui: &egui::Ui, field: &egui::Response) {
+    field.request_focus();
+    if let Some(mut state) = egui::TextEdit::load_state(ui.ctx(), field.id) {
+        let end = egui::text::CCursor::new(usize::MAX / 2);
+        state
+            .cursor
+            .set_char_range(Some(egui::text::CCursorRange::two(
+                egui::text::CCursor::new(0),
+                end,
+            )));
+        state.store(ui.ctx(), field.id);
+    }
+}
+
+/// Enter or Escape pressed while the focus left `field` this frame: the
+/// form it is in submits (`Some(true)`) or closes (`Some(false)`).
+pub fn submit_or_close(ui: &egui::Ui, field: &egui::Response) -> Option<bool> {
+    if !field.lost_focus() {
+        return None;
+    }
+    ui.input(|i| {
+        if i.key_pressed(egui::Key::Enter) {
+            Some(true)
+        } else if i.key_pressed(egui::Key::Escape) {
+            Some(false)
+        } else {
+            None
+        }
+    })
+}
+
 /// A value in monospace with a button that copies it.
 pub fn copy_row(ui: &mut egui::Ui, value: &str, what: &str) -> bool {
     let mut copied = false;

@@ -43,6 +43,9 @@ pub struct WizardView {
     waiting_for_keys: bool,
     pub plan: Option<PlannedInstall>,
     pub report: Option<InstallReport>,
+    /// The step whose first field last got the focus: each step gives it
+    /// once, when it is entered.
+    focused: Option<Step>,
 }
 
 pub struct PlannedInstall {
@@ -89,6 +92,15 @@ impl WizardView {
             if self.step == Step::Target {
                 self.step = Step::Host;
             }
+        }
+    }
+
+    /// Focuses the step's first field (its text selected) when the step is
+    /// entered.
+    fn focus_once(&mut self, ui: &egui::Ui, field: &egui::Response) {
+        if self.focused != Some(self.step) {
+            self.focused = Some(self.step);
+            widgets::focus_all(ui, field);
         }
     }
 
@@ -238,7 +250,8 @@ pub fn show(w: &mut WizardView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
                         ui.label(format!("{} {} bits, until {}", ca.key_type, ca.key_bits, ca.not_after));
                     } else {
                         ui.label("Your CA signs this host's certificate and those of your partner hosts. Its key stays in the data directory (mode 0400).");
-                        widgets::text_field(ui, "CA name", &mut w.ca_name, 320.0);
+                        let r = widgets::text_field(ui, "CA name", &mut w.ca_name, 320.0);
+                        w.focus_once(ui, &r);
                         kind_combo(ui, "ca-kind", "CA key", &mut w.ca_kind);
                     }
                     let ok = has_ca || !w.ca_name.trim().is_empty();
@@ -257,6 +270,7 @@ pub fn show(w: &mut WizardView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
                     ui.heading("This host");
                     ui.label("sendmail presents this certificate as server and as client. Its CN and name are the host's fully qualified name.");
                     let r = widgets::text_field(ui, "Host name (FQDN)", &mut w.fqdn, 320.0);
+                    w.focus_once(ui, &r);
                     let parsed = fqdn::parse_fqdn(w.fqdn.trim());
                     match &parsed {
                         Ok(f) => {
@@ -300,7 +314,8 @@ pub fn show(w: &mut WizardView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
                         });
                     }
                     ui.label("sendmail reads the CA, the CA directory (confCACERT_PATH), and this host's certificate and key from here.");
-                    let (_, browse) = widgets::path_field(ui, "Directory", &mut w.install_dir, 360.0);
+                    let (r, browse) = widgets::path_field(ui, "Directory", &mut w.install_dir, 360.0);
+                    w.focus_once(ui, &r);
                     if browse {
                         out.push(Command::PickFile {
                             purpose: Purpose::InstallDir,

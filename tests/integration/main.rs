@@ -6,6 +6,7 @@ mod support;
 mod access_cli;
 mod bundle_cli;
 mod cli_pki;
+mod concurrency;
 mod crash_safety;
 mod doctor_cli;
 mod fuzz_corpus;
