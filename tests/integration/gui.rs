@@ -536,3 +536,134 @@ fn what_an_action_did_stays_on_screen() {
         .query_by_label_contains("Issued relay.example.org")
         .is_some());
 }
+
+/// Issue fixes of the second GUI round, each driven by label.
+#[test]
+fn empty_key_asks_redo_redoes_and_escape_closes() {
+    use egui_kittest::kittest::NodeT;
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    let file = dir.path().join("access");
+    std::fs::write(&file, "TLS_Srv:old.example\tVERIFY\n").unwrap();
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    open_access(&mut h, &file, 30);
+    click(&mut h, "New TLS requirement");
+    // An empty key is sendmail's default entry: said, and not one click away.
+    assert!(h
+        .query_by_label_contains("Empty key: every server (default entry)")
+        .is_some());
+    let add_enabled =
+        |h: &Harness<'static, StudioApp>| !h.get_by_label("Add").accesskit_node().is_disabled();
+    assert!(!add_enabled(&h), "Add waits for the confirmation");
+    click(&mut h, "Yes, require it of every server");
+    assert!(add_enabled(&h));
+    click(&mut h, "Add");
+    let text = || String::from_utf8(std::fs::read(&file).unwrap()).unwrap();
+    let map = |h: &Harness<'static, StudioApp>| {
+        String::from_utf8(h.state().access.as_ref().unwrap().map.to_bytes()).unwrap()
+    };
+    assert_eq!(map(&h), "TLS_Srv:old.example\tVERIFY\nTLS_Srv:\tVERIFY\n");
+    assert_eq!(text(), "TLS_Srv:old.example\tVERIFY\n", "nothing saved yet");
+    // Ctrl+Z undoes, Ctrl+Shift+Z redoes (not a second undo).
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    h.step();
+    assert_eq!(map(&h), "TLS_Srv:old.example\tVERIFY\n");
+    h.key_press_modifiers(
+        egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+        egui::Key::Z,
+    );
+    h.step();
+    assert_eq!(map(&h), "TLS_Srv:old.example\tVERIFY\nTLS_Srv:\tVERIFY\n");
+    // Ctrl+N opens a form with the key focused; Enter adds, Escape closes.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::N);
+    h.step();
+    h.step();
+    assert!(
+        h.get_by_label("Key").is_focused(),
+        "the key field has the focus"
+    );
+    h.get_by_label("Key").type_text("mx.partner.example");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    h.step();
+    assert!(
+        map(&h).ends_with("TLS_Srv:mx.partner.example\tVERIFY\n"),
+        "Enter added the entry: {}",
+        map(&h)
+    );
+    assert!(h.state().access_view.form.is_none());
+    click(&mut h, "New TLS requirement");
+    h.step();
+    h.get_by_label("Key").type_text("never.example");
+    h.step();
+    h.key_press(egui::Key::Escape);
+    h.step();
+    h.step();
+    assert!(
+        h.state().access_view.form.is_none(),
+        "Escape closed the form"
+    );
+    assert!(!map(&h).contains("never.example"));
+}
+
+#[test]
+fn loading_a_certificate_keeps_verify() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Decisions");
+    click(&mut h, "NO");
+    type_into(
+        &mut h,
+        "Issuer and subject from a certificate file",
+        home.join("hosts/mx.example.org.crt").to_str().unwrap(),
+    );
+    click(&mut h, "Load");
+    wait_for(&mut h, 30, "the certificate", |a| {
+        !a.explain.cert_issuer.is_empty()
+    });
+    assert_eq!(
+        h.state().explain.verify,
+        "NO",
+        "Load does not touch ${{verify}}"
+    );
+    let show = run_ok(
+        studio(&home)
+            .args(["show", "--json"])
+            .arg(home.join("hosts/mx.example.org.crt")),
+    );
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(
+        h.state().explain.cert_issuer,
+        v[0]["issuer_sendmail"].as_str().unwrap()
+    );
+    assert_eq!(
+        h.state().explain.cert_subject,
+        v[0]["subject_sendmail"].as_str().unwrap()
+    );
+    assert_eq!(
+        h.query_all_by_label("from the certificate").count(),
+        2,
+        "the two filled fields are marked"
+    );
+    // verify=NO: the relay question is not answered "allowed".
+    assert!(h.query_by_label("relaying allowed").is_none());
+}
+
+#[test]
+fn each_wizard_step_focuses_its_first_field() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Start");
+    h.step();
+    assert!(h.get_by_label("CA name").is_focused());
+    type_into(&mut h, "CA name", "Focus CA");
+    click(&mut h, "Next");
+    h.step();
+    assert!(h.get_by_label("Host name (FQDN)").is_focused());
+}
