@@ -23,6 +23,9 @@ pub enum AccessCommand {
         /// CA directory (confCACERT_PATH): warn about CERTISSUER entries no CA there has
         #[arg(long, value_name = "DIR")]
         ca_path: Option<PathBuf>,
+        /// Warnings fail too (exit 1), e.g. in CI
+        #[arg(long)]
+        strict: bool,
     },
     /// Print what makemap would store, one `key<TAB>value` per line (like `makemap -u hash`)
     Dump {
@@ -218,10 +221,15 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             }
             Ok(0)
         }
-        AccessCommand::Check { file, ca_path } => {
+        AccessCommand::Check {
+            file,
+            ca_path,
+            strict,
+        } => {
             let map = store_access::load(&file)?;
             let ctx = CheckContext {
                 known_issuers: ca_path.as_deref().map(known_issuers).transpose()?,
+                ineffective_is_error: true,
             };
             let findings = access_check::check(&map, &ctx);
             for f in &findings {
@@ -244,7 +252,8 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
                 file.display(),
                 findings.len() - errors
             );
-            Ok(if errors > 0 { 1 } else { 0 })
+            let failed = errors > 0 || (strict && !findings.is_empty());
+            Ok(if failed { 1 } else { 0 })
         }
         AccessCommand::AddCertRelay {
             cert,

@@ -69,6 +69,24 @@ pub struct CheckContext {
     /// sendmail forms (`${cert_issuer}`) of the CAs in the CA path, when
     /// `--ca-path` was given.
     pub known_issuers: Option<Vec<String>>,
+    /// Entries that can never act or that silently weaken a requirement
+    /// (a relay value other than RELAY/SUBJECT, bits that are not a
+    /// number, a certificate DN not in sendmail's `/…` form) are errors,
+    /// as `access check` reports them; `doctor` leaves them warnings
+    /// (sendmail runs with such a map).
+    pub ineffective_is_error: bool,
+}
+
+impl CheckContext {
+    /// A warning, or an error when the entry can never act (see
+    /// [`CheckContext::ineffective_is_error`]).
+    fn ineffective(&self, line: usize, col: usize, message: String) -> Finding {
+        if self.ineffective_is_error {
+            err(line, col, message)
+        } else {
+            warn(line, col, message)
+        }
+    }
 }
 
 /// Checks a whole map. Findings come in line order.
@@ -164,7 +182,7 @@ fn check_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec
             1,
             format!("unknown tag `{t}:`: sendmail's rulesets never look it up"),
         )),
-        Tag::TlsSrv | Tag::TlsClt | Tag::TlsRcpt => check_tls(n, e, rhs, out),
+        Tag::TlsSrv | Tag::TlsClt | Tag::TlsRcpt => check_tls(n, e, rhs, ctx, out),
         Tag::CertIssuer | Tag::CertSubject => check_dn_entry(n, e, rhs, ctx, out),
         Tag::TryTls if !super::tokens::is_word(&super::tokens::tokenize(&e.value), "NO") => out
             .push(warn(
@@ -179,7 +197,7 @@ fn check_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec
     }
 }
 
-fn check_tls(n: usize, e: &Entry, rhs: &Rhs, out: &mut Vec<Finding>) {
+fn check_tls(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<Finding>) {
     let vcol = e.value_col;
     match rhs {
         Rhs::Tls(req) => {
@@ -192,18 +210,19 @@ fn check_tls(n: usize, e: &Entry, rhs: &Rhs, out: &mut Vec<Finding>) {
                     } else {
                         "is not a plain number"
                     };
-                    out.push(warn(
-                        n,
-                        vcol,
-                        format!(
-                            "bits `{b}` {what}: sendmail reads it as {v}{}",
-                            if v <= 0 {
-                                ", so the bits check always passes"
-                            } else {
-                                ""
-                            }
-                        ),
-                    ));
+                    let message = format!(
+                        "bits `{b}` {what}: sendmail reads it as {v}{}",
+                        if v <= 0 {
+                            ", so the bits check always passes"
+                        } else {
+                            ""
+                        }
+                    );
+                    out.push(if digits {
+                        warn(n, vcol, message)
+                    } else {
+                        ctx.ineffective(n, vcol, message)
+                    });
                 }
             }
         }
@@ -258,10 +277,10 @@ fn check_dn_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut 
         return;
     }
     if !dn_text.starts_with('/') {
-        out.push(warn(
+        out.push(ctx.ineffective(
             n,
             col,
-            "sendmail's DNs start with `/` (/C=…/O=…/CN=…); is this the OpenSSL one-line form?"
+            "sendmail's DNs start with `/` (/C=…/O=…/CN=…), so this key never matches; is this the OpenSSL one-line form? (write it from the certificate with `access add-cert-relay --cert FILE`)"
                 .into(),
         ));
     }
@@ -301,7 +320,7 @@ fn check_dn_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut 
     }
     match (&e.tag, &rhs) {
         (Tag::CertIssuer, Rhs::Relay | Rhs::Subject) | (Tag::CertSubject, Rhs::Relay) => {}
-        (Tag::CertIssuer, _) => out.push(warn(
+        (Tag::CertIssuer, _) => out.push(ctx.ineffective(
             n,
             e.value_col,
             format!(
@@ -309,7 +328,7 @@ fn check_dn_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut 
                 e.value.trim_end()
             ),
         )),
-        (_, _) => out.push(warn(
+        (_, _) => out.push(ctx.ineffective(
             n,
             e.value_col,
             format!(

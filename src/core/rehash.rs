@@ -249,7 +249,11 @@ pub fn object_hash(obj: &HashedObject, kind: HashKind) -> Result<u32, String> {
     match kind {
         HashKind::New => name.hash().map_err(|e| e.to_string()),
         HashKind::Old => {
-            name.check_openssl_loadable().map_err(|e| e.to_string())?;
+            // OpenSSL computes the canonical form when it loads a
+            // certificate, whichever hash is asked for: a name it cannot
+            // canonicalise (invalid UTF-8, BMP surrogates) makes the file
+            // unloadable, so the same files count for both kinds.
+            name.hash().map_err(|e| e.to_string())?;
             Ok(name.hash_old())
         }
     }

@@ -1288,3 +1288,57 @@ fn edits_write_exact_lines_keep_the_rest_and_work_in_sendmail() {
     drop(peer);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Entries that can never act, or that silently weaken a requirement, are
+/// errors for `access check` (exit 1): a relay value other than
+/// RELAY/SUBJECT, bits that are not a number, a certificate DN not in
+/// sendmail's `/…` form. `--strict` makes warnings fail too; `doctor`
+/// keeps them warnings (sendmail runs with such a map).
+#[test]
+fn entries_that_never_act_are_errors_and_strict_fails_on_warnings() {
+    let t = tempdir();
+    let d = t.path();
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "relay-typo",
+            "CERTISSUER:/CN=Studio+20Test+20CA\tRELAYY\n",
+            "only acts on RELAY or SUBJECT",
+        ),
+        (
+            "subject-typo",
+            "CERTISSUER:/CN=CA\tSUBJECT\nCERTSUBJECT:/CN=mx\tOK\n",
+            "CERTSUBJECT only acts on RELAY",
+        ),
+        (
+            "bits-word",
+            "TLS_Clt:client.example.net\tVERIFY:high\n",
+            "is not a plain number",
+        ),
+        (
+            "oneline-dn",
+            "CERTISSUER:CN=Studio+20Test+20CA\tRELAY\n",
+            "start with `/`",
+        ),
+    ];
+    for (name, content, needle) in cases {
+        let f = d.join(name);
+        write(&f, content.as_bytes());
+        let o = run(studio(d).args(["access", "check"]).arg(&f));
+        let stdout = text(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{name}: {stdout}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(": error: ") && l.contains(needle)),
+            "{name}: no error saying `{needle}`: {stdout}"
+        );
+    }
+    // A warning alone passes, unless --strict.
+    let f = d.join("octal");
+    write(&f, b"TLS_Clt:client.example.net\tVERIFY:0128\n");
+    let o = run(studio(d).args(["access", "check"]).arg(&f));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains(": warning: "));
+    let o = run(studio(d).args(["access", "check", "--strict"]).arg(&f));
+    assert_eq!(o.status.code(), Some(1), "--strict fails on the warning");
+}

@@ -20,6 +20,7 @@ mod probe_peer;
 mod rehash_diff;
 mod secrets;
 mod sendmail_peer;
+mod serve_audit;
 mod serve_faults;
 mod serve_more;
 mod serve_peer;

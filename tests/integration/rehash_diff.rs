@@ -18,6 +18,7 @@
 use crate::support::{openssl, run, run_ok_bytes, studio, tempdir};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -847,6 +848,37 @@ fn rehash_fresh_scenarios_match_openssl() {
         }
     }
     fail_if_any("rehash vs openssl on fresh scenarios", diffs);
+}
+
+/// The odd-name corpus (`scripts/gen-name-corpus`), with the certificates
+/// OpenSSL refuses to load (invalid UTF-8, BMP surrogates, …) among them:
+/// the same files count for the new and the old hash, as with `openssl
+/// rehash` and `openssl rehash -old`.
+#[test]
+fn rehash_name_corpus_matches_openssl_for_both_hashes() {
+    let corpus = crate::show_diff::corpus();
+    let t = tempdir();
+    let root = t.path().join("corpus");
+    let certs = root.join("certs");
+    fs::create_dir_all(&certs).unwrap();
+    let sources = corpus.files.iter().map(|(f, _)| corpus.dir.join(f)).chain(
+        corpus
+            .rejected
+            .iter()
+            .map(|(f, _)| corpus.dir.join("rejected").join(f)),
+    );
+    let mut n = 0;
+    for (i, src) in sources.enumerate() {
+        let name = src.file_name().unwrap().to_string_lossy().into_owned();
+        fs::copy(&src, certs.join(format!("{i:03}-{name}"))).unwrap();
+        n += 1;
+    }
+    assert!(n >= 60 && !corpus.rejected.is_empty(), "{n} files");
+    let mut diffs = Vec::new();
+    for old in [false, true] {
+        compare_scenario("name corpus", &root, old, false, &mut diffs);
+    }
+    fail_if_any("rehash vs openssl on the name corpus", diffs);
 }
 
 /// Pre-existing stale / wrong / mis-numbered / upper-case links: our result

@@ -35,12 +35,12 @@ use std::sync::OnceLock;
 // ---------------------------------------------------------------------------
 // The corpus.
 
-struct Corpus {
-    dir: PathBuf,
+pub(crate) struct Corpus {
+    pub(crate) dir: PathBuf,
     /// (file name, description) from `manifest.tsv`.
-    files: Vec<(String, String)>,
+    pub(crate) files: Vec<(String, String)>,
     /// Files openssl refuses to load (`rejected/manifest.tsv`).
-    rejected: Vec<(String, String)>,
+    pub(crate) rejected: Vec<(String, String)>,
 }
 
 fn read_manifest(path: &Path) -> Vec<(String, String)> {
@@ -58,7 +58,7 @@ fn read_manifest(path: &Path) -> Vec<(String, String)> {
 /// Runs the corpus script once per test process. The output directory lives
 /// under `CARGO_TARGET_TMPDIR` and is reused: the script is idempotent and
 /// keeps its keys, so a rerun rewrites the same certificates.
-fn corpus() -> &'static Corpus {
+pub(crate) fn corpus() -> &'static Corpus {
     static CORPUS: OnceLock<Corpus> = OnceLock::new();
     CORPUS.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("show-name-corpus");

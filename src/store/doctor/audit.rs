@@ -760,6 +760,7 @@ impl Audit<'_> {
             }
         };
         let ctx = CheckContext {
+            ineffective_is_error: false,
             known_issuers: Some(
                 trust
                     .ca_file_certs
