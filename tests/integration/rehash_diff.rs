@@ -867,10 +867,23 @@ fn rehash_name_corpus_matches_openssl_for_both_hashes() {
             .iter()
             .map(|(f, _)| corpus.dir.join("rejected").join(f)),
     );
+    // openssl rehash reads PEM only: DER files (the corpus keeps the ones
+    // OpenSSL cannot load as DER) are wrapped byte for byte, so OpenSSL's
+    // loader, not a conversion, decides what counts.
     let mut n = 0;
     for (i, src) in sources.enumerate() {
         let name = src.file_name().unwrap().to_string_lossy().into_owned();
-        fs::copy(&src, certs.join(format!("{i:03}-{name}"))).unwrap();
+        let data = fs::read(&src).unwrap();
+        let pem = if data.starts_with(b"-----") {
+            data
+        } else {
+            let b64 = run_ok_bytes(openssl().args(["base64", "-in"]).arg(&src));
+            let mut p = b"-----BEGIN CERTIFICATE-----\n".to_vec();
+            p.extend_from_slice(&b64);
+            p.extend_from_slice(b"-----END CERTIFICATE-----\n");
+            p
+        };
+        fs::write(certs.join(format!("{i:03}-{name}.pem")), pem).unwrap();
         n += 1;
     }
     assert!(n >= 60 && !corpus.rejected.is_empty(), "{n} files");
