@@ -262,6 +262,15 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
         } => {
             let certs = certfiles::infos_in_file(&cert)?;
             let info: &CertInfo = &certs[0];
+            if certs.len() > 1 {
+                eprintln!(
+                    "{} holds {} certificates; using the first: {} (issued by {})",
+                    cert.display(),
+                    certs.len(),
+                    info.subject,
+                    info.issuer
+                );
+            }
             let (issuer, subj) = crate::core::access::cert_relay_names(info, subject);
             if info.is_ca && !subject {
                 eprintln!(

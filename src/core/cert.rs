@@ -19,6 +19,9 @@ pub enum CertError {
     Pem(pem::PemError),
     /// The DER of certificate number `index` (1-based) is broken.
     Der { index: usize, what: String },
+    /// A PKCS#12 bundle (`.p12`/`.pfx`): a certificate with its key,
+    /// usually encrypted; OpenSSL extracts the PEM.
+    Pkcs12,
 }
 
 impl fmt::Display for CertError {
@@ -36,6 +39,11 @@ impl fmt::Display for CertError {
             CertError::Der { index, what } => {
                 write!(f, "certificate #{index} is not valid DER: {what}")
             }
+            CertError::Pkcs12 => f.write_str(
+                "this is a PKCS#12 bundle (.p12/.pfx: a certificate with its private key), not a certificate; \
+                 extract the certificate with `openssl pkcs12 -in FILE -clcerts -nokeys -out cert.pem` \
+                 (and the key with `openssl pkcs12 -in FILE -nocerts -noenc -out key.pem`)",
+            ),
         }
     }
 }
@@ -84,6 +92,11 @@ pub fn certificates_in(data: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
                 what: e.to_string(),
             }
         })?;
+        // A certificate starts with its tbsCertificate SEQUENCE; a PKCS#12
+        // PFX with its version, INTEGER 3 (RFC 7292).
+        if t.content.starts_with(&[tag::INTEGER, 0x01, 0x03]) {
+            return Err(CertError::Pkcs12);
+        }
         Ok(vec![t.raw.to_vec()])
     } else {
         Err(CertError::NoCertificate { found: Vec::new() })

@@ -232,7 +232,14 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
                 stream = Some(s);
                 break;
             }
-            Err(e) => last_err = Some(format!("cannot connect to {a}: {e}")),
+            Err(e) => {
+                let why = match e.kind() {
+                    io::ErrorKind::ConnectionRefused => "nothing listens on that port",
+                    io::ErrorKind::TimedOut => "no answer (a firewall dropping the packets?)",
+                    _ => "the network refused",
+                };
+                last_err = Some(format!("cannot connect to {a}: {why} ({e})"));
+            }
         }
     }
     let stream = stream
@@ -246,7 +253,13 @@ fn run(opts: &ProbeOptions, report: &mut ProbeReport, start: Instant) -> Result<
     let mut reader = BufReader::new(stream.try_clone().map_err(io)?);
     let mut writer = stream;
     let t = Instant::now();
-    let banner = read_reply(&mut reader).map_err(|e| format!("no greeting: {e}"))?;
+    let banner = read_reply(&mut reader).map_err(|e| {
+        let e = e.to_string();
+        match e.strip_prefix("not an SMTP reply: ") {
+            Some(line) => format!("not an SMTP server: its first line is {line}"),
+            None => format!("no SMTP greeting: {e}"),
+        }
+    })?;
     report.timings_ms.banner = ms(t);
     report.banner = Some(banner.lines.join(" "));
     if banner.code != 220 {
@@ -445,12 +458,12 @@ fn check_chain(
 impl std::fmt::Display for ProbeReport {
     /// A summary a newcomer understands.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "{}: {}",
-            self.target,
-            self.banner.as_deref().unwrap_or("(no greeting)")
-        )?;
+        let Some(banner) = &self.banner else {
+            // Not even an SMTP greeting: one line says why.
+            let why = self.error.as_deref().unwrap_or("no SMTP greeting");
+            return writeln!(f, "{}: {why}", self.target);
+        };
+        writeln!(f, "{}: {banner}", self.target)?;
         if let Some(e) = &self.error {
             writeln!(f, "  problem: {e}")?;
         }

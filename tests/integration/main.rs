@@ -4,6 +4,7 @@
 mod support;
 
 mod access_cli;
+mod bad_input;
 mod bundle_cli;
 mod cli_pki;
 mod concurrency;
