@@ -31,10 +31,24 @@ use std::time::{Duration, Instant};
 pub const MAX_LINE: usize = 4096;
 
 /// `serve`'s defaults (its `--help` shows them): sessions at once, the
-/// largest message, and how long a client may stay silent.
-pub const DEFAULT_MAX_SESSIONS: usize = 100;
+/// largest message, and how long a client may stay silent. Sessions are
+/// threads that mostly wait: 2,000 of them are cheap (the open-file limit
+/// is raised to match, see [`bind`]), and [`STRESS_TIMEOUT`] keeps an idle
+/// flood from holding them.
+pub const DEFAULT_MAX_SESSIONS: usize = 2000;
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 10 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Under stress — three quarters of the session slots in use — a client
+/// may stay silent this long at most (Postfix's stress mode does the same:
+/// `smtpd_timeout = ${stress?{10}:{300}}s`). Idle connections then free
+/// their slots within seconds while working clients, which answer within
+/// milliseconds, are not affected.
+pub const STRESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The listen backlog: connections the kernel holds until accepted (a
+/// thousand clients connecting at once are queued, not refused).
+const BACKLOG: i32 = 1024;
 
 /// How long a stopping server waits for running sessions to end; the ones
 /// still running then are cut off when the process (or the GUI's job) ends.
@@ -150,6 +164,7 @@ impl ClientCertVerifier for AskingVerifier {
 
 /// What the sessions share.
 struct Shared {
+    /// `max_sessions` here is what the open-file limit allows.
     config: ServerConfig,
     tls: Arc<rustls::ServerConfig>,
     /// Verifies client chains after the handshake; None without CAs.
@@ -157,6 +172,19 @@ struct Shared {
     active: AtomicUsize,
     events: Option<Sender<SessionLog>>,
     counter: AtomicUsize,
+}
+
+impl Shared {
+    /// How long a client may stay silent now: the configured timeout, or
+    /// [`STRESS_TIMEOUT`] while three quarters of the slots are in use.
+    fn idle_timeout(&self) -> Duration {
+        let busy = self.active.load(Ordering::Relaxed);
+        if busy * 4 >= self.config.max_sessions * 3 {
+            self.config.timeout.min(STRESS_TIMEOUT)
+        } else {
+            self.config.timeout
+        }
+    }
 }
 
 /// The TLS configuration, and the verifier that computes `${verify}`
@@ -229,14 +257,22 @@ impl BoundServer {
 }
 
 /// Checks certificate and key, creates the maildir and binds the socket.
-pub fn bind(config: ServerConfig) -> Result<BoundServer, Error> {
+/// Raises the process's open-file limit to its hard limit (each session
+/// holds a socket) and, if that is still too low for `max_sessions`,
+/// lowers `max_sessions` to what fits.
+pub fn bind(mut config: ServerConfig) -> Result<BoundServer, Error> {
     let (tls, verifier) = tls_config(&config)?;
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    // Descriptors besides the sessions': stdio, the listener, the maildir
+    // file being written, the runtime's own.
+    let fit = usize::try_from(files.saturating_sub(64)).unwrap_or(usize::MAX);
+    config.max_sessions = config.max_sessions.min(fit.max(1));
     std::fs::create_dir_all(&config.maildir).map_err(|source| Error::Io {
         action: format!("create {}", config.maildir.display()),
         source,
     })?;
     crate::store::fsutil::remove_stale_temps(&config.maildir);
-    let listener = TcpListener::bind(config.listen).map_err(|source| Error::Bind {
+    let listener = listen(config.listen).map_err(|source| Error::Bind {
         addr: config.listen,
         source,
     })?;
@@ -246,6 +282,17 @@ pub fn bind(config: ServerConfig) -> Result<BoundServer, Error> {
         verifier,
         listener,
     })
+}
+
+/// A listening socket with [`BACKLOG`] (std's is 128) and `SO_REUSEADDR`,
+/// as servers set it.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    Ok(s.into())
 }
 
 /// Binds and runs until `stop` is set (see [`run`]).
@@ -356,14 +403,25 @@ enum Conn {
 }
 
 impl Conn {
-    /// Reads up to `MAX_LINE + 1` bytes of one line. The whole line must
-    /// come within `timeout`, not just each piece of it: a client that
-    /// drips a byte at a time (slowloris) is cut off like a silent one.
-    fn read_line(&mut self, buf: &mut Vec<u8>, timeout: Duration) -> io::Result<usize> {
-        let deadline = Instant::now() + timeout;
+    fn socket(&self) -> &TcpStream {
         match self {
-            Conn::Plain(r) => read_line_until(r, buf, deadline),
-            Conn::Tls(r) => read_line_until(r.as_mut(), buf, deadline),
+            Conn::Plain(r) => r.get_ref(),
+            Conn::Tls(r) => &r.get_ref().sock,
+        }
+    }
+
+    /// Reads up to `MAX_LINE + 1` bytes of one line. The whole line must
+    /// come within `limit()`, not just each piece of it: a client that
+    /// drips a byte at a time (slowloris) is cut off like a silent one.
+    /// `limit` is asked again at least once a second, so a session already
+    /// waiting is cut short too when the server comes under stress.
+    fn read_line(&mut self, buf: &mut Vec<u8>, limit: &dyn Fn() -> Duration) -> io::Result<usize> {
+        self.socket()
+            .set_read_timeout(Some(limit().clamp(Duration::from_millis(10), READ_SLICE)))?;
+        let start = Instant::now();
+        match self {
+            Conn::Plain(r) => read_line_until(r, buf, start, limit),
+            Conn::Tls(r) => read_line_until(r.as_mut(), buf, start, limit),
         }
     }
     fn send(&mut self, text: &str) -> io::Result<()> {
@@ -378,16 +436,38 @@ impl Conn {
     }
 }
 
+/// The longest single wait on a socket: how often a waiting session looks
+/// at the time it is still allowed.
+const READ_SLICE: Duration = Duration::from_secs(1);
+
 fn read_line_until(
     r: &mut impl BufRead,
     buf: &mut Vec<u8>,
-    deadline: Instant,
+    start: Instant,
+    limit: &dyn Fn() -> Duration,
 ) -> io::Result<usize> {
+    let timed_out = || {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no complete line within the timeout",
+        )
+    };
     let mut read = 0;
     while read <= MAX_LINE {
         let avail = match r.fill_buf() {
             Ok(a) => a,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if start.elapsed() >= limit() {
+                    return Err(timed_out());
+                }
+                continue;
+            }
             Err(e) => return Err(e),
         };
         if avail.is_empty() {
@@ -404,11 +484,8 @@ fn read_line_until(
         if done {
             break;
         }
-        if Instant::now() >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no complete line within the timeout",
-            ));
+        if start.elapsed() >= limit() {
+            return Err(timed_out());
         }
     }
     Ok(read)
@@ -518,7 +595,7 @@ impl Session<'_> {
         loop {
             buf.clear();
             let n = conn
-                .read_line(&mut buf, self.shared.config.timeout)
+                .read_line(&mut buf, &|| self.shared.idle_timeout())
                 .map_err(io)?;
             if n == 0 {
                 return Err("the client closed the connection without QUIT".into());
@@ -531,7 +608,7 @@ impl Session<'_> {
                     while !rest.ends_with(b"\n") {
                         rest.clear();
                         if conn
-                            .read_line(&mut rest, self.shared.config.timeout)
+                            .read_line(&mut rest, &|| self.shared.idle_timeout())
                             .map_err(io)?
                             == 0
                         {
@@ -613,7 +690,9 @@ impl Session<'_> {
         let mut tls = rustls::StreamOwned::new(server, stream);
         self.log.starttls = true;
         // The handshake as a whole is bounded too (a client dripping it).
-        let deadline = Instant::now() + self.shared.config.timeout;
+        let wait = self.shared.idle_timeout();
+        let _ = tls.sock.set_read_timeout(Some(wait));
+        let deadline = Instant::now() + wait;
         while tls.conn.is_handshaking() {
             let step = match tls.conn.complete_io(&mut tls.sock) {
                 Ok(_) if Instant::now() >= deadline => Err(io::Error::new(
@@ -768,7 +847,7 @@ impl Session<'_> {
         loop {
             line.clear();
             let n = conn
-                .read_line(&mut line, self.shared.config.timeout)
+                .read_line(&mut line, &|| self.shared.idle_timeout())
                 .map_err(io)?;
             if n == 0 || (!line.ends_with(b"\n") && line.len() <= MAX_LINE) {
                 // Disconnected mid-DATA: nothing is kept.

@@ -23,6 +23,7 @@ mod secrets;
 mod sendmail_peer;
 mod serve_audit;
 mod serve_faults;
+mod serve_flood;
 mod serve_more;
 mod serve_peer;
 mod show_diff;
