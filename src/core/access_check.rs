@@ -92,9 +92,14 @@ impl CheckContext {
 /// Checks a whole map. Findings come in line order.
 pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut first_seen: HashMap<Vec<u8>, usize> = HashMap::with_capacity(map.lines.len());
-    let mut typed: Vec<(usize, &Entry, Rhs)> = Vec::with_capacity(map.lines.len());
-    for line in &map.lines {
+    // Keys seen, by a 64-bit hash of the lookup key → index of the first
+    // line with it (the key itself is compared on a hit): a million-entry
+    // blocklist is checked without a second copy of every key.
+    let mut first_seen: HashMap<u64, usize> = HashMap::with_capacity(map.lines.len());
+    let mut collided: HashMap<Vec<u8>, usize> = HashMap::new();
+    // Only the entries check_relations looks at.
+    let mut typed: Vec<(usize, &Entry, Rhs)> = Vec::new();
+    for (index, line) in map.lines.iter().enumerate() {
         let n = line.number;
         let nul = line.raw.contains(&0);
         if nul && line.raw.ends_with(b"\n") {
@@ -140,23 +145,51 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
         }
         if let Some(e) = line.entry() {
             let key = e.lookup_key();
-            if let Some(first) = first_seen.get(&key) {
+            let first = match first_seen.entry(key_hash(&key)) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(index);
+                    None
+                }
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    let j = *o.get();
+                    if map.lines[j].entry().map(Entry::lookup_key).as_ref() == Some(&key) {
+                        Some(map.lines[j].number)
+                    } else {
+                        // Two keys, one hash: exact comparison from here on.
+                        collided.get(&key).copied().or_else(|| {
+                            collided.insert(key, n);
+                            None
+                        })
+                    }
+                }
+            };
+            if let Some(first) = first {
                 out.push(makemap_err(
                         n,
                         1,
                         format!("duplicate key `{}` (keys are case-insensitive): makemap refuses it and the entry on line {first} wins", e.key),
                     ));
-            } else {
-                first_seen.insert(key, n);
             }
             let rhs = e.rhs();
             check_entry(n, e, &rhs, ctx, &mut out);
-            typed.push((n, e, rhs));
+            if matches!(
+                e.tag,
+                Tag::TlsClt | Tag::TlsSrv | Tag::CertIssuer | Tag::CertSubject
+            ) {
+                typed.push((n, e, rhs));
+            }
         }
     }
     check_relations(&typed, &mut out);
     out.sort_by_key(|f| (f.line, f.col));
     out
+}
+
+fn key_hash(key: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
 }
 
 fn check_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<Finding>) {
@@ -227,7 +260,7 @@ fn check_tls(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<F
             }
         }
         _ => {
-            let bare = e.target.is_empty();
+            let bare = e.target().is_empty();
             let hint = if bare && e.value.split_whitespace().count() > 1 {
                 format!(
                     "the blank after `{}:` makes this the bare tag (every peer) with the value `{}`; write `{}:{}` without the blank",
@@ -257,7 +290,7 @@ fn looks_like_attribute(rest: &str) -> bool {
 }
 
 fn check_dn_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<Finding>) {
-    let dn_text = &e.target;
+    let dn_text = e.target();
     let col = e.key.len() - dn_text.len() + 1;
     let extra_words = e.value.split_whitespace().count() > 1;
     if dn_text.is_empty() {
@@ -370,9 +403,9 @@ fn check_relations(typed: &[(usize, &Entry, Rhs)], out: &mut Vec<Finding>) {
             Tag::TlsSrv => 1,
             _ => continue,
         };
-        if !e.target.is_empty() {
+        if !e.target().is_empty() {
             tls[slot]
-                .entry(e.target.to_ascii_lowercase())
+                .entry(e.target().to_ascii_lowercase())
                 .or_insert((*n, strength(rhs)));
         }
     }

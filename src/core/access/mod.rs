@@ -122,8 +122,6 @@ pub struct Entry {
     /// 1-based column of the value.
     pub value_col: usize,
     pub tag: Tag,
-    /// The key after the tag (host, address, DN, …).
-    pub target: String,
     /// The line is not valid UTF-8: `key` and `value` hold one character
     /// per byte (Latin-1), so the bytes can be recovered exactly.
     pub latin1: bool,
@@ -147,6 +145,16 @@ fn encode(s: &str, latin1: bool) -> Vec<u8> {
 }
 
 impl Entry {
+    /// The key after the tag (host, address, DN, …); the whole key of an
+    /// untagged entry. Derived, not stored: a million-entry map is big
+    /// enough without a third copy of every key.
+    pub fn target(&self) -> &str {
+        match self.tag {
+            Tag::Untagged => &self.key,
+            _ => self.key.split_once(':').map_or("", |(_, rest)| rest),
+        }
+    }
+
     /// The key's bytes as makemap stores and sendmail looks them up
     /// (ASCII lower-cased, every other byte kept).
     pub fn lookup_key(&self) -> Vec<u8> {
@@ -292,14 +300,12 @@ fn classify_content(content: &[u8]) -> LineKind {
     };
     let key = text[..key_s].to_string();
     let value = text[value_s..].to_string();
-    let (tag, target) = Tag::split_key(&key);
-    let target = target.to_string();
+    let (tag, _) = Tag::split_key(&key);
     LineKind::Entry(Entry {
         value_col: text[..value_s].chars().count() + 1,
         key,
         value,
         tag,
-        target,
         latin1,
     })
 }
@@ -669,7 +675,7 @@ mod tests {
         let e = m.lines[4].entry().unwrap();
         assert_eq!(e.value, "VERIFY  \r");
         assert_eq!(e.tag, Tag::TlsClt);
-        assert_eq!(e.target, "A.example");
+        assert_eq!(e.target(), "A.example");
         assert_eq!(e.value_col, 19);
         assert_eq!(m.database().get("tls_clt:a.EXAMPLE").unwrap().1, 5);
     }
