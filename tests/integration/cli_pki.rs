@@ -444,19 +444,6 @@ fn install_is_idempotent_and_refuses_cleanly() {
     );
 }
 
-/// Every path under `dir` (files, links, directories), recursively.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        out.push(p.clone());
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&p));
-        }
-    }
-    out
-}
-
 #[test]
 fn install_into_a_read_only_directory_leaves_nothing_behind() {
     let t = tempdir();

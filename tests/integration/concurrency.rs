@@ -4,7 +4,7 @@
 //! access file that is a symlink stays one, and a replaced file keeps its
 //! owner, group and mode.
 
-use crate::support::{openssl, run, run_ok, studio, tempdir, Pki};
+use crate::support::{openssl, run, run_ok, studio, tempdir, walk, Pki};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -44,18 +44,13 @@ fn assert_all_ok(what: &str, outs: &[Output]) {
 }
 
 fn temps_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.contains(".sts-tmp-") || name.contains(".sts-journal") {
-            out.push(p.clone());
-        }
-        if e.file_type().unwrap().is_dir() {
-            out.extend(temps_under(&p));
-        }
-    }
-    out
+    walk(dir)
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.contains(".sts-tmp-") || name.contains(".sts-journal")
+        })
+        .collect()
 }
 
 #[test]

@@ -31,22 +31,6 @@ fn run_killed_at(cmd: &mut Command, n: usize) -> (bool, Output) {
     }
 }
 
-/// Every path under `dir` (recursively, symlinks not followed).
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
-    out
-}
-
 fn name(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }

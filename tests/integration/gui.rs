@@ -100,6 +100,17 @@ pub(crate) fn open_access(h: &mut Harness<'static, StudioApp>, file: &Path, secs
     wait_for(h, secs, "the access file", |a| a.access.is_some());
 }
 
+/// A fresh home and an access file holding `text`, open in the editor.
+fn editor_on(text: &str) -> (tempfile::TempDir, Harness<'static, StudioApp>) {
+    let dir = tempdir();
+    let file = dir.path().join("access");
+    std::fs::write(&file, text).unwrap();
+    let mut h = harness(&dir.path().join("home"));
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    open_access(&mut h, &file, 30);
+    (dir, h)
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
 }
@@ -244,13 +255,7 @@ fn dn_picker_writes_what_the_cli_writes() {
 
 #[test]
 fn entry_form_checks_as_you_type() {
-    let dir = tempdir();
-    let home = dir.path().join("home");
-    let file = dir.path().join("access");
-    std::fs::write(&file, "TLS_Srv:old.example\tVERIFY\n").unwrap();
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
-    open_access(&mut h, &file, 30);
+    let (_dir, mut h) = editor_on("TLS_Srv:old.example\tVERIFY\n");
     click(&mut h, "New TLS requirement");
     type_into(&mut h, "Key", "secure.example.net");
     // ENCR needs bits: the form says so and will not add the entry.
@@ -541,13 +546,8 @@ fn what_an_action_did_stays_on_screen() {
 #[test]
 fn empty_key_asks_redo_redoes_and_escape_closes() {
     use egui_kittest::kittest::NodeT;
-    let dir = tempdir();
-    let home = dir.path().join("home");
+    let (dir, mut h) = editor_on("TLS_Srv:old.example\tVERIFY\n");
     let file = dir.path().join("access");
-    std::fs::write(&file, "TLS_Srv:old.example\tVERIFY\n").unwrap();
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
-    open_access(&mut h, &file, 30);
     click(&mut h, "New TLS requirement");
     // An empty key is sendmail's default entry: said, and not one click away.
     assert!(h
