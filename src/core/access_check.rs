@@ -137,7 +137,7 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
                     ),
                 ));
                 if let LineKind::Entry(e) = rest.as_ref() {
-                    out.push(warn(n, MAKEMAP_LINE_MAX + 1, format!("makemap stores the tail of this line as the key `{}`", e.key)));
+                    out.push(warn(n, MAKEMAP_LINE_MAX + 1, format!("makemap stores the tail of this line as the key `{}`", e.key())));
                 }
             }
             LineKind::TooLong { .. } => {}
@@ -167,7 +167,7 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
                 out.push(makemap_err(
                         n,
                         1,
-                        format!("duplicate key `{}` (keys are case-insensitive): makemap refuses it and the entry on line {first} wins", e.key),
+                        format!("duplicate key `{}` (keys are case-insensitive): makemap refuses it and the entry on line {first} wins", e.key()),
                     ));
             }
             let rhs = e.rhs();
@@ -194,18 +194,18 @@ fn key_hash(key: &[u8]) -> u64 {
 
 fn check_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<Finding>) {
     let vcol = e.value_col;
-    if e.value.ends_with('\r') {
+    if e.value().ends_with('\r') {
         out.push(makemap_err(
             n,
-            vcol + e.value.chars().count() - 1,
+            vcol + e.value().chars().count() - 1,
             "line ends with a carriage return (a CRLF file?): makemap keeps it in the value, so sendmail does not recognise it; convert the file with dos2unix".into(),
         ));
-    } else if e.value.ends_with([' ', '\t'])
+    } else if e.value().ends_with([' ', '\t'])
         && (e.tag.is_tls() || matches!(e.tag, Tag::CertIssuer | Tag::CertSubject))
     {
         out.push(warn(
             n,
-            vcol + e.value.trim_end().chars().count(),
+            vcol + e.value().trim_end().chars().count(),
             "trailing blanks are part of the value makemap stores".into(),
         ));
     }
@@ -217,13 +217,13 @@ fn check_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec
         )),
         Tag::TlsSrv | Tag::TlsClt | Tag::TlsRcpt => check_tls(n, e, rhs, ctx, out),
         Tag::CertIssuer | Tag::CertSubject => check_dn_entry(n, e, rhs, ctx, out),
-        Tag::TryTls if !super::tokens::is_word(&super::tokens::tokenize(&e.value), "NO") => out
+        Tag::TryTls if !super::tokens::is_word(&super::tokens::tokenize(e.value()), "NO") => out
             .push(warn(
                 n,
                 vcol,
                 format!(
                     "Try_TLS only acts on NO; `{}` does nothing",
-                    e.value.trim_end()
+                    e.value().trim_end()
                 ),
             )),
         _ => {}
@@ -261,18 +261,18 @@ fn check_tls(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<F
         }
         _ => {
             let bare = e.target().is_empty();
-            let hint = if bare && e.value.split_whitespace().count() > 1 {
+            let hint = if bare && e.value().split_whitespace().count() > 1 {
                 format!(
                     "the blank after `{}:` makes this the bare tag (every peer) with the value `{}`; write `{}:{}` without the blank",
                     e.tag,
-                    e.value.trim_end(),
+                    e.value().trim_end(),
                     e.tag,
-                    e.value.trim_end()
+                    e.value().trim_end()
                 )
             } else {
                 format!(
                     "sendmail ignores `{}` (no requirement at all): write [PERM+|TEMP+]VERIFY, VERIFY:bits or ENCR:bits, optionally +CN, +CS:dn, +CI:dn, +CITag:TAG; nothing may follow",
-                    e.value.trim_end()
+                    e.value().trim_end()
                 )
             };
             out.push(err(n, vcol, hint));
@@ -291,8 +291,8 @@ fn looks_like_attribute(rest: &str) -> bool {
 
 fn check_dn_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<Finding>) {
     let dn_text = e.target();
-    let col = e.key.len() - dn_text.len() + 1;
-    let extra_words = e.value.split_whitespace().count() > 1;
+    let col = e.key().len() - dn_text.len() + 1;
+    let extra_words = e.value().split_whitespace().count() > 1;
     if dn_text.is_empty() {
         out.push(err(
             n,
@@ -358,7 +358,7 @@ fn check_dn_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut 
             e.value_col,
             format!(
                 "relaying by certificate only acts on RELAY or SUBJECT; `{}` does nothing here",
-                e.value.trim_end()
+                e.value().trim_end()
             ),
         )),
         (_, _) => out.push(ctx.ineffective(
@@ -366,7 +366,7 @@ fn check_dn_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut 
             e.value_col,
             format!(
                 "CERTSUBJECT only acts on RELAY; `{}` does nothing here",
-                e.value.trim_end()
+                e.value().trim_end()
             ),
         )),
     }

@@ -546,7 +546,7 @@ fn select_line(v: &mut AccessView, cx: &ViewCtx, i: usize) {
     v.selected = Some(i);
     v.form = doc.map.lines[i]
         .entry()
-        .map(|e| EntryForm::from_entry(i, &e.key, &e.value));
+        .map(|e| EntryForm::from_entry(i, e.key(), e.value()));
     let is_comment = matches!(
         doc.map.lines[i].kind,
         crate::core::access::LineKind::Comment | crate::core::access::LineKind::Blank

@@ -367,7 +367,7 @@ proptest! {
     ) {
         let file = file.0;
         let before = AccessMap::parse(&file);
-        let keys: Vec<String> = before.entries().map(|(_, e)| e.key.clone()).collect();
+        let keys: Vec<String> = before.entries().map(|(_, e)| e.key().to_string()).collect();
         let key = if use_fresh || keys.is_empty() { fresh } else { keys[pick.index(keys.len())].clone() };
         let mut map = before.clone();
         let edit = map.set(&key, new_value);
@@ -386,7 +386,7 @@ proptest! {
                 let new = AccessMap::parse(al[line - 1]);
                 let e = new.lines[0].entry();
                 prop_assert!(
-                    e.is_some_and(|e| e.lookup_key() == key.as_bytes().to_ascii_lowercase() && e.value == new_value),
+                    e.is_some_and(|e| e.lookup_key() == key.as_bytes().to_ascii_lowercase() && e.value() == new_value),
                     "the changed line {line} is not `{} {new_value}` as makemap reads it ({}): {}",
                     esc(key.as_bytes()),
                     esc(format!("{:?}", new.lines[0].kind).as_bytes()),
@@ -416,7 +416,7 @@ proptest! {
     ) {
         let file = file.0;
         let before = AccessMap::parse(&file);
-        let keys: Vec<String> = before.entries().map(|(_, e)| e.key.clone()).collect();
+        let keys: Vec<String> = before.entries().map(|(_, e)| e.key().to_string()).collect();
         // A file without entries: a key it lacks, nothing may change.
         let mut key = if keys.is_empty() {
             "TLS_Clt:absent.example".to_string()
@@ -473,7 +473,7 @@ fn set_never_writes_a_line_makemap_cannot_read() {
         entry.lines[0]
             .entry()
             .is_some_and(|e| e.lookup_key() == key.as_bytes().to_ascii_lowercase()
-                && e.value == "PERM+VERIFY:128"),
+                && e.value() == "PERM+VERIFY:128"),
         "set(<{}-byte key>, \"PERM+VERIFY:128\") on `<key> OK` -> {edit:?} wrote a {}-byte \
          line that makemap reads as {}",
         key.len(),

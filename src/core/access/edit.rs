@@ -35,7 +35,7 @@ impl AccessMap {
         if let Some(i) = self.find(key) {
             let old = self.lines[i]
                 .entry()
-                .map(|e| e.value.clone())
+                .map(|e| e.value().to_string())
                 .unwrap_or_default();
             if old == value {
                 return Ok(Edit::Unchanged { line: i + 1 });
@@ -117,7 +117,7 @@ impl AccessMap {
         if value.contains(['\n', '\0']) {
             return Err("the value contains a line break or NUL".into());
         }
-        let old = line.entry().map(|e| format!("{}\t{}", e.key, e.value));
+        let old = line.entry().map(|e| format!("{}\t{}", e.key(), e.value()));
         let had_newline = line.raw.ends_with(b"\n");
         let sep = match &line.kind {
             LineKind::Entry(_) => {
