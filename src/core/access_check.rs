@@ -92,14 +92,10 @@ impl CheckContext {
 /// Checks a whole map. Findings come in line order.
 pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
     let mut out = Vec::new();
-    // Keys seen, by a 64-bit hash of the lookup key → index of the first
-    // line with it (the key itself is compared on a hit): a million-entry
-    // blocklist is checked without a second copy of every key.
-    let mut first_seen: HashMap<u64, usize> = HashMap::with_capacity(map.lines.len());
-    let mut collided: HashMap<Vec<u8>, usize> = HashMap::new();
+    check_duplicates(map, &mut out);
     // Only the entries check_relations looks at.
-    let mut typed: Vec<(usize, &Entry, Rhs)> = Vec::new();
-    for (index, line) in map.lines.iter().enumerate() {
+    let mut typed: Vec<Related> = Vec::new();
+    for line in &map.lines {
         let n = line.number;
         let nul = line.raw.contains(&0);
         if nul && line.raw.ends_with(b"\n") {
@@ -144,39 +140,18 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
             LineKind::Entry(_) => {}
         }
         if let Some(e) = line.entry() {
-            let key = e.lookup_key();
-            let first = match first_seen.entry(key_hash(&key)) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(index);
-                    None
-                }
-                std::collections::hash_map::Entry::Occupied(o) => {
-                    let j = *o.get();
-                    if map.lines[j].entry().map(Entry::lookup_key).as_ref() == Some(&key) {
-                        Some(map.lines[j].number)
-                    } else {
-                        // Two keys, one hash: exact comparison from here on.
-                        collided.get(&key).copied().or_else(|| {
-                            collided.insert(key, n);
-                            None
-                        })
-                    }
-                }
-            };
-            if let Some(first) = first {
-                out.push(makemap_err(
-                        n,
-                        1,
-                        format!("duplicate key `{}` (keys are case-insensitive): makemap refuses it and the entry on line {first} wins", e.key()),
-                    ));
-            }
             let rhs = e.rhs();
             check_entry(n, e, &rhs, ctx, &mut out);
             if matches!(
                 e.tag,
                 Tag::TlsClt | Tag::TlsSrv | Tag::CertIssuer | Tag::CertSubject
             ) {
-                typed.push((n, e, rhs));
+                typed.push(Related {
+                    line: n,
+                    entry: e,
+                    strength: strength(&rhs),
+                    subject: rhs == Rhs::Subject,
+                });
             }
         }
     }
@@ -185,11 +160,42 @@ pub fn check(map: &AccessMap, ctx: &CheckContext) -> Vec<Finding> {
     out
 }
 
-fn key_hash(key: &[u8]) -> u64 {
+/// Duplicate keys, as makemap reports them (the first entry wins). Found
+/// by sorting (64-bit hash of the lookup key, line) pairs — 16 bytes an
+/// entry instead of a table of copied keys — and comparing the keys
+/// themselves within each run of one hash.
+fn check_duplicates(map: &AccessMap, out: &mut Vec<Finding>) {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
+    let hash = |key: &[u8]| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        h.finish()
+    };
+    let mut seen: Vec<(u64, usize)> = map
+        .lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.entry().map(|e| (hash(&e.lookup_key()), i)))
+        .collect();
+    seen.sort_unstable();
+    for run in seen.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        // In file order; each entry against the earlier ones of its run.
+        let mut firsts: Vec<(Vec<u8>, usize)> = Vec::new();
+        for &(_, i) in run {
+            let Some(e) = map.lines[i].entry() else {
+                continue;
+            };
+            let key = e.lookup_key();
+            match firsts.iter().find(|(k, _)| *k == key) {
+                Some(&(_, first)) => out.push(makemap_err(
+                    map.lines[i].number,
+                    1,
+                    format!("duplicate key `{}` (keys are case-insensitive): makemap refuses it and the entry on line {} wins", e.key(), map.lines[first].number),
+                )),
+                None => firsts.push((key, i)),
+            }
+        }
+    }
 }
 
 fn check_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut Vec<Finding>) {
@@ -384,13 +390,25 @@ fn check_dn_entry(n: usize, e: &Entry, rhs: &Rhs, ctx: &CheckContext, out: &mut 
 
 /// Findings that need the whole map: CERTSUBJECT entries nothing reaches,
 /// and requirements a more specific entry takes away.
-fn check_relations(typed: &[(usize, &Entry, Rhs)], out: &mut Vec<Finding>) {
+/// What the whole-map checks need of an entry (not its parsed value:
+/// a quarter of a million TLS entries are checked in a few bytes each).
+struct Related<'a> {
+    line: usize,
+    entry: &'a Entry,
+    /// [`strength`] of its value.
+    strength: u8,
+    /// The value is SUBJECT.
+    subject: bool,
+}
+
+fn check_relations(typed: &[Related], out: &mut Vec<Finding>) {
     let any_subject = typed
         .iter()
-        .any(|(_, e, rhs)| e.tag == Tag::CertIssuer && *rhs == Rhs::Subject);
+        .any(|r| r.entry.tag == Tag::CertIssuer && r.subject);
     // Per tag (TLS_Clt, TLS_Srv): lower-cased host -> (line, strength).
     let mut tls: [HashMap<String, (usize, u8)>; 2] = [HashMap::new(), HashMap::new()];
-    for (n, e, rhs) in typed {
+    for r in typed {
+        let (n, e) = (&r.line, r.entry);
         if e.tag == Tag::CertSubject && !any_subject {
             out.push(warn(
                 *n,
@@ -406,7 +424,7 @@ fn check_relations(typed: &[(usize, &Entry, Rhs)], out: &mut Vec<Finding>) {
         if !e.target().is_empty() {
             tls[slot]
                 .entry(e.target().to_ascii_lowercase())
-                .or_insert((*n, strength(rhs)));
+                .or_insert((*n, r.strength));
         }
     }
     for (slot, tag) in [(0, Tag::TlsClt), (1, Tag::TlsSrv)] {

@@ -12,18 +12,62 @@ use std::process::Command;
 /// Access maps beyond this size are refused (100,000 entries are ~5 MB).
 pub const ACCESS_FILE_LIMIT: u64 = 256 * 1024 * 1024;
 
-/// Reads and parses an access source file.
+/// Reads and parses an access source file, line by line (a million-entry
+/// map is never held twice: as bytes and as lines), within
+/// [`ACCESS_FILE_LIMIT`].
 pub fn load(path: &Path) -> Result<AccessMap, Error> {
-    let data = fsutil::read_limited(path, ACCESS_FILE_LIMIT)?;
-    // Findings quote lines: a private key given by mistake must not be
-    // echoed to the terminal (or a log) piece by piece.
-    if data.windows(16).any(|w| w == b"PRIVATE KEY-----") {
-        return Err(super::refused(
-            format!("{} holds a private key, not an access map", path.display()),
-            "give the access source file, e.g. /etc/mail/access",
-        ));
+    use std::io::{BufRead, Read};
+    let io_err = |source| Error::Io {
+        path: path.to_path_buf(),
+        action: "read",
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(Error::Refused {
+            message: format!("{} is a directory, not a file", path.display()),
+            hint: None,
+        });
     }
-    Ok(AccessMap::parse(&data))
+    let too_big = || {
+        super::refused(
+            format!(
+                "{} is over {ACCESS_FILE_LIMIT} bytes; files that large are not read",
+                path.display()
+            ),
+            "is this the right file?",
+        )
+    };
+    if meta.len() > ACCESS_FILE_LIMIT {
+        return Err(too_big());
+    }
+    let mut reader =
+        std::io::BufReader::with_capacity(1 << 16, file.take(ACCESS_FILE_LIMIT.saturating_add(1)));
+    let mut map = AccessMap::default();
+    let mut total = 0u64;
+    loop {
+        let mut raw = Vec::new();
+        let n = reader.read_until(b'\n', &mut raw).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > ACCESS_FILE_LIMIT {
+            return Err(too_big());
+        }
+        // Findings quote lines: a private key given by mistake must not be
+        // echoed to the terminal (or a log) piece by piece.
+        if raw.windows(16).any(|w| w == b"PRIVATE KEY-----") {
+            return Err(super::refused(
+                format!("{} holds a private key, not an access map", path.display()),
+                "give the access source file, e.g. /etc/mail/access",
+            ));
+        }
+        raw.shrink_to_fit();
+        map.push_raw(raw);
+    }
+    Ok(map)
 }
 
 /// Loads `path`, or an empty map when it does not exist yet.

@@ -351,6 +351,17 @@ impl AccessMap {
         AccessMap { lines }
     }
 
+    /// Appends one line of the file, with its terminator (the pieces
+    /// [`AccessMap::parse`] cuts a file into): a reader can hand the lines
+    /// over one by one, without holding the whole file beside the map.
+    pub fn push_raw(&mut self, raw: Vec<u8>) {
+        self.lines.push(Line {
+            kind: classify_line(&raw),
+            number: self.lines.len() + 1,
+            raw,
+        });
+    }
+
     /// The file's bytes: identical to the input when nothing was edited.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.raw.len()).sum());
