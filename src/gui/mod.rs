@@ -9,6 +9,7 @@
 //! background job (`jobs`), so the UI thread never waits.
 
 pub mod access_doc;
+pub mod access_form;
 pub mod access_view;
 pub mod certs;
 pub mod commands;
