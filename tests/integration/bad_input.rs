@@ -97,3 +97,35 @@ fn a_probe_at_a_closed_port_or_at_http_says_so_in_one_line() {
         "{out}"
     );
 }
+
+/// `show --json big.pem | head`: the reader goes away; the command ends
+/// quietly with status 0 (no panic, no backtrace, nothing on stderr).
+#[test]
+fn a_closed_stdout_ends_quietly_with_success() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let t = tempdir();
+    let home = t.path().join("home");
+    Pki::new(&home).ecdsa_host("mx.example.org").make();
+    // Enough certificates that the JSON outgrows the pipe's buffer.
+    let one = std::fs::read(home.join("hosts/mx.example.org.crt")).unwrap();
+    let big = t.path().join("big.pem");
+    std::fs::write(&big, one.repeat(400)).unwrap();
+    let mut child = studio(&home)
+        .args(["show", "--json"])
+        .arg(&big)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), "[");
+    // The reader (and the pipe) is gone now.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {err}");
+    assert!(err.is_empty(), "nothing on stderr: {err}");
+}
