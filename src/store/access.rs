@@ -16,34 +16,14 @@ pub const ACCESS_FILE_LIMIT: u64 = 256 * 1024 * 1024;
 /// map is never held twice: as bytes and as lines), within
 /// [`ACCESS_FILE_LIMIT`].
 pub fn load(path: &Path) -> Result<AccessMap, Error> {
-    use std::io::{BufRead, Read};
+    use std::io::BufRead;
     let io_err = |source| Error::Io {
         path: path.to_path_buf(),
         action: "read",
         source,
     };
-    let file = std::fs::File::open(path).map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if meta.is_dir() {
-        return Err(Error::Refused {
-            message: format!("{} is a directory, not a file", path.display()),
-            hint: None,
-        });
-    }
-    let too_big = || {
-        super::refused(
-            format!(
-                "{} is over {ACCESS_FILE_LIMIT} bytes; files that large are not read",
-                path.display()
-            ),
-            "is this the right file?",
-        )
-    };
-    if meta.len() > ACCESS_FILE_LIMIT {
-        return Err(too_big());
-    }
-    let mut reader =
-        std::io::BufReader::with_capacity(1 << 16, file.take(ACCESS_FILE_LIMIT.saturating_add(1)));
+    let (file, _) = fsutil::open_limited(path, ACCESS_FILE_LIMIT)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let mut map = AccessMap::default();
     let mut total = 0u64;
     loop {
@@ -54,7 +34,7 @@ pub fn load(path: &Path) -> Result<AccessMap, Error> {
         }
         total += n as u64;
         if total > ACCESS_FILE_LIMIT {
-            return Err(too_big());
+            return Err(fsutil::too_big(path, ACCESS_FILE_LIMIT, "more than"));
         }
         // Findings quote lines: a private key given by mistake must not be
         // echoed to the terminal (or a log) piece by piece.

@@ -408,6 +408,24 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
 /// off at `limit` and refused.
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     use std::io::Read;
+    let (mut reader, size) = open_limited(path, limit)?;
+    let mut data = Vec::with_capacity(size as usize);
+    reader
+        .read_to_end(&mut data)
+        .map_err(io_err(path, "read"))?;
+    if data.len() as u64 > limit {
+        return Err(too_big(path, limit, "more than"));
+    }
+    Ok(data)
+}
+
+/// Opens a file for a bounded read: refuses a directory and a file whose
+/// size is over `limit`, and gives a reader that stops one byte past
+/// `limit`, so a caller reading piece by piece sees a file that grows (or
+/// an endless device) overrun: it refuses it with [`too_big`]. Returns the
+/// size the file claims too.
+pub fn open_limited(path: &Path, limit: u64) -> Result<(std::io::Take<File>, u64), Error> {
+    use std::io::Read;
     let f = File::open(path).map_err(io_err(path, "read"))?;
     let meta = f.metadata().map_err(io_err(path, "read"))?;
     if meta.is_dir() {
@@ -416,24 +434,21 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
             hint: None,
         });
     }
-    let too_big = |size: String| Error::Refused {
+    if meta.len() > limit {
+        return Err(too_big(path, limit, &meta.len().to_string()));
+    }
+    Ok((f.take(limit.saturating_add(1)), meta.len()))
+}
+
+/// The refusal of a file over `limit` bytes (`size` as the message says it).
+pub fn too_big(path: &Path, limit: u64, size: &str) -> Error {
+    Error::Refused {
         message: format!(
             "{} is {size} bytes; files over {limit} bytes are not read",
             path.display()
         ),
         hint: Some("is this the right file?".into()),
-    };
-    if meta.len() > limit {
-        return Err(too_big(meta.len().to_string()));
     }
-    let mut data = Vec::with_capacity(meta.len() as usize);
-    f.take(limit.saturating_add(1))
-        .read_to_end(&mut data)
-        .map_err(io_err(path, "read"))?;
-    if data.len() as u64 > limit {
-        return Err(too_big("more than".into()));
-    }
-    Ok(data)
 }
 
 /// Size limit for certificate, key and CRL files.

@@ -100,6 +100,19 @@ pub(crate) fn open_access(h: &mut Harness<'static, StudioApp>, file: &Path, secs
     wait_for(h, secs, "the access file", |a| a.access.is_some());
 }
 
+/// Decisions' "Load": the peer's issuer and subject from `cert`.
+fn load_into_decisions(h: &mut Harness<'static, StudioApp>, cert: &Path) {
+    type_into(
+        h,
+        "Issuer and subject from a certificate file",
+        cert.to_str().unwrap(),
+    );
+    click(h, "Load");
+    wait_for(h, 30, "the certificate", |a| {
+        !a.explain.cert_issuer.is_empty()
+    });
+}
+
 /// A fresh home and an access file holding `text`, open in the editor.
 fn editor_on(text: &str) -> (tempfile::TempDir, Harness<'static, StudioApp>) {
     let dir = tempdir();
@@ -350,15 +363,7 @@ fn explainer_uses_the_edited_map() {
     wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
     open_access(&mut h, &file, 30);
     click(&mut h, "Decisions");
-    type_into(
-        &mut h,
-        "Issuer and subject from a certificate file",
-        home.join("hosts/mx.example.org.crt").to_str().unwrap(),
-    );
-    click(&mut h, "Load");
-    wait_for(&mut h, 30, "the certificate", |a| {
-        !a.explain.cert_issuer.is_empty()
-    });
+    load_into_decisions(&mut h, &home.join("hosts/mx.example.org.crt"));
     assert!(h.query_by_label("relaying allowed").is_some());
     click(&mut h, "NO");
     assert!(h.query_by_label("permanent refusal").is_some());
@@ -616,15 +621,7 @@ fn loading_a_certificate_keeps_verify() {
     wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
     click(&mut h, "Decisions");
     click(&mut h, "NO");
-    type_into(
-        &mut h,
-        "Issuer and subject from a certificate file",
-        home.join("hosts/mx.example.org.crt").to_str().unwrap(),
-    );
-    click(&mut h, "Load");
-    wait_for(&mut h, 30, "the certificate", |a| {
-        !a.explain.cert_issuer.is_empty()
-    });
+    load_into_decisions(&mut h, &home.join("hosts/mx.example.org.crt"));
     assert_eq!(
         h.state().explain.verify,
         "NO",
