@@ -228,16 +228,25 @@ pub fn install(home: &Home, fqdn: &str, to: &Path) -> Result<InstallReport, Erro
             "give a directory with --to",
         ));
     }
-    let created_dirs: Vec<PathBuf> = to
-        .ancestors()
-        .take_while(|d| !d.exists())
-        .map(Path::to_path_buf)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let missing: Vec<&Path> = to.ancestors().take_while(|d| !d.exists()).collect();
+    // Outermost first, one at a time: a directory counts as created here
+    // only if this run's mkdir made it (another run may race us to it).
+    let mut created_dirs = Vec::new();
+    for d in missing.into_iter().rev() {
+        use std::os::unix::fs::DirBuilderExt;
+        match fs::DirBuilder::new().mode(0o755).create(d) {
+            Ok(()) => created_dirs.push(d.to_path_buf()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    path: d.to_path_buf(),
+                    action: "create directory",
+                    source,
+                })
+            }
+        }
+    }
     let home_lock = home.lock()?;
-    fsutil::create_dir_all(&to, 0o755)?;
     let _dir_lock = if home_lock.covers(&to) {
         None
     } else {
