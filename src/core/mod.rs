@@ -9,6 +9,7 @@ pub mod der;
 pub mod dn;
 pub mod fqdn;
 pub mod linediff;
+pub mod m4;
 mod oid_names;
 pub mod pem;
 pub mod pki;

@@ -3,10 +3,12 @@
 //!
 //! Only what `doctor` needs: the `confCACERT*`/`conf*_CERT`/`conf*_KEY`/
 //! `confCRL` definitions and their `O CACertPath=`… counterparts,
-//! `DontBlameSendmail`, `TrustedUser`, and where the access map is. This
-//! is not an m4 interpreter: `define` lines are read as written (last one
-//! wins, `undefine` clears), `dnl` and `#` lines are skipped, conditionals
-//! are not evaluated.
+//! `DontBlameSendmail`, `TrustedUser`, `confDH_PARAMETERS`,
+//! `confTLS_SRV_OPTIONS` and where the access map is. The mc is read with
+//! [`crate::core::m4`], in the order m4 reads it (includes where they
+//! stand, `defn` appends, conditionals).
+
+use crate::core::m4;
 
 /// The settings the doctor looks at. `None` = not set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -18,6 +20,12 @@ pub struct TlsSettings {
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
     pub crl: Option<String>,
+    /// `confDH_PARAMETERS` (`DHParameters`): a file, or `none`, `i`, `1`,
+    /// `2`, `5`, `512`, `1024`, `2048`.
+    pub dh_params: Option<String>,
+    /// `confTLS_SRV_OPTIONS` (`TLSSrvOptions`): `V` = do not ask clients
+    /// for a certificate.
+    pub tls_srv_options: Option<String>,
     /// `DontBlameSendmail` flags, as written (sendmail compares them
     /// case-insensitively).
     pub dont_blame: Vec<String>,
@@ -73,6 +81,16 @@ const SETTINGS: &[Setting] = &[
         get: |s| &mut s.crl,
     },
     Setting {
+        m4: "confDH_PARAMETERS",
+        cf: "DHParameters",
+        get: |s| &mut s.dh_params,
+    },
+    Setting {
+        m4: "confTLS_SRV_OPTIONS",
+        cf: "TLSSrvOptions",
+        get: |s| &mut s.tls_srv_options,
+    },
+    Setting {
         m4: "confTRUSTED_USER",
         cf: "TrustedUser",
         get: |s| &mut s.trusted_user,
@@ -89,65 +107,24 @@ pub fn setting_names(field: &str) -> (&'static str, &'static str) {
         "client_cert" => ("confCLIENT_CERT", "ClientCertFile"),
         "client_key" => ("confCLIENT_KEY", "ClientKeyFile"),
         "crl" => ("confCRL", "CRLFile"),
+        "dh_params" => ("confDH_PARAMETERS", "DHParameters"),
         _ => ("", ""),
     }
 }
 
-/// What a `sendmail.mc` says, plus the files it `include`s (the caller may
-/// read them and merge with [`McFile::merge_into`]).
+/// What a `sendmail.mc` says once m4 has read it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct McFile {
     pub settings: TlsSettings,
-    /// The files named by `include`/`sinclude`, in order.
-    pub includes: Vec<String>,
-}
-
-/// Removes one level of m4 quotes (`` `x' ``) and surrounding blanks.
-fn unquote(s: &str) -> String {
-    let t = s.trim();
-    let t = t.strip_prefix('`').unwrap_or(t);
-    let t = t.strip_suffix('\'').unwrap_or(t);
-    t.trim().to_string()
-}
-
-/// Splits the arguments of an m4 call starting after `(`: returns the
-/// arguments and whether the closing `)` was found. Commas inside quotes
-/// do not split.
-fn m4_args(s: &str) -> (Vec<String>, bool) {
-    let mut args = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0usize;
-    let mut parens = 0usize;
-    for c in s.chars() {
-        match c {
-            '`' => {
-                depth += 1;
-                cur.push(c);
-            }
-            '\'' if depth > 0 => {
-                depth -= 1;
-                cur.push(c);
-            }
-            '(' if depth == 0 => {
-                parens += 1;
-                cur.push(c);
-            }
-            ')' if depth == 0 && parens > 0 => {
-                parens -= 1;
-                cur.push(c);
-            }
-            ')' if depth == 0 => {
-                args.push(unquote(&cur));
-                return (args, true);
-            }
-            ',' if depth == 0 && parens == 0 => {
-                args.push(unquote(&cur));
-                cur.clear();
-            }
-            _ => cur.push(c),
-        }
-    }
-    (args, false)
+    /// Every `include`/`sinclude` m4 reached (also those of included
+    /// files), in order, and whether it could be read.
+    pub includes: Vec<(String, bool)>,
+    /// The names given to `FEATURE`, in order (`access_db`, `greet_pause`…).
+    pub features: Vec<String>,
+    /// What m4 did, with the top-level line each came from.
+    pub events: Vec<m4::Event>,
+    /// The reader gave up (too deep or too long); the settings are partial.
+    pub truncated: bool,
 }
 
 /// Splits a `DontBlameSendmail` value into its flags.
@@ -167,40 +144,34 @@ fn map_spec(spec: &str) -> (Option<String>, Option<String>) {
     (kind, path)
 }
 
-/// Reads the TLS settings of a `sendmail.mc`.
-pub fn parse_mc(text: &str) -> McFile {
-    let mut out = McFile::default();
-    for line in text.lines() {
-        let l = line.trim_start();
-        if l.starts_with("dnl") || l.starts_with('#') {
-            continue;
+/// Reads a `sendmail.mc` the way m4 does; `read` returns the text of an
+/// included file (or `None`: missing, unreadable, or not to be read).
+pub fn evaluate_mc(text: &str, read: &mut dyn FnMut(&str) -> Option<String>) -> McFile {
+    let mut m = m4::M4::new(read);
+    m.run(text);
+    let mut out = McFile {
+        events: std::mem::take(&mut m.events),
+        truncated: m.truncated,
+        ..McFile::default()
+    };
+    let s = &mut out.settings;
+    for set in SETTINGS {
+        if let Some(v) = m.value(set.m4) {
+            let v = v.trim().to_string();
+            *(set.get)(s) = (!v.is_empty()).then_some(v);
         }
-        let mut rest = l;
-        while let Some(pos) = rest.find('(') {
-            let name = rest[..pos]
-                .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .next()
-                .unwrap_or("");
-            let (args, closed) = m4_args(&rest[pos + 1..]);
-            let s = &mut out.settings;
-            match name {
-                "define" if !args.is_empty() => {
-                    let value = args.get(1).cloned().unwrap_or_default();
-                    if args[0] == "confDONT_BLAME_SENDMAIL" {
-                        s.dont_blame = blame_flags(&value);
-                    } else if let Some(set) = SETTINGS.iter().find(|x| x.m4 == args[0]) {
-                        *(set.get)(s) = (!value.is_empty()).then_some(value);
-                    }
-                }
-                "undefine" if !args.is_empty() => {
-                    if args[0] == "confDONT_BLAME_SENDMAIL" {
-                        s.dont_blame.clear();
-                    } else if let Some(set) = SETTINGS.iter().find(|x| x.m4 == args[0]) {
-                        *(set.get)(s) = None;
-                    }
-                }
-                "FEATURE" if args.first().map(String::as_str) == Some("access_db") => {
-                    match args.get(1).filter(|a| !a.is_empty()) {
+    }
+    if let Some(v) = m.value("confDONT_BLAME_SENDMAIL") {
+        s.dont_blame = blame_flags(&v);
+    }
+    for e in &out.events {
+        match &e.kind {
+            m4::EventKind::Include { path, read } => out.includes.push((path.clone(), *read)),
+            m4::EventKind::Feature { args } => {
+                let Some(name) = args.first() else { continue };
+                out.features.push(name.clone());
+                if name == "access_db" {
+                    match args.get(1).map(|a| a.trim()).filter(|a| !a.is_empty()) {
                         Some(spec) => {
                             let (kind, path) = map_spec(spec);
                             s.access_type = kind;
@@ -214,18 +185,41 @@ pub fn parse_mc(text: &str) -> McFile {
                         }
                     }
                 }
-                "include" | "sinclude" if !args.is_empty() => {
-                    out.includes.push(args[0].clone());
-                }
-                _ => {}
             }
-            if !closed {
-                break;
-            }
-            rest = &rest[pos + 1..];
+            _ => {}
         }
     }
     out
+}
+
+/// Reads a `sendmail.mc` without its includes.
+pub fn parse_mc(text: &str) -> McFile {
+    evaluate_mc(text, &mut |_| None)
+}
+
+impl McFile {
+    /// True when `FEATURE(name)` is used.
+    pub fn has_feature(&self, name: &str) -> bool {
+        self.features.iter().any(|f| f == name)
+    }
+
+    /// The top-level lines that define or undefine `names`, or include a
+    /// file that does, in order.
+    pub fn lines_touching(&self, names: &[&str]) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .events
+            .iter()
+            .filter(|e| match &e.kind {
+                m4::EventKind::Define { name, .. } | m4::EventKind::Undefine { name } => {
+                    names.contains(&name.as_str())
+                }
+                _ => false,
+            })
+            .map(|e| e.line)
+            .collect();
+        v.dedup();
+        v
+    }
 }
 
 /// Reads the TLS settings of a `sendmail.cf`: `O Name=value` lines and the
@@ -275,29 +269,6 @@ impl TlsSettings {
     }
 }
 
-impl McFile {
-    /// Applies an included file's settings over `self` (an include acts
-    /// where it stands; we approximate it as "after everything", which is
-    /// right for the usual `include(starttls.m4)` at the end of Debian's
-    /// sendmail.mc and for defines that appear only in one of the files).
-    pub fn merge_into(&mut self, inc: &McFile) {
-        let mut i = inc.settings.clone();
-        let s = &mut self.settings;
-        for set in SETTINGS {
-            if let Some(v) = (set.get)(&mut i).clone() {
-                *(set.get)(s) = Some(v);
-            }
-        }
-        if !i.dont_blame.is_empty() {
-            s.dont_blame = i.dont_blame.clone();
-        }
-        if i.access.is_some() {
-            s.access = i.access.clone();
-            s.access_type = i.access_type.clone();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,7 +296,10 @@ mod tests {
         assert!(s.blames("groupreadablekeyfile") && s.blames("TrustStickyBit"));
         assert_eq!(s.access.as_deref(), Some("/var/mail/acc"));
         assert_eq!(s.access_type.as_deref(), Some("hash"));
-        assert_eq!(m.includes, vec!["/etc/mail/tls/starttls.m4".to_string()]);
+        assert_eq!(
+            m.includes,
+            vec![("/etc/mail/tls/starttls.m4".to_string(), false)]
+        );
         let d = parse_mc("FEATURE(`access_db')dnl\n");
         assert_eq!(d.settings.access.as_deref(), Some("/etc/mail/access"));
     }
@@ -354,11 +328,20 @@ mod tests {
     }
 
     #[test]
-    fn merge_include() {
-        let mut base = parse_mc("define(`confCACERT', `/a')dnl\n");
-        let inc = parse_mc("define(`confCACERT_PATH', `/b')dnl\n");
-        base.merge_into(&inc);
-        assert_eq!(base.settings.ca_file.as_deref(), Some("/a"));
-        assert_eq!(base.settings.ca_path.as_deref(), Some("/b"));
+    fn include_order_and_append() {
+        let starttls = "define(`confDONT_BLAME_SENDMAIL',dnl\n\tdefn(`confDONT_BLAME_SENDMAIL')`,GroupReadableKeyFile')dnl\n\
+            define(`confCACERT', `/inc')dnl\ndefine(`confCACERT_PATH', `/incpath')dnl\n";
+        let mc = "define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')dnl\n\
+            define(`confCACERT_PATH', `/before')dnl\n\
+            include(`/etc/mail/tls/starttls.m4')dnl\n\
+            define(`confCACERT', `/after')dnl\n";
+        let m = evaluate_mc(mc, &mut |p| {
+            (p == "/etc/mail/tls/starttls.m4").then(|| starttls.to_string())
+        });
+        let s = &m.settings;
+        assert_eq!(s.ca_file.as_deref(), Some("/after"));
+        assert_eq!(s.ca_path.as_deref(), Some("/incpath"));
+        assert!(s.blames("TrustStickyBit") && s.blames("GroupReadableKeyFile"));
+        assert_eq!(m.lines_touching(&["confCACERT_PATH"]), vec![2, 3]);
     }
 }

@@ -15,6 +15,7 @@ mod gui;
 mod gui_snapshots;
 mod layers;
 mod limits;
+mod mc_m4;
 mod packaging;
 mod policy_diff;
 mod probe_peer;

@@ -12,26 +12,41 @@ fn read_text(path: &Path) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&data).into_owned())
 }
 
-/// Reads the configuration: the mc (and the files it includes, one level
-/// deep), then the cf, whose settings win, then the overrides.
+/// Reads a `sendmail.mc` the way m4 does, with the files it includes
+/// (relative names from the mc's directory, as `make` there resolves them).
+pub fn read_mc(mc: &Path) -> Result<sendmail_cf::McFile, Error> {
+    let text = read_text(mc)?;
+    let base = mc.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut read = |inc: &str| {
+        let p = base.join(inc);
+        p.is_file().then(|| read_text(&p).ok()).flatten()
+    };
+    Ok(sendmail_cf::evaluate_mc(&text, &mut read))
+}
+
+/// Reads the configuration: the mc (and the files it includes, where they
+/// stand), then the cf, whose settings win, then the overrides.
 pub fn locate(input: &DoctorInput) -> Result<Located, Error> {
     let mut loc = Located::default();
     let mut mc_settings = None;
     if let Some(mc) = &input.mc {
-        let mut m = sendmail_cf::parse_mc(&read_text(mc)?);
+        let m = read_mc(mc)?;
         loc.sources.push(mc.clone());
-        for inc in m.includes.clone() {
-            let p = PathBuf::from(&inc);
-            // cf.m4 and the like are sendmail's own; only files that define
-            // our settings matter, and a missing include is m4's business.
-            if inc.contains("/cf/m4/") || !p.is_file() {
-                continue;
-            }
-            if let Ok(text) = read_text(&p) {
-                let i = sendmail_cf::parse_mc(&text);
-                m.merge_into(&i);
-                loc.sources.push(p);
-            }
+        loc.sources.extend(
+            m.includes
+                .iter()
+                .filter(|i| i.1)
+                .map(|i| PathBuf::from(&i.0)),
+        );
+        if m.truncated {
+            loc.findings.push(finding(
+                "mc-too-complex",
+                Severity::Warning,
+                Some(mc),
+                format!("{} nests includes or macros too deeply to be read completely", mc.display()),
+                "The doctor reads the mc the way m4 does, within limits; past them the settings it shows may be incomplete.",
+                manual("give --cf FILE (the built sendmail.cf) so the doctor reads what sendmail reads"),
+            ));
         }
         mc_settings = Some(m.settings);
     }

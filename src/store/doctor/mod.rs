@@ -23,7 +23,7 @@ mod locate;
 
 pub use audit::audit;
 pub use fix::apply_fix;
-pub use locate::locate;
+pub use locate::{locate, read_mc};
 
 use crate::core::sendmail_cf::TlsSettings;
 use crate::store::Error;
