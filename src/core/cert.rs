@@ -376,6 +376,14 @@ impl CertInfo {
         })
     }
 
+    /// What OpenSSL accepts as a trust anchor and issuer: basicConstraints
+    /// CA:TRUE, or a self-signed X.509 v1 certificate (it has no
+    /// extensions to say; Debian's own sendmail certificates are such).
+    /// `doctor` and `trust` share this one definition.
+    pub fn is_trust_anchor(&self) -> bool {
+        self.is_ca || (self.version == 1 && self.self_signed)
+    }
+
     /// Whole days from `now` (unix seconds) until expiry; negative when expired.
     pub fn days_left(&self, now: i64) -> i64 {
         (self.not_after_unix - now).div_euclid(86_400)

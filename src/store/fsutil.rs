@@ -532,3 +532,15 @@ mod tests {
         assert_eq!(fs::read_link(&l).unwrap(), Path::new("b.pem"));
     }
 }
+
+/// Who else keeps a CA directory's hash links, when someone does:
+/// `update-ca-certificates` (Debian's ca-certificates package) for
+/// `/etc/ssl/certs`, recognised by its path or by its `ca-certificates.crt`
+/// bundle (also in a copy elsewhere). Such a directory is never rehashed
+/// by a fix: its owner rebuilds it, and a rehash there would drop the
+/// links others placed (Debian's sendmail puts two into `/etc/ssl/certs`).
+pub fn managed_by(dir: &Path) -> Option<String> {
+    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    (dir == Path::new("/etc/ssl/certs") || dir.join("ca-certificates.crt").is_file())
+        .then(|| "the ca-certificates package (update-ca-certificates)".to_string())
+}

@@ -71,6 +71,9 @@ pub fn audit(loc: &Located, now: i64) -> Report {
     if let Some(crl) = s.crl.as_deref() {
         a.crl(Path::new(crl));
     }
+    if let Some(dh) = s.dh_params.as_deref() {
+        a.dh_params(dh);
+    }
     a.directories();
     if let Some(acc) = s.access.as_deref() {
         a.access(
@@ -113,6 +116,36 @@ struct Audit<'a> {
     now: i64,
     out: Vec<Finding>,
     trusted_uid: Option<u32>,
+}
+
+/// `HASH.N` (a certificate link name; `HASH.rN` is a CRL's).
+fn is_cert_link_name(name: &str) -> bool {
+    crate::core::rehash::parse_link_name(name.as_bytes()).is_some() && !name.contains(".r")
+}
+
+/// Certificates read once per audit, by path.
+#[derive(Default)]
+struct CertCache(std::collections::HashMap<PathBuf, Option<CertInfo>>);
+
+impl CertCache {
+    /// The one certificate in a file (following links), if it holds one.
+    fn single(&mut self, p: &Path) -> Option<CertInfo> {
+        self.0
+            .entry(p.to_path_buf())
+            .or_insert_with(|| {
+                let ders = certfiles::ders_in_file(p).ok()?;
+                let [der] = ders.as_slice() else { return None };
+                CertInfo::from_der(der).ok()
+            })
+            .clone()
+    }
+
+    /// The certificate a hash link reaches, when its hash is the link's.
+    fn valid_link(&mut self, dir: &Path, name: &str) -> Option<CertInfo> {
+        let info = self.single(&dir.join(name))?;
+        name.starts_with(&format!("{}.", info.subject_hash))
+            .then_some(info)
+    }
 }
 
 /// The uid of a user name (or a number) from /etc/passwd.
@@ -253,12 +286,12 @@ impl Audit<'_> {
     fn ca_file(&mut self, path: &Path) -> Option<Vec<CertInfo>> {
         let certs = self.certs_in(path, "CA file (confCACERT)")?;
         for c in &certs {
-            if !c.is_ca {
+            if !c.is_trust_anchor() {
                 self.push(finding(
                     "ca-file-not-ca",
                     Severity::Warning,
                     Some(path),
-                    format!("{} in the CA file is not a CA certificate (no basicConstraints CA:TRUE)", c.subject),
+                    format!("{} in the CA file is not a CA certificate (no basicConstraints CA:TRUE, and not a self-signed X.509 v1 certificate)", c.subject),
                     "OpenSSL does not accept a non-CA certificate as an issuer; certificates it signed get verify=FAIL.",
                     manual("put only CA certificates into confCACERT"),
                 ));
@@ -288,7 +321,9 @@ impl Audit<'_> {
         Some(certs)
     }
 
-    /// `confCACERT_PATH`: trusted through hash links only.
+    /// `confCACERT_PATH`: trusted through hash links only. What counts is
+    /// what OpenSSL finds: a `HASH.N` entry that opens (following links,
+    /// also to files elsewhere) to one certificate with that subject hash.
     fn ca_path(&mut self, dir: &Path) -> Option<Vec<(CertInfo, PathBuf, Option<String>)>> {
         if !self.exists(dir, "CA directory (confCACERT_PATH)") {
             return None;
@@ -307,59 +342,77 @@ impl Audit<'_> {
                 return None;
             }
         };
-        self.links(&check);
-        // Which certificate each current link reaches.
-        let mut found = Vec::new();
+        let managed = fsutil::managed_by(dir);
         let mut entries: Vec<PathBuf> = fs::read_dir(dir)
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         entries.sort();
-        let mut linked: Vec<(PathBuf, String)> = Vec::new();
+        let mut cache = CertCache::default();
+        // Reachable: through a hash link whose certificate has that hash.
+        let mut found: Vec<(CertInfo, PathBuf, Option<String>)> = Vec::new();
+        let mut foreign = Vec::new();
         for p in &entries {
             let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if crate::core::rehash::parse_link_name(name.as_bytes()).is_some() {
-                if let Ok(t) = fs::read_link(p) {
-                    linked.push((dir.join(t), name.to_string()));
+            if !is_cert_link_name(name) {
+                continue;
+            }
+            let Some(info) = cache.valid_link(dir, name) else {
+                continue;
+            };
+            let target = fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+            // A link of the directory's own names a file in it; others
+            // were placed by hand or by another package.
+            if let Ok(t) = fs::read_link(p) {
+                if t.components().count() > 1 {
+                    foreign.push(format!("{name} -> {}", t.display()));
                 }
             }
+            if !found.iter().any(|(c, _, _)| c.der == info.der) {
+                found.push((info, target, Some(name.to_string())));
+            }
         }
+        // In the directory but not reachable: found by nobody.
         for p in &entries {
-            if fs::symlink_metadata(p)
-                .map(|m| !m.is_file())
-                .unwrap_or(true)
-            {
-                continue;
-            }
-            let Ok(ders) = certfiles::ders_in_file(p) else {
+            let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let [der] = ders.as_slice() else { continue };
-            let Ok(info) = CertInfo::from_der(der) else {
-                continue;
-            };
-            let link = linked
-                .iter()
-                .find(|(t, n)| t == p && n.starts_with(&info.subject_hash) && !n.contains('r'))
-                .map(|(_, n)| n.clone());
-            if found
-                .iter()
-                .any(|(c, _, _): &(CertInfo, PathBuf, Option<String>)| c.der == info.der)
-            {
+            if is_cert_link_name(name) || p.is_dir() {
                 continue;
             }
-            self.expiry(&info, p, "CA in the CA directory", Severity::Warning);
-            found.push((info, p.clone(), link));
+            let Some(info) = cache.single(p) else {
+                continue;
+            };
+            if !found.iter().any(|(c, _, _)| c.der == info.der) {
+                found.push((info, p.clone(), None));
+            }
         }
+        self.links(&check, &found, &mut cache, managed.as_deref());
+        if managed.is_none() {
+            for (info, p, _) in &found {
+                self.expiry(info, p, "CA in the CA directory", Severity::Warning);
+            }
+        }
+        let reachable = found.iter().filter(|f| f.2.is_some()).count();
         self.push(finding(
             "ca-path-trusted",
             Severity::Info,
             Some(dir),
-            format!("{} certificate(s) in the CA directory, {} of them reachable through hash links", found.len(), found.iter().filter(|f| f.2.is_some()).count()),
+            format!("{} certificate(s) in the CA directory, {reachable} of them reachable through hash links{}", found.len(), managed.as_deref().map(|m| format!("; the directory belongs to {m}")).unwrap_or_default()),
             "OpenSSL finds a CA in confCACERT_PATH only through a HASH.N link named after its subject hash; these CAs are trusted but not announced to clients.",
             None,
         ));
+        if let (Some(m), false) = (&managed, foreign.is_empty()) {
+            self.push(finding(
+                "ca-path-foreign-links",
+                Severity::Info,
+                Some(dir),
+                format!("hash links to files outside {}: {}", dir.display(), foreign.join(", ")),
+                format!("These links work (OpenSSL follows them), but they are not {m}'s own: when update-ca-certificates changes the set of CAs it runs `openssl rehash`, which removes hash links to files outside the directory, and sendmail then stops trusting those certificates. Debian's sendmail (update_tls) puts its own two certificates' links here."),
+                manual("keep your own CAs in a CA directory of your own (starttls-studio install FQDN --to DIR, then starttls-studio mc apply --to DIR) instead of the system's"),
+            ));
+        }
         let mode = fs::metadata(dir)
             .map(|m| m.permissions().mode())
             .unwrap_or(0);
@@ -376,55 +429,85 @@ impl Audit<'_> {
         Some(found)
     }
 
-    fn links(&mut self, c: &LinkCheck) {
+    /// Link problems that change what OpenSSL finds: a certificate of the
+    /// directory that no valid link reaches, a link that reaches nothing (or
+    /// a certificate with another hash), a regular file in a link's place.
+    /// A link that `openssl rehash` would name differently but that still
+    /// reaches a certificate with its hash (another number, a target
+    /// elsewhere) is fine.
+    fn links(
+        &mut self,
+        c: &LinkCheck,
+        found: &[(CertInfo, PathBuf, Option<String>)],
+        cache: &mut CertCache,
+        managed: Option<&str>,
+    ) {
         let dir = c.dir.as_path();
-        let fix = if c.occupied.is_empty() {
-            auto(
+        let reached = |info: &CertInfo| {
+            found
+                .iter()
+                .any(|(f, _, l)| l.is_some() && f.der == info.der)
+        };
+        let mut missing: Vec<String> = Vec::new();
+        for (name, target) in c
+            .missing
+            .iter()
+            .map(|(n, t)| (n, t))
+            .chain(c.wrong.iter().map(|(n, _, want)| (n, want)))
+        {
+            if let Some(info) = cache.single(&dir.join(target)) {
+                if reached(&info) {
+                    continue;
+                }
+            }
+            missing.push(format!("{name} -> {target}"));
+        }
+        missing.extend(c.occupied.iter().map(|n| format!("{n} (a regular file)")));
+        let mut bad: Vec<String> = Vec::new();
+        for (name, have) in c
+            .wrong
+            .iter()
+            .map(|(n, have, _)| (n, have))
+            .chain(c.stale.iter().map(|(n, t)| (n, t)))
+        {
+            if cache.valid_link(dir, name).is_none() {
+                bad.push(format!("{name} -> {have}"));
+            }
+        }
+        let fix = match managed {
+            Some(m) => manual(format!(
+                "{} belongs to {m}; the doctor does not rehash it. Put CA files for it into /usr/local/share/ca-certificates/ and run update-ca-certificates, or better keep your CAs in a directory of your own (starttls-studio mc apply --to DIR)",
+                dir.display()
+            )),
+            None if c.occupied.is_empty() => auto(
                 format!("starttls-studio rehash {}", dir.display()),
                 FixAction::Rehash {
                     dir: dir.to_path_buf(),
                 },
-            )
-        } else {
-            manual(format!(
+            ),
+            None => manual(format!(
                 "move the regular files named like hash links ({}) out of the directory, then run starttls-studio rehash {}",
                 c.occupied.join(", "),
                 dir.display()
-            ))
+            )),
         };
-        if !c.missing.is_empty() || !c.occupied.is_empty() {
-            let list: Vec<String> = c
-                .missing
-                .iter()
-                .map(|(n, t)| format!("{n} -> {t}"))
-                .chain(c.occupied.iter().map(|n| format!("{n} (a regular file)")))
-                .collect();
+        if !missing.is_empty() {
             self.push(finding(
                 "hash-link-missing",
                 Severity::Error,
                 Some(dir),
-                format!("{} has no current hash link for: {}", dir.display(), list.join(", ")),
+                format!("{} has no current hash link for: {}", dir.display(), missing.join(", ")),
                 "OpenSSL looks CAs up in confCACERT_PATH only by HASH.0, HASH.1, … links named after the subject hash. A CA without its link is not found: peers' certificates from it get verify=FAIL (`unable to get local issuer certificate`).",
                 fix.clone(),
             ));
         }
-        if !c.wrong.is_empty() || !c.stale.is_empty() {
-            let list: Vec<String> = c
-                .wrong
-                .iter()
-                .map(|(n, have, want)| format!("{n} -> {have} (should be {want})"))
-                .chain(
-                    c.stale
-                        .iter()
-                        .map(|(n, t)| format!("{n} -> {t} (should not exist)")),
-                )
-                .collect();
+        if !bad.is_empty() {
             self.push(finding(
                 "hash-link-stale",
                 Severity::Warning,
                 Some(dir),
-                format!("{} has out-of-date hash links: {}", dir.display(), list.join(", ")),
-                "A link that points at a removed or different certificate (or an old-style hash) makes OpenSSL find the wrong CA or none; `openssl rehash` keeps such links, starttls-studio rehash replaces them.",
+                format!("{} has hash links that reach no certificate with their hash: {}", dir.display(), bad.join(", ")),
+                "A link that points at a removed or different certificate (or uses the old-style hash) makes OpenSSL find the wrong CA or none; `openssl rehash` keeps such links, starttls-studio rehash replaces them.",
                 fix,
             ));
         }
@@ -493,7 +576,7 @@ impl Audit<'_> {
                 "cert-chain",
                 Severity::Info,
                 Some(path),
-                format!("{what} is issued by {}{chained_from}, found in the CA directory through {link} -> {}", ca.subject, file.file_name().unwrap_or_default().to_string_lossy()),
+                format!("{what} is issued by {}{chained_from}, found in the CA directory through {link} -> {}", ca.subject, file.display()),
                 "Peers that trust the same CA verify this certificate (verify=OK).",
                 None,
             )),
@@ -503,7 +586,10 @@ impl Audit<'_> {
                 Some(path),
                 format!("{what} is issued by {}, which is in {} but has no hash link", ca.subject, file.display()),
                 "OpenSSL finds CAs in confCACERT_PATH only through hash links, so this CA is not trusted here, and a partner set up like this host gets verify=FAIL.",
-                trust.ca_path.as_ref().and_then(|d| auto(format!("starttls-studio rehash {}", d.display()), FixAction::Rehash { dir: d.clone() })),
+                trust.ca_path.as_ref().and_then(|d| match fsutil::managed_by(d) {
+                    Some(m) => manual(format!("{} belongs to {m}: add the CA through it (update-ca-certificates), or use a CA directory of your own (starttls-studio mc apply --to DIR)", d.display())),
+                    None => auto(format!("starttls-studio rehash {}", d.display()), FixAction::Rehash { dir: d.clone() }),
+                }),
             )),
             (None, None) => {
                 let self_signed = leaf.self_signed;
@@ -553,7 +639,11 @@ impl Audit<'_> {
             ));
         }
         let uid = meta.uid();
-        if uid != 0 && Some(uid) != self.trusted_uid {
+        // sendmail 8.18 adds DontBlameSendmail=CertOwner, which (its release
+        // notes) lifts the owner requirement for certificate and key files.
+        // Honoured from those notes: the reference peer is 8.17, so this
+        // one is not tested against a real 8.18.
+        if uid != 0 && Some(uid) != self.trusted_uid && !self.s.blames("CertOwner") {
             self.push(finding(
                 "key-owner",
                 Severity::Error,
@@ -610,6 +700,39 @@ impl Audit<'_> {
             why,
             manual(fix),
         ));
+    }
+
+    /// `confDH_PARAMETERS`: a file sendmail cannot read makes it log
+    /// `STARTTLS=server, error: cannot read DH parameters(FILE)` at every
+    /// start and fall back to its built-in 2048-bit group (measured with
+    /// the real 8.17: STARTTLS is still offered).
+    fn dh_params(&mut self, v: &str) {
+        if !v.starts_with('/') {
+            // none, i, 1, 2, 5, 512, 1024, 2048: built in, nothing to read.
+            return;
+        }
+        let path = Path::new(v);
+        let read = fsutil::read_limited(path, PKI_FILE_LIMIT)
+            .map_err(|e| e.to_string())
+            .and_then(|d| crate::core::pem::dh_param_bits(&d));
+        match read {
+            Ok(bits) => self.push(finding(
+                "dh-params",
+                Severity::Info,
+                Some(path),
+                format!("DH parameters {}: {bits}-bit prime", path.display()),
+                "Used for the DHE cipher suites (TLS 1.2); TLS 1.3 and ECDHE do not use them.",
+                None,
+            )),
+            Err(e) => self.push(finding(
+                "dh-params-unreadable",
+                Severity::Warning,
+                Some(path),
+                format!("DH parameters {}: {e}", path.display()),
+                format!("sendmail logs `STARTTLS=server, error: cannot read DH parameters({})` each time it starts and uses its built-in 2048-bit group instead; STARTTLS still works.", path.display()),
+                manual(format!("write the parameters there (openssl dhparam -out {} 2048), or remove confDH_PARAMETERS", path.display())),
+            )),
+        }
     }
 
     fn crl(&mut self, path: &Path) {
@@ -776,6 +899,34 @@ impl Audit<'_> {
                     .collect(),
             ),
         };
+        let no_client_certs = self
+            .s
+            .tls_srv_options
+            .as_deref()
+            .is_some_and(|o| o.contains(['V', 'v']));
+        if no_client_certs {
+            let needs: Vec<String> = map
+                .entries()
+                .filter(|(_, e)| {
+                    let k = e.key().to_ascii_lowercase();
+                    k.starts_with("certissuer:")
+                        || k.starts_with("certsubject:")
+                        || (k.starts_with("tls_clt:")
+                            && e.value().to_ascii_uppercase().contains("VERIFY"))
+                })
+                .map(|(line, e)| format!("line {line}: {}", e.key()))
+                .collect();
+            if !needs.is_empty() {
+                self.push(finding(
+                    "tls-srv-no-client-cert",
+                    Severity::Warning,
+                    Some(path),
+                    format!("confTLS_SRV_OPTIONS is `V`: sendmail asks no client for a certificate, so these entries never apply: {}", needs.join(", ")),
+                    "With TLSSrvOptions=V every client has ${verify}=NOT: CERTISSUER/CERTSUBJECT relay entries never match and TLS_Clt VERIFY requirements refuse every client. Debian's starttls.m4 sets V by default.",
+                    manual("remove the V: define(`confTLS_SRV_OPTIONS', `')dnl after the include of starttls.m4 (or edit its `# <= EDIT` line), rebuild sendmail.cf, restart sendmail"),
+                ));
+            }
+        }
         let found = access_check::check(&map, &ctx);
         let makemap_errors = found
             .iter()
