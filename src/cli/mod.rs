@@ -5,6 +5,7 @@
 mod access;
 pub mod docs;
 mod doctor;
+mod mc;
 mod probe;
 mod serve;
 
@@ -163,6 +164,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = crate::store::bundle::DEFAULT_PREFIX)]
         prefix: PathBuf,
     },
+    /// Put an install's TLS settings into sendmail.mc; with --rebuild/--restart also rebuild the cf, restart sendmail and prove what it serves
+    #[command(subcommand)]
+    Mc(mc::McCommand),
     /// Print the shell completion script for SHELL
     Completions {
         /// The shell (bash, zsh, fish, elvish, powershell)
@@ -338,6 +342,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Probe(p) => probe::probe(&home, p),
         Command::Serve(a) => serve::serve(&home, a),
         Command::Doctor(a) => doctor::doctor(a),
+        Command::Mc(c) => mc::mc_cmd(&home, c),
         Command::Bundle { fqdn, out, prefix } => bundle_cmd(&home, &fqdn, &out, &prefix),
         Command::Policy(PolicyCommand::Eval(p)) => access::policy_eval(p),
         Command::Rehash { dirs, old } => {

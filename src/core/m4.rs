@@ -28,6 +28,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub line: usize,
+    /// The top-level line where the statement that did it ends (its `)`).
+    pub end_line: usize,
     pub kind: EventKind,
 }
 
@@ -61,6 +63,7 @@ pub struct M4<'r> {
     read: &'r mut dyn FnMut(&str) -> Option<String>,
     pub events: Vec<Event>,
     line: usize,
+    end_line: usize,
     depth: usize,
     steps: usize,
     /// Set while expanding: an unquoted name this reader does not know.
@@ -151,6 +154,7 @@ impl<'r> M4<'r> {
             read,
             events: Vec::new(),
             line: 0,
+            end_line: 0,
             depth: 0,
             steps: 0,
             unknown: false,
@@ -236,6 +240,7 @@ impl<'r> M4<'r> {
                 line += s[line_pos..i].iter().filter(|&&c| c == '\n').count();
                 line_pos = i;
                 self.line = line;
+                self.end_line = line;
             }
             if name == "dnl" {
                 i = after_newline(s, j);
@@ -246,6 +251,9 @@ impl<'r> M4<'r> {
             let call = s.get(j) == Some(&'(');
             if builtin && call {
                 if let Some((raw, end)) = collect_args(s, j) {
+                    if top {
+                        self.end_line = line + s[i..end].iter().filter(|&&c| c == '\n').count();
+                    }
                     let mut args = Vec::with_capacity(raw.len());
                     let mut unsure = Vec::with_capacity(raw.len());
                     for a in raw {
@@ -280,6 +288,7 @@ impl<'r> M4<'r> {
     fn event(&mut self, kind: EventKind) {
         self.events.push(Event {
             line: self.line,
+            end_line: self.end_line,
             kind,
         });
     }

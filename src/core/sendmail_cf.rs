@@ -204,9 +204,17 @@ impl McFile {
     }
 
     /// The top-level lines that define or undefine `names`, or include a
-    /// file that does, in order.
+    /// file that does, in order (where each statement starts).
     pub fn lines_touching(&self, names: &[&str]) -> Vec<usize> {
-        let mut v: Vec<usize> = self
+        self.statements_touching(names)
+            .into_iter()
+            .map(|(l, _)| l)
+            .collect()
+    }
+
+    /// Like [`McFile::lines_touching`], with the line each statement ends on.
+    pub fn statements_touching(&self, names: &[&str]) -> Vec<(usize, usize)> {
+        let mut v: Vec<(usize, usize)> = self
             .events
             .iter()
             .filter(|e| match &e.kind {
@@ -215,7 +223,7 @@ impl McFile {
                 }
                 _ => false,
             })
-            .map(|e| e.line)
+            .map(|e| (e.line, e.end_line))
             .collect();
         v.dedup();
         v

@@ -6,6 +6,7 @@
 
 pub mod names;
 pub mod probe;
+pub mod restart;
 pub mod server;
 pub mod setup;
 

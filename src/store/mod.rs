@@ -12,6 +12,7 @@ pub mod home;
 pub mod install;
 pub mod lock;
 pub mod maildir;
+pub mod mc;
 pub mod rehash;
 pub mod snapshot;
 

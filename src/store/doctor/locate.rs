@@ -16,12 +16,16 @@ fn read_text(path: &Path) -> Result<String, Error> {
 /// (relative names from the mc's directory, as `make` there resolves them).
 pub fn read_mc(mc: &Path) -> Result<sendmail_cf::McFile, Error> {
     let text = read_text(mc)?;
-    let base = mc.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(read_mc_text(&text, mc.parent().unwrap_or(Path::new(""))))
+}
+
+/// Reads mc text (perhaps not yet on disk) as if it were a file in `dir`.
+pub fn read_mc_text(text: &str, dir: &Path) -> sendmail_cf::McFile {
     let mut read = |inc: &str| {
-        let p = base.join(inc);
+        let p = dir.join(inc);
         p.is_file().then(|| read_text(&p).ok()).flatten()
     };
-    Ok(sendmail_cf::evaluate_mc(&text, &mut read))
+    sendmail_cf::evaluate_mc(text, &mut read)
 }
 
 /// Reads the configuration: the mc (and the files it includes, where they

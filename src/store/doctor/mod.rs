@@ -23,7 +23,7 @@ mod locate;
 
 pub use audit::audit;
 pub use fix::apply_fix;
-pub use locate::{locate, read_mc};
+pub use locate::{locate, read_mc, read_mc_text};
 
 use crate::core::sendmail_cf::TlsSettings;
 use crate::store::Error;
