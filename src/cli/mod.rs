@@ -121,6 +121,9 @@ pub enum Command {
         /// Target directory, e.g. /etc/mail/tls
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
+        /// The sendmail.mc the printed lines are for [default: /etc/mail/sendmail.mc if present]
+        #[arg(long, value_name = "FILE")]
+        mc: Option<PathBuf>,
     },
     /// Print every certificate in a file (PEM, possibly several, or DER)
     Show {
@@ -336,7 +339,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Gui => gui(home),
         Command::Ca(c) => ca(&home, c),
         Command::Cert(c) => cert_cmd(&home, c),
-        Command::Install { fqdn, to } => install_cmd(&home, &fqdn, &to),
+        Command::Install { fqdn, to, mc } => install_cmd(&home, &fqdn, &to, mc.as_deref()),
         Command::Show { file, json } => show(&file, json),
         Command::Access(c) => access::access(c),
         Command::Probe(p) => probe::probe(&home, p),
@@ -592,8 +595,14 @@ fn rehash_cmd(dirs: &[PathBuf], kind: HashKind) -> Result<i32, Error> {
     Ok(status)
 }
 
-fn install_cmd(home: &Home, fqdn: &str, to: &std::path::Path) -> Result<i32, Error> {
+fn install_cmd(
+    home: &Home,
+    fqdn: &str,
+    to: &std::path::Path,
+    mc: Option<&std::path::Path>,
+) -> Result<i32, Error> {
     let report = install::install(home, fqdn, to)?;
+    let advice = crate::store::mc::advice(mc, fqdn, to);
     for d in &report.created_dirs {
         eprintln!(
             "starttls-studio: note: {} did not exist; created it (mode 0755)",
@@ -617,11 +626,23 @@ fn install_cmd(home: &Home, fqdn: &str, to: &std::path::Path) -> Result<i32, Err
         r.created + r.replaced,
         r.removed
     );
-    for w in r.warnings.iter().chain(&report.warnings) {
+    let warnings = install::safety_warnings_with(&report.plan, advice.trusts_sticky);
+    for w in r.warnings.iter().chain(&warnings) {
         eprintln!("starttls-studio: warning: {w}");
     }
-    eprintln!("Add these lines to sendmail.mc, rebuild sendmail.cf and restart sendmail:");
-    out!("{}", report.mc_lines);
+    match &advice.mc {
+        Some(p) => eprintln!(
+            "Add these lines to {}, rebuild sendmail.cf and restart sendmail:",
+            p.display()
+        ),
+        None => {
+            eprintln!("Add these lines to sendmail.mc, rebuild sendmail.cf and restart sendmail:")
+        }
+    }
+    for n in &advice.notes {
+        eprintln!("  {n}");
+    }
+    out!("{}", advice.lines);
     Ok(if r.errors.is_empty() { 0 } else { 1 })
 }
 

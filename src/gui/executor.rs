@@ -112,9 +112,14 @@ impl StudioApp {
                 self.spawn("plan the installation", tab, move |_, _| {
                     let plan = install::plan(&home, &fqdn, &to)
                         .map_err(Failed::doing("Planning the installation"))?;
+                    let advice = crate::store::mc::advice(None, &fqdn, &to);
+                    let mut mc_lines = advice.lines.clone();
+                    for n in &advice.notes {
+                        mc_lines.push_str(&format!("dnl # {n}\n"));
+                    }
                     Ok(Outcome::InstallPlanned {
-                        warnings: install::safety_warnings(&plan),
-                        mc_lines: install::mc_lines(&plan),
+                        warnings: install::safety_warnings_with(&plan, advice.trusts_sticky),
+                        mc_lines,
                         diffs: install::replaced_diffs(&plan),
                         plan,
                     })

@@ -297,10 +297,12 @@ pub fn apply(plan: &InstallPlan) -> Result<InstallReport, Error> {
         }
     }
     let rehash = rehash::rehash_dir(&plan.capath, HashKind::New)?;
+    // The lines fitted to the system's sendmail.mc, when there is one.
+    let advice = super::mc::advice(None, &plan.fqdn, &plan.to);
     Ok(InstallReport {
         created_dirs: Vec::new(),
-        warnings: safety_warnings(plan),
-        mc_lines: mc_lines(plan),
+        warnings: safety_warnings_with(plan, advice.trusts_sticky),
+        mc_lines: advice.lines,
         plan: plan.clone(),
         rehash,
     })
@@ -331,6 +333,12 @@ pub fn mc_lines_for(fqdn: &str, to: &Path) -> String {
 /// What sendmail (running as root, default TrustedUser) would refuse as
 /// unsafe — it then silently offers no STARTTLS — each with the fix.
 pub fn safety_warnings(plan: &InstallPlan) -> Vec<String> {
+    safety_warnings_with(plan, false)
+}
+
+/// [`safety_warnings`], knowing whether the sendmail configuration already
+/// has `DontBlameSendmail=TrustStickyBit` (Debian's does).
+pub fn safety_warnings_with(plan: &InstallPlan, trusts_sticky: bool) -> Vec<String> {
     let mut w = Vec::new();
     // Every directory from the files' directory up to the root.
     let mut dir = Some(plan.to.as_path());
@@ -339,11 +347,14 @@ pub fn safety_warnings(plan: &InstallPlan) -> Vec<String> {
             let mode = m.permissions().mode();
             let sticky = mode & 0o1000 != 0;
             if mode & 0o002 != 0 && sticky {
-                w.push(format!(
-                    "{} is world-writable with the sticky bit: sendmail accepts it only with \
-                     `define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')`; better install under a 0755 directory",
-                    d.display()
-                ));
+                if !trusts_sticky {
+                    w.push(format!(
+                        "{} is world-writable with the sticky bit: sendmail accepts it only with TrustStickyBit in DontBlameSendmail, \
+                         added to the flags already there with `define(`confDONT_BLAME_SENDMAIL', defn(`confDONT_BLAME_SENDMAIL')`,TrustStickyBit')dnl` \
+                         (starttls-studio mc apply does this); better install under a 0755 directory",
+                        d.display()
+                    ));
+                }
             } else if mode & 0o022 != 0 {
                 let who = if mode & 0o002 != 0 { "World" } else { "Group" };
                 w.push(format!(

@@ -196,6 +196,82 @@ pub struct M4Check {
     pub kaccess_lines: usize,
 }
 
+/// The `sendmail.mc` lines an install needs, fitted to the mc they are for.
+#[derive(Debug, Clone, Default)]
+pub struct Advice {
+    /// The mc that was read (`None`: there is none).
+    pub mc: Option<PathBuf>,
+    pub lines: String,
+    /// What the mc already has and where the lines must go.
+    pub notes: Vec<String>,
+    /// The configuration already has `DontBlameSendmail=TrustStickyBit`.
+    pub trusts_sticky: bool,
+}
+
+/// The lines `install FQDN --to DIR` tells the admin to add, knowing the
+/// mc (`mc`, else `/etc/mail/sendmail.mc` when it exists): no
+/// `FEATURE(`access_db')` it already has, a `DontBlameSendmail` append only
+/// when needed and missing, and where the lines must go when the mc (or
+/// Debian's `starttls.m4` include) already defines them.
+pub fn advice(mc: Option<&Path>, fqdn: &str, to: &Path) -> Advice {
+    let to = fs::canonicalize(to).unwrap_or_else(|_| to.to_path_buf());
+    let files = InstallFiles {
+        ca_path: to.join("certs"),
+        ca_file: to.join("CAcert.pem"),
+        cert: to.join(format!("{fqdn}.crt")),
+        key: to.join(format!("{fqdn}.key")),
+        fqdn: fqdn.to_string(),
+        dir: to.clone(),
+    };
+    let system = Path::new("/etc/mail/sendmail.mc");
+    let mc = mc
+        .map(Path::to_path_buf)
+        .or_else(|| system.is_file().then(|| system.to_path_buf()));
+    let mut out = Advice {
+        mc: mc.clone(),
+        ..Advice::default()
+    };
+    let have = match &mc {
+        Some(p) => match super::doctor::read_mc(p) {
+            Ok(m) => m,
+            Err(e) => {
+                out.notes.push(format!(
+                    "{e}: the lines below assume an mc without TLS settings"
+                ));
+                sendmail_cf::McFile::default()
+            }
+        },
+        None => sendmail_cf::McFile::default(),
+    };
+    out.trusts_sticky = have.settings.blames("TrustStickyBit");
+    let mut notes = Vec::new();
+    let b = block(&files, &have, &mut notes);
+    out.lines = b
+        .lines()
+        .filter(|l| !l.starts_with("dnl #"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if let Some(p) = &mc {
+        let name = p.display();
+        if have.has_feature("access_db") {
+            out.notes.push(format!("{name} already has FEATURE(`access_db'): not repeated (a second one makes m4 warn and builds two Kaccess lines)"));
+        }
+        if let Some((start, _)) = have.statements_touching(&NAMES).last() {
+            let via = include_at(&have, *start)
+                .map(|p| format!(", the include of {p}"))
+                .unwrap_or_default();
+            out.notes.push(format!("{name} already sets these values (last at line {start}{via}): the lines must come after that line, or the earlier values win"));
+        }
+        if out.trusts_sticky {
+            out.notes.push(format!(
+                "{name} already has TrustStickyBit in DontBlameSendmail"
+            ));
+        }
+        out.notes.push(format!("`starttls-studio mc apply --to {}{}` puts them in place (diff first, {name}.bak kept); add --restart to rebuild sendmail.cf, restart sendmail and check what it serves", to.display(), if p.as_path() == system { String::new() } else { format!(" --mc {name}") }));
+    }
+    out
+}
+
 /// The directories on the way to `p` that are writable by others but
 /// sticky: sendmail accepts files under them only with TrustStickyBit.
 fn needs_sticky(p: &Path) -> bool {
@@ -285,7 +361,9 @@ pub fn plan(mc: &Path, files: &InstallFiles) -> Result<Plan, Error> {
         Some(end) => {
             notes.push(format!(
                 "placed after line {end}, the last statement that sets one of these values{}",
-                includes_note(&tmp_view, end)
+                include_at(&tmp_view, end)
+                    .map(|p| format!(" (the include of {p})"))
+                    .unwrap_or_default()
             ));
             end
         }
@@ -330,16 +408,16 @@ pub fn plan(mc: &Path, files: &InstallFiles) -> Result<Plan, Error> {
     })
 }
 
-fn includes_note(view: &sendmail_cf::McFile, line: usize) -> String {
-    view.events
-        .iter()
-        .find_map(|e| match &e.kind {
-            crate::core::m4::EventKind::Include { path, read: true } if e.end_line == line => {
-                Some(format!(" (the include of {path})"))
-            }
-            _ => None,
-        })
-        .unwrap_or_default()
+/// The file included by the statement that starts or ends on `line`.
+fn include_at(view: &sendmail_cf::McFile, line: usize) -> Option<&str> {
+    view.events.iter().find_map(|e| match &e.kind {
+        crate::core::m4::EventKind::Include { path, read: true }
+            if e.line == line || e.end_line == line =>
+        {
+            Some(path.as_str())
+        }
+        _ => None,
+    })
 }
 
 fn find_tool(names: &[&str]) -> Option<PathBuf> {
