@@ -4,6 +4,7 @@
 //! disk (through `store`) and turns them into their configuration.
 //! Blocking sockets with `TCP_NODELAY` and timeouts on every read and write.
 
+pub mod deploy;
 pub mod names;
 pub mod probe;
 pub mod restart;

@@ -1,0 +1,197 @@
+//! `mc apply` from start to end, for both faces: plan the mc change, check
+//! it with the real m4, write it, rebuild the cf, restart sendmail, prove
+//! what it serves, and put everything back when that fails. Each step is
+//! reported through a callback as it happens (the CLI prints it, the GUI
+//! shows it); nothing here prints.
+
+use super::probe::ProbeReport;
+use super::restart::{self, Expect};
+use super::Error;
+use crate::store::home::Home;
+use crate::store::mc::{self, Plan};
+use crate::store::{certfiles, refused};
+use std::path::PathBuf;
+
+/// What to do.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub to: PathBuf,
+    pub mc: PathBuf,
+    pub fqdn: Option<String>,
+    /// Plan and check only; write nothing.
+    pub dry_run: bool,
+    pub rebuild: bool,
+    /// The cf to rebuild (default: the mc's name with `.cf`).
+    pub cf: Option<PathBuf>,
+    /// Restart (implies rebuild): `Some(None)` = the system's way,
+    /// `Some(Some(cmd))` = this command.
+    pub restart: Option<Option<String>>,
+    /// The daemon address to probe (default: from the cf).
+    pub probe: Option<String>,
+    /// The mc text a preview showed: refuse when the plan now differs
+    /// (the GUI asks before it writes).
+    pub expect_new: Option<String>,
+}
+
+/// A step, as it happens.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Planned(Box<Plan>),
+    DryRun,
+    Wrote {
+        backup: PathBuf,
+    },
+    Note(String),
+    Rebuilt {
+        cf: PathBuf,
+        how: String,
+        backup: Option<PathBuf>,
+    },
+    CfUnchanged(PathBuf),
+    Restarting(String),
+    RestartOutput(String),
+    Proved {
+        target: String,
+        report: Box<ProbeReport>,
+    },
+    Failed(String),
+    /// The old files are back; the daemon restarted with them (its probe)
+    /// or the restart failed.
+    RolledBack {
+        restarted: Result<Box<ProbeReport>, String>,
+    },
+}
+
+/// How it ended: `true` when everything asked for was done and proven.
+pub fn apply(home: &Home, o: &ApplyOptions, on: &mut dyn FnMut(Step)) -> Result<bool, Error> {
+    let files = mc::install_files(&o.to, o.fqdn.as_deref())?;
+    let restart_cmd = match &o.restart {
+        None => None,
+        Some(Some(c)) => Some(c.clone()),
+        Some(None) => Some(restart::system_restart_command().ok_or_else(|| {
+            refused(
+                "no way to restart sendmail is known here (no systemd, no /etc/init.d/sendmail)",
+                "give a restart command (--restart-command CMD)",
+            )
+        })?),
+    };
+    let _lock = mc::lock(&o.mc)?;
+    let plan = mc::plan(&o.mc, &files)?;
+    on(Step::Planned(Box::new(plan.clone())));
+    mc::verify(&plan, &files)?;
+    if let Some(want) = &o.expect_new {
+        if *want != plan.new {
+            return Err(refused(
+                format!("{} changed since the preview", o.mc.display()),
+                "nothing was written; look at the new preview and apply again",
+            )
+            .into());
+        }
+    }
+    if o.dry_run {
+        on(Step::DryRun);
+        return Ok(true);
+    }
+    if plan.changes() {
+        let applied = mc::apply(&plan)?;
+        on(Step::Wrote {
+            backup: applied.backup,
+        });
+    }
+    if !o.rebuild && restart_cmd.is_none() {
+        return Ok(true);
+    }
+    let cf = o.cf.clone().unwrap_or_else(|| mc::cf_for(&o.mc));
+    if let Some(n) = mc::slow_start_note() {
+        on(Step::Note(n));
+    }
+    let rebuilt = match mc::rebuild(&o.mc, &cf) {
+        Ok(r) => r,
+        Err(e) => {
+            if plan.changes() {
+                mc::roll_back(&o.mc, &plan.old, None)?;
+                on(Step::Note(format!(
+                    "put back the previous {}",
+                    o.mc.display()
+                )));
+            }
+            return Err(e.into());
+        }
+    };
+    let cf_changed = rebuilt.old.as_deref() != Some(rebuilt.text.as_bytes());
+    if cf_changed {
+        let backup = mc::install_cf(&rebuilt)?;
+        on(Step::Rebuilt {
+            cf: cf.clone(),
+            how: rebuilt.how.clone(),
+            backup,
+        });
+    } else {
+        on(Step::CfUnchanged(cf.clone()));
+    }
+    let Some(cmd) = restart_cmd else {
+        return Ok(true);
+    };
+    let expect = Expect {
+        target: o
+            .probe
+            .clone()
+            .unwrap_or_else(|| mc::daemon_address(&rebuilt.text)),
+        ca_path: files.ca_path.clone(),
+        sha256: certfiles::read_cert_file(&files.cert)?.sha256_fingerprint,
+    };
+    on(Step::Restarting(cmd.clone()));
+    let proof = match restart::restart(&cmd) {
+        Ok(out) => {
+            if !out.is_empty() {
+                on(Step::RestartOutput(out));
+            }
+            restart::prove(home, &expect)
+        }
+        Err(e) => Err((e.to_string(), None)),
+    };
+    match proof {
+        Ok(report) => {
+            on(Step::Proved {
+                target: expect.target,
+                report: Box::new(report),
+            });
+            Ok(true)
+        }
+        Err((why, _)) => {
+            on(Step::Failed(why));
+            roll_back_and_restart(
+                home,
+                &o.mc,
+                &plan,
+                cf_changed.then_some((&cf, &rebuilt)),
+                &cmd,
+                &expect.target,
+                on,
+            )?;
+            Ok(false)
+        }
+    }
+}
+
+fn roll_back_and_restart(
+    home: &Home,
+    mc_path: &std::path::Path,
+    plan: &Plan,
+    cf: Option<(&PathBuf, &mc::Rebuilt)>,
+    cmd: &str,
+    target: &str,
+    on: &mut dyn FnMut(Step),
+) -> Result<(), Error> {
+    mc::roll_back(
+        mc_path,
+        &plan.old,
+        cf.map(|(p, r)| (p.as_path(), r.old.as_deref())),
+    )?;
+    let restarted = restart::restart(cmd)
+        .map_err(|e| e.to_string())
+        .and_then(|_| restart::probe_when_up(home, target, None))
+        .map(Box::new);
+    on(Step::RolledBack { restarted });
+    Ok(())
+}
