@@ -75,86 +75,22 @@ fn apply(home: &Home, a: ApplyArgs) -> Result<i32, Error> {
 }
 
 fn print_step(mc: &std::path::Path, step: Step) -> Result<(), Error> {
-    match step {
-        Step::Planned(plan) => {
-            if plan.changes() {
-                eprintln!("{}: the changes", mc.display());
-                eprint!("{}", plan.diff);
-            } else {
-                eprintln!(
-                    "{}: already has these settings; nothing to change",
-                    mc.display()
-                );
-            }
-            for n in &plan.notes {
-                eprintln!("  {n}");
-            }
-            match &plan.check {
-                Some(c) => eprintln!(
-                    "  m4 builds: CACertPath={} CACertFile={} ServerCertFile={} ServerKeyFile={} ({} Kaccess line(s){})",
-                    c.settings.ca_path.as_deref().unwrap_or("-"),
-                    c.settings.ca_file.as_deref().unwrap_or("-"),
-                    c.settings.server_cert.as_deref().unwrap_or("-"),
-                    c.settings.server_key.as_deref().unwrap_or("-"),
-                    c.kaccess_lines,
-                    if c.new_warnings.is_empty() {
-                        ", no new warning".to_string()
-                    } else {
-                        format!(", warnings: {}", c.new_warnings.join(" / "))
-                    }
-                ),
-                None => eprintln!("  m4 is not installed: what the mc builds was not checked"),
-            }
+    let text = step.describe(mc);
+    if let Step::Planned(plan) = &step {
+        eprintln!("{text}");
+        if plan.changes() {
+            eprint!("{}", plan.diff);
         }
-        Step::DryRun => eprintln!("(dry run: {} not changed)", mc.display()),
-        Step::Wrote { backup } => outln!(
-            "wrote {} (the previous version is {})",
-            mc.display(),
-            backup.display()
-        ),
-        Step::Note(n) => eprintln!("note: {n}"),
-        Step::Rebuilt { cf, how, backup } => outln!(
-            "rebuilt {} ({how}){}",
-            cf.display(),
-            backup
-                .map(|b| format!("; the previous version is {}", b.display()))
-                .unwrap_or_default()
-        ),
-        Step::CfUnchanged(cf) => outln!("{} is already what the mc builds", cf.display()),
-        Step::Restarting(cmd) => outln!("restarting sendmail: {cmd}"),
-        Step::RestartOutput(out) => outln!("  {}", out.replace('\n', "\n  ")),
-        Step::Proved { target, report } => {
-            let c = report.server_cert.as_ref();
-            outln!(
-                "sendmail at {target} offers STARTTLS ({} {}) and serves {} (serial {}, expires {}): verify=OK",
-                report.tls_version.as_deref().unwrap_or("?"),
-                report.cipher.as_deref().unwrap_or("?"),
-                c.map(|c| c.subject.as_str()).unwrap_or("?"),
-                c.map(|c| c.serial.as_str()).unwrap_or("?"),
-                c.map(|c| c.not_after.as_str()).unwrap_or("?"),
-            )
+        for n in &plan.notes {
+            eprintln!("  {n}");
         }
-        Step::Failed(why) => {
-            eprintln!("starttls-studio: error: {why}");
-            eprintln!(
-                "rolling back: the previous mc and cf go back, and sendmail is restarted again"
-            );
-        }
-        Step::RolledBack { restarted } => match restarted {
-            Ok(r) => match (r.starttls, &r.server_cert) {
-                (true, Some(c)) => eprintln!(
-                    "rolled back: sendmail offers STARTTLS again with {} (serial {})",
-                    c.subject, c.serial
-                ),
-                _ => eprintln!(
-                    "rolled back, but sendmail does not offer STARTTLS: {}",
-                    r.error.clone().unwrap_or_default()
-                ),
-            },
-            Err(e) => eprintln!(
-                "starttls-studio: error: rolled back the files, but the restart failed: {e}"
-            ),
-        },
+        eprintln!("  {}", plan.check_summary());
+    } else if let Step::Failed(_) = &step {
+        eprintln!("starttls-studio: error: {text}");
+    } else if step.is_result() {
+        outln!("{text}");
+    } else {
+        eprintln!("{text}");
     }
     Ok(())
 }

@@ -158,6 +158,9 @@ pub enum Command {
         actions: Vec<crate::store::doctor::FixAction>,
         then: crate::store::doctor::DoctorInput,
     },
+    /// `mc apply`: with `dry_run` a preview (the plan), else the whole
+    /// change (write, rebuild, restart, prove, roll back).
+    McApply(crate::net::deploy::ApplyOptions),
     /// A partner bundle: certificate, key, CA, CA directory, mc and
     /// access lines (`bundle`).
     ExportBundle {
@@ -253,6 +256,16 @@ pub enum Outcome {
         report: crate::store::doctor::Report,
         /// What the fixes before this audit did (`Err` text for a failed one).
         fixed: Vec<Result<String, String>>,
+    },
+    /// A preview of `mc apply`: the plan, and why it would be refused.
+    McPlanned {
+        plan: Box<crate::store::mc::Plan>,
+        refused: Option<String>,
+    },
+    /// `mc apply` ran: whether all was done and proven, and each step.
+    McApplied {
+        ok: bool,
+        steps: Vec<String>,
     },
     BundleWritten(crate::store::bundle::BundleReport),
     Done,

@@ -17,6 +17,8 @@ pub struct DoctorView {
     pub key: String,
     pub access: String,
     pub show_info: bool,
+    /// The "put an install into sendmail.mc" section.
+    pub mc_form: super::mc_form::McForm,
 }
 
 impl Default for DoctorView {
@@ -32,6 +34,7 @@ impl Default for DoctorView {
             key: String::new(),
             access: String::new(),
             show_info: true,
+            mc_form: Default::default(),
         }
     }
 }
@@ -96,6 +99,10 @@ pub fn show(v: &mut DoctorView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
                 ui.spinner();
             }
         });
+        egui::CollapsingHeader::new("Put an install into sendmail.mc (mc apply)")
+            .id_salt("mc-apply-section")
+            .default_open(cx.mc_plan.is_some() || cx.mc_result.is_some())
+            .show(ui, |ui| super::mc_form::show(&mut v.mc_form, &v.mc, cx, out, ui));
         let Some(report) = cx.doctor_report else {
             return;
         };

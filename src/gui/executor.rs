@@ -12,7 +12,7 @@ use super::widgets;
 use super::{doctor, ServerState, StudioApp, Tab};
 use crate::core::linediff;
 use crate::net::server::{self, SessionLog};
-use crate::net::{probe, setup};
+use crate::net::{deploy, probe, setup};
 use crate::store::access::GuardedSave;
 use crate::store::doctor as store_doctor;
 use crate::store::home::{CA_DAYS_DEFAULT, HOST_DAYS_DEFAULT};
@@ -321,6 +321,43 @@ impl StudioApp {
                     Ok(Outcome::DoctorDone { report, fixed })
                 });
             }
+            Command::McApply(opts) => {
+                let name = if opts.dry_run {
+                    "mc preview"
+                } else {
+                    "mc apply"
+                };
+                self.spawn(name, Tab::Doctor, move |job, _| {
+                    let mut plan = None;
+                    let mut steps = Vec::new();
+                    let mc = opts.mc.clone();
+                    let r = deploy::apply(&home, &opts, &mut |step| {
+                        let text = step.describe(&mc);
+                        job.report(text.clone(), None);
+                        match step {
+                            deploy::Step::Planned(p) => plan = Some(p),
+                            _ => steps.push(text),
+                        }
+                    });
+                    match (opts.dry_run, r, plan) {
+                        (true, Ok(_), Some(plan)) => Ok(Outcome::McPlanned {
+                            plan,
+                            refused: None,
+                        }),
+                        (true, Err(e), Some(plan)) => Ok(Outcome::McPlanned {
+                            plan,
+                            refused: Some(e.to_string()),
+                        }),
+                        (false, Ok(ok), _) => Ok(Outcome::McApplied { ok, steps }),
+                        (_, Err(e), _) => Err(Failed::doing(if opts.dry_run {
+                            "Previewing the sendmail.mc change"
+                        } else {
+                            "Applying the install to sendmail.mc"
+                        })(e)),
+                        (true, Ok(_), None) => Ok(Outcome::Done),
+                    }
+                });
+            }
             Command::ExportBundle { fqdn, out } => {
                 self.spawn("export a bundle", tab, move |job, _| {
                     job.report(format!("Writing the bundle for {fqdn}…"), None);
@@ -557,6 +594,23 @@ impl StudioApp {
                 }
             }
             Outcome::Messages(m) => self.messages.extend(m),
+            Outcome::McPlanned { plan, refused } => {
+                self.mc_plan = Some((*plan, refused));
+                self.mc_result = None;
+            }
+            Outcome::McApplied { ok, steps } => {
+                self.notify(
+                    Tab::Doctor,
+                    !ok,
+                    if ok {
+                        "sendmail.mc: done"
+                    } else {
+                        "sendmail.mc: the restarted sendmail did not serve the install; rolled back"
+                    },
+                );
+                self.mc_plan = None;
+                self.mc_result = Some((ok, steps));
+            }
             Outcome::DoctorDone { report, fixed } => {
                 if !fixed.is_empty() {
                     let failed = fixed.iter().filter(|r| r.is_err()).count();

@@ -18,6 +18,7 @@ mod executor;
 pub mod explain;
 pub mod jobs;
 pub mod live;
+pub mod mc_form;
 pub mod settings;
 pub mod view;
 pub mod widgets;
@@ -131,6 +132,10 @@ pub struct StudioApp {
     pub live: live::LiveView,
     pub doctor_view: doctor::DoctorView,
     pub doctor_report: Option<crate::store::doctor::Report>,
+    /// The last `mc apply` preview, and why it would be refused.
+    pub mc_plan: Option<(crate::store::mc::Plan, Option<String>)>,
+    /// The last `mc apply`: all done and proven, and its steps.
+    pub mc_result: Option<(bool, Vec<String>)>,
     pending: Sink,
     theme_applied: Option<String>,
     /// Settings saves in order: the number of the last one asked for, and
@@ -167,6 +172,8 @@ impl StudioApp {
             live: live::LiveView::default(),
             doctor_view: doctor::DoctorView::default(),
             doctor_report: None,
+            mc_plan: None,
+            mc_result: None,
             pending: Sink::default(),
             theme_applied: None,
             settings_seq: 0,
@@ -371,6 +378,8 @@ impl StudioApp {
                 own_probe: self.own_probe.as_ref(),
                 other_probe: self.other_probe.as_ref(),
                 doctor_report: self.doctor_report.as_ref(),
+                mc_plan: self.mc_plan.as_ref(),
+                mc_result: self.mc_result.as_ref(),
                 jobs: &self.jobs,
             };
             let out = &mut self.pending;

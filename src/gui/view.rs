@@ -32,5 +32,7 @@ pub struct ViewCtx<'a> {
     pub own_probe: Option<&'a ProbeReport>,
     pub other_probe: Option<&'a ProbeReport>,
     pub doctor_report: Option<&'a Report>,
+    pub mc_plan: Option<&'a (crate::store::mc::Plan, Option<String>)>,
+    pub mc_result: Option<&'a (bool, Vec<String>)>,
     pub jobs: &'a Jobs,
 }

@@ -62,6 +62,75 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The step in words, for the CLI and the GUI alike (`Planned`: its
+    /// headline; the diff and notes are in the plan).
+    pub fn describe(&self, mc: &std::path::Path) -> String {
+        match self {
+            Step::Planned(plan) if plan.changes() => format!("{}: the changes", mc.display()),
+            Step::Planned(_) => format!("{}: already has these settings; nothing to change", mc.display()),
+            Step::DryRun => format!("(dry run: {} not changed)", mc.display()),
+            Step::Wrote { backup } => format!(
+                "wrote {} (the previous version is {})",
+                mc.display(),
+                backup.display()
+            ),
+            Step::Note(n) => format!("note: {n}"),
+            Step::Rebuilt { cf, how, backup } => format!(
+                "rebuilt {} ({how}){}",
+                cf.display(),
+                backup
+                    .as_ref()
+                    .map(|b| format!("; the previous version is {}", b.display()))
+                    .unwrap_or_default()
+            ),
+            Step::CfUnchanged(cf) => format!("{} is already what the mc builds", cf.display()),
+            Step::Restarting(cmd) => format!("restarting sendmail: {cmd}"),
+            Step::RestartOutput(out) => format!("  {}", out.replace('\n', "\n  ")),
+            Step::Proved { target, report } => {
+                let c = report.server_cert.as_ref();
+                format!(
+                    "sendmail at {target} offers STARTTLS ({} {}) and serves {} (serial {}, expires {}): verify=OK",
+                    report.tls_version.as_deref().unwrap_or("?"),
+                    report.cipher.as_deref().unwrap_or("?"),
+                    c.map(|c| c.subject.as_str()).unwrap_or("?"),
+                    c.map(|c| c.serial.as_str()).unwrap_or("?"),
+                    c.map(|c| c.not_after.as_str()).unwrap_or("?"),
+                )
+            }
+            Step::Failed(why) => format!(
+                "{why}\nrolling back: the previous mc and cf go back, and sendmail is restarted again"
+            ),
+            Step::RolledBack { restarted } => match restarted {
+                Ok(r) => match (r.starttls, &r.server_cert) {
+                    (true, Some(c)) => format!(
+                        "rolled back: sendmail offers STARTTLS again with {} (serial {})",
+                        c.subject, c.serial
+                    ),
+                    _ => format!(
+                        "rolled back, but sendmail does not offer STARTTLS: {}",
+                        r.error.clone().unwrap_or_default()
+                    ),
+                },
+                Err(e) => format!("rolled back the files, but the restart failed: {e}"),
+            },
+        }
+    }
+
+    /// A result (stdout in the CLI), not a remark along the way (stderr).
+    pub fn is_result(&self) -> bool {
+        matches!(
+            self,
+            Step::Wrote { .. }
+                | Step::Rebuilt { .. }
+                | Step::CfUnchanged(_)
+                | Step::Restarting(_)
+                | Step::RestartOutput(_)
+                | Step::Proved { .. }
+        )
+    }
+}
+
 /// How it ended: `true` when everything asked for was done and proven.
 pub fn apply(home: &Home, o: &ApplyOptions, on: &mut dyn FnMut(Step)) -> Result<bool, Error> {
     let files = mc::install_files(&o.to, o.fqdn.as_deref())?;

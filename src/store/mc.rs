@@ -183,6 +183,26 @@ impl Plan {
     pub fn changes(&self) -> bool {
         self.old != self.new
     }
+
+    /// One line: what the real m4 builds from the new mc.
+    pub fn check_summary(&self) -> String {
+        match &self.check {
+            Some(c) => format!(
+                "m4 builds: CACertPath={} CACertFile={} ServerCertFile={} ServerKeyFile={} ({} Kaccess line(s){})",
+                c.settings.ca_path.as_deref().unwrap_or("-"),
+                c.settings.ca_file.as_deref().unwrap_or("-"),
+                c.settings.server_cert.as_deref().unwrap_or("-"),
+                c.settings.server_key.as_deref().unwrap_or("-"),
+                c.kaccess_lines,
+                if c.new_warnings.is_empty() {
+                    ", no new warning".to_string()
+                } else {
+                    format!(", warnings: {}", c.new_warnings.join(" / "))
+                }
+            ),
+            None => "m4 is not installed: what the mc builds was not checked".into(),
+        }
+    }
 }
 
 /// The real m4 run on an mc.
@@ -538,6 +558,15 @@ fn m4_check(new: &str, old: &str, dir: &Path) -> Result<Option<M4Check>, Error> 
 /// Refuses a plan whose m4 result is not exactly the install's files.
 pub fn verify(plan: &Plan, files: &InstallFiles) -> Result<(), Error> {
     let Some(c) = &plan.check else { return Ok(()) };
+    if !c.cf.lines().any(|l| l.starts_with("O ")) {
+        return Err(refused(
+            format!(
+                "m4 builds no sendmail.cf options from {}: it is not a complete sendmail.mc",
+                plan.mc.display()
+            ),
+            "nothing was written; a sendmail.mc includes sendmail's cf.m4 (Debian: include(`/usr/share/sendmail/cf/m4/cf.m4')) and names an OSTYPE",
+        ));
+    }
     if !files.matches(&c.settings) {
         let s = &c.settings;
         return Err(refused(

@@ -664,3 +664,61 @@ fn each_wizard_step_focuses_its_first_field() {
     h.step();
     assert!(h.get_by_label("Host name (FQDN)").is_focused());
 }
+
+#[test]
+fn doctor_puts_an_install_into_sendmail_mc_after_asking() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let tls = dir.path().join("tls");
+    run_ok(
+        studio(&home)
+            .args(["install", "mx.example.org", "--to"])
+            .arg(&tls),
+    );
+    let mc = dir.path().join("sendmail.mc");
+    // Debian's own sendmail.mc, read from this machine.
+    let original = std::fs::read_to_string("/etc/mail/sendmail.mc")
+        .expect("Debian's sendmail.mc (scripts/setup installs sendmail)");
+    std::fs::write(&mc, &original).unwrap();
+
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Doctor");
+    type_into(&mut h, "sendmail.mc", mc.to_str().unwrap());
+    click(&mut h, "Put an install into sendmail.mc (mc apply)");
+    type_into(&mut h, "Install directory", tls.to_str().unwrap());
+    click(&mut h, "Preview the change");
+    wait_for(&mut h, 60, "the preview", |a| a.mc_plan.is_some());
+    let (plan, refused) = h.state().mc_plan.clone().unwrap();
+    assert!(refused.is_none(), "{refused:?}");
+    assert!(
+        plan.diff.contains("+ define(`confCACERT', `"),
+        "{}",
+        plan.diff
+    );
+    // The preview wrote nothing; "Apply…" asks first.
+    assert_eq!(std::fs::read_to_string(&mc).unwrap(), original);
+    click(&mut h, "Apply…");
+    assert_eq!(std::fs::read_to_string(&mc).unwrap(), original);
+    click(&mut h, "Yes, write it");
+    wait_for(&mut h, 60, "the write", |a| a.mc_result.is_some());
+    let (ok, steps) = h.state().mc_result.clone().unwrap();
+    assert!(ok, "{steps:?}");
+    let written = std::fs::read_to_string(&mc).unwrap();
+    assert_eq!(written, plan.new);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("sendmail.mc.bak")).unwrap(),
+        original
+    );
+    // The command line sees nothing left to do.
+    let again = run(studio(&home)
+        .args(["mc", "apply", "--dry-run", "--to"])
+        .arg(&tls)
+        .arg("--mc")
+        .arg(&mc));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("nothing to change"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
