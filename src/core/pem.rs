@@ -129,6 +129,34 @@ pub fn encode(label: &str, der: &[u8]) -> String {
     out.push_str(&format!("-----END {label}-----\n"));
     out
 }
+/// The size in bits of the prime of the first `DH PARAMETERS` (PKCS#3) or
+/// `X9.42 DH PARAMETERS` block, the one OpenSSL's `PEM_read_DHparams`
+/// (which sendmail's `confDH_PARAMETERS` uses) takes; other blocks before
+/// it (Debian's file starts with DSA parameters) are skipped, as OpenSSL
+/// skips them.
+pub fn dh_param_bits(data: &[u8]) -> Result<u32, String> {
+    use crate::core::der;
+    let blocks = parse(data).map_err(|e| e.to_string())?;
+    let b = blocks
+        .iter()
+        .find(|b| b.label == "DH PARAMETERS" || b.label == "X9.42 DH PARAMETERS")
+        .ok_or("no DH PARAMETERS block")?;
+    let seq = der::read_whole(&b.der, der::tag::SEQUENCE, "DH parameters")
+        .map_err(|e| e.what.to_string())?;
+    let (p, _) = der::read_tlv(seq.content).map_err(|e| e.what.to_string())?;
+    if p.tag != der::tag::INTEGER {
+        return Err("DH parameters do not start with the prime".into());
+    }
+    let digits: &[u8] = {
+        let skip = p.content.iter().take_while(|&&x| x == 0).count();
+        &p.content[skip..]
+    };
+    let Some(first) = digits.first() else {
+        return Err("the DH prime is zero".into());
+    };
+    Ok((digits.len() as u32 - 1) * 8 + (8 - first.leading_zeros()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,32 +189,4 @@ mod tests {
         assert!(parse(b"-----BEGIN X-----\nAAAA\n-----END Y-----\n").is_err());
         assert!(base64_decode(b"AA=A").is_none());
     }
-}
-
-/// The size in bits of the prime of the first `DH PARAMETERS` (PKCS#3) or
-/// `X9.42 DH PARAMETERS` block, the one OpenSSL's `PEM_read_DHparams`
-/// (which sendmail's `confDH_PARAMETERS` uses) takes; other blocks before
-/// it (Debian's file starts with DSA parameters) are skipped, as OpenSSL
-/// skips them.
-pub fn dh_param_bits(data: &[u8]) -> Result<u32, String> {
-    use crate::core::der;
-    let blocks = parse(data).map_err(|e| e.to_string())?;
-    let b = blocks
-        .iter()
-        .find(|b| b.label == "DH PARAMETERS" || b.label == "X9.42 DH PARAMETERS")
-        .ok_or("no DH PARAMETERS block")?;
-    let seq = der::read_whole(&b.der, der::tag::SEQUENCE, "DH parameters")
-        .map_err(|e| e.what.to_string())?;
-    let (p, _) = der::read_tlv(seq.content).map_err(|e| e.what.to_string())?;
-    if p.tag != der::tag::INTEGER {
-        return Err("DH parameters do not start with the prime".into());
-    }
-    let digits: &[u8] = {
-        let skip = p.content.iter().take_while(|&&x| x == 0).count();
-        &p.content[skip..]
-    };
-    let Some(first) = digits.first() else {
-        return Err("the DH prime is zero".into());
-    };
-    Ok((digits.len() as u32 - 1) * 8 + (8 - first.leading_zeros()))
 }

@@ -217,7 +217,7 @@ pub fn apply(home: &Home, o: &ApplyOptions, on: &mut dyn FnMut(Step)) -> Result<
             }
             restart::prove(home, &expect)
         }
-        Err(e) => Err((e.to_string(), None)),
+        Err(e) => Err(e.to_string()),
     };
     match proof {
         Ok(report) => {
@@ -227,7 +227,7 @@ pub fn apply(home: &Home, o: &ApplyOptions, on: &mut dyn FnMut(Step)) -> Result<
             });
             Ok(true)
         }
-        Err((why, _)) => {
+        Err(why) => {
             on(Step::Failed(why));
             roll_back_and_restart(
                 home,

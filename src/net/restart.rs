@@ -131,18 +131,15 @@ pub struct Expect {
 
 /// Probes until the daemon answers (up to [`LISTEN_WAIT`]); `Ok` when it
 /// offers STARTTLS, presents the expected certificate and that verifies
-/// against the CA directory, `Err` with the probe's report otherwise.
-pub fn prove(home: &Home, e: &Expect) -> Result<ProbeReport, (String, Option<ProbeReport>)> {
-    let report = probe_when_up(home, &e.target, Some(&e.ca_path)).map_err(|err| (err, None))?;
+/// against the CA directory, `Err` saying what is wrong otherwise.
+pub fn prove(home: &Home, e: &Expect) -> Result<ProbeReport, String> {
+    let report = probe_when_up(home, &e.target, Some(&e.ca_path))?;
     if !report.starttls {
         let why = report
             .error
             .clone()
             .unwrap_or_else(|| "it does not offer STARTTLS".into());
-        return Err((
-            format!("sendmail at {} after the restart: {why}", e.target),
-            Some(report),
-        ));
+        return Err(format!("sendmail at {} after the restart: {why}", e.target));
     }
     let served = report
         .server_cert
@@ -155,22 +152,16 @@ pub fn prove(home: &Home, e: &Expect) -> Result<ProbeReport, (String, Option<Pro
             .as_ref()
             .map(|c| format!("{} (serial {})", c.subject, c.serial))
             .unwrap_or_default();
-        return Err((
-            format!(
-                "sendmail at {} serves another certificate: {what}",
-                e.target
-            ),
-            Some(report),
+        return Err(format!(
+            "sendmail at {} serves another certificate: {what}",
+            e.target
         ));
     }
     if report.verify != Verify::Ok {
-        return Err((
-            format!(
-                "the certificate sendmail serves does not verify against {}: {}",
-                e.ca_path.display(),
-                report.verify_error.clone().unwrap_or_default()
-            ),
-            Some(report),
+        return Err(format!(
+            "the certificate sendmail serves does not verify against {}: {}",
+            e.ca_path.display(),
+            report.verify_error.clone().unwrap_or_default()
         ));
     }
     Ok(report)

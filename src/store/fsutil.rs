@@ -454,6 +454,18 @@ pub fn too_big(path: &Path, limit: u64, size: &str) -> Error {
 /// Size limit for certificate, key and CRL files.
 pub const PKI_FILE_LIMIT: u64 = 16 * 1024 * 1024;
 
+/// Who else keeps a CA directory's hash links, when someone does:
+/// `update-ca-certificates` (Debian's ca-certificates package) for
+/// `/etc/ssl/certs`, recognised by its path or by its `ca-certificates.crt`
+/// bundle (also in a copy elsewhere). Such a directory is never rehashed
+/// by a fix: its owner rebuilds it, and a rehash there would drop the
+/// links others placed (Debian's sendmail puts two into `/etc/ssl/certs`).
+pub fn managed_by(dir: &Path) -> Option<String> {
+    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    (dir == Path::new("/etc/ssl/certs") || dir.join("ca-certificates.crt").is_file())
+        .then(|| "the ca-certificates package (update-ca-certificates)".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,16 +543,4 @@ mod tests {
         symlink_atomic(Path::new("b.pem"), &l).unwrap();
         assert_eq!(fs::read_link(&l).unwrap(), Path::new("b.pem"));
     }
-}
-
-/// Who else keeps a CA directory's hash links, when someone does:
-/// `update-ca-certificates` (Debian's ca-certificates package) for
-/// `/etc/ssl/certs`, recognised by its path or by its `ca-certificates.crt`
-/// bundle (also in a copy elsewhere). Such a directory is never rehashed
-/// by a fix: its owner rebuilds it, and a rehash there would drop the
-/// links others placed (Debian's sendmail puts two into `/etc/ssl/certs`).
-pub fn managed_by(dir: &Path) -> Option<String> {
-    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    (dir == Path::new("/etc/ssl/certs") || dir.join("ca-certificates.crt").is_file())
-        .then(|| "the ca-certificates package (update-ca-certificates)".to_string())
 }
