@@ -148,6 +148,19 @@ pub struct CertInfo {
     pub der: Vec<u8>,
 }
 
+/// The parts of a certificate's SubjectPublicKeyInfo a signature check
+/// needs: the AlgorithmIdentifier's contents (as rustls compares them) and
+/// the public key bits. Works for any certificate version.
+pub fn spki_parts(cert_der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (_, x) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let raw = x.tbs_certificate.subject_pki.raw;
+    let spki = crate::core::der::read_whole(raw, crate::core::der::tag::SEQUENCE, "SPKI").ok()?;
+    let (alg, rest) = crate::core::der::read_tlv(spki.content).ok()?;
+    let (bits, _) = crate::core::der::read_tlv(rest).ok()?;
+    let key = bits.content.get(1..)?.to_vec();
+    Some((alg.content.to_vec(), key))
+}
+
 /// Upper-case hex bytes joined by `sep`.
 pub fn hex_upper(bytes: &[u8], sep: &str) -> String {
     bytes

@@ -18,6 +18,47 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The handshake signature of a server whose certificate is X.509 v1
+/// (Debian's own sendmail certificates are): webpki refuses to parse v1,
+/// so the signature is checked here with the key from the certificate's
+/// SubjectPublicKeyInfo, by the same algorithms. Any other error stands.
+fn v1_signature(
+    err: rustls::Error,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    provider: &CryptoProvider,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let is_v1 = matches!(
+        &err,
+        rustls::Error::InvalidCertificate(CertificateError::Other(o))
+            if format!("{o:?}").contains("UnsupportedCertVersion")
+    );
+    if !is_v1 {
+        return Err(err);
+    }
+    let Some((alg_id, key)) = crate::core::cert::spki_parts(cert.as_ref()) else {
+        return Err(err);
+    };
+    let algs = provider
+        .signature_verification_algorithms
+        .mapping
+        .iter()
+        .find(|(scheme, _)| *scheme == dss.scheme)
+        .map(|(_, a)| *a)
+        .unwrap_or(&[]);
+    for a in algs {
+        if a.public_key_alg_id().as_ref() == alg_id
+            && a.verify_signature(&key, message, dss.signature()).is_ok()
+        {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
+    }
+    Err(rustls::Error::InvalidCertificate(
+        CertificateError::BadSignature,
+    ))
+}
+
 /// `probe`'s defaults (its `--help` shows them): the EHLO name (`.invalid`:
 /// it names no real host) and how long each step may take.
 pub const DEFAULT_EHLO_NAME: &str = "probe.starttls-studio.invalid";
@@ -110,6 +151,7 @@ impl ServerCertVerifier for RecordingVerifier {
             dss,
             &self.provider.signature_verification_algorithms,
         )
+        .or_else(|e| v1_signature(e, message, cert, dss, &self.provider))
     }
 
     fn verify_tls13_signature(
@@ -124,6 +166,7 @@ impl ServerCertVerifier for RecordingVerifier {
             dss,
             &self.provider.signature_verification_algorithms,
         )
+        .or_else(|e| v1_signature(e, message, cert, dss, &self.provider))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -430,6 +473,34 @@ fn check_chain(
     let mut store = RootCertStore::empty();
     for r in roots {
         let _ = store.add(r.clone());
+    }
+    // A certificate that is itself a trust anchor (a self-signed one in the
+    // CA path, like Debian's own sendmail certificates, X.509 v1, which
+    // webpki cannot parse) verifies as OpenSSL verifies it: by being there,
+    // within its dates.
+    if roots.iter().any(|r| r.as_ref() == end_entity.as_ref()) {
+        let now = UnixTime::now().as_secs() as i64;
+        match &report.server_cert {
+            Some(c) if c.not_before_unix <= now && now <= c.not_after_unix => {
+                report.verify = Verify::Ok;
+            }
+            Some(_) => {
+                report.verify = Verify::Fail;
+                report.verify_error = Some("certificate is not within its validity period".into());
+            }
+            None => report.verify = Verify::Fail,
+        }
+        report.name_matches = report.server_cert.as_ref().map(|c| {
+            let host = match server_name {
+                ServerName::DnsName(d) => d.as_ref().to_ascii_lowercase(),
+                _ => String::new(),
+            };
+            c.sans.iter().any(|s| s.eq_ignore_ascii_case(&host))
+                || c.subject_cn
+                    .as_deref()
+                    .is_some_and(|cn| cn.eq_ignore_ascii_case(&host))
+        });
+        return;
     }
     let parsed = match rustls::server::ParsedCertificate::try_from(end_entity) {
         Ok(p) => p,

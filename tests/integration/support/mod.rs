@@ -6,10 +6,12 @@
 
 mod peer;
 mod pki;
+mod sandbox;
 mod serve;
 
 pub(crate) use peer::Peer;
 pub use pki::Pki;
+pub(crate) use sandbox::DebianSandbox;
 pub(crate) use serve::Serve;
 
 use std::path::{Path, PathBuf};
