@@ -139,6 +139,37 @@ fn doctor_tells_the_truth_on_debians_setup() {
         s_client_verify(&sb, "/etc/ssl/certs", "25"),
         "Verify return code: 0 (ok)"
     );
+
+    // A CA dropped into /etc/ssl/certs without its link: an error, but the
+    // fix is update-ca-certificates' to make, never a rehash by the doctor
+    // (which would drop Debian's two sendmail links).
+    let made = sb.run_sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout /dev/null -subj /CN=Dropped-In-CA -days 30 -out /etc/ssl/certs/dropped-in.pem 2>&1",
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stdout));
+    let report = doctor_json(&sb, &home, "");
+    let missing = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "hash-link-missing")
+        .unwrap_or_else(|| panic!("no hash-link-missing: {report}"));
+    assert!(missing["fix"]["action"].is_null(), "{missing}");
+    assert!(
+        missing["fix"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("update-ca-certificates"),
+        "{missing}"
+    );
+    let before = listing(&sb);
+    let fixed = sb.run_sh(&format!(
+        "{} --home {} doctor --fix",
+        crate::support::studio_bin().display(),
+        home.display()
+    ));
+    assert_eq!(fixed.status.code(), Some(1));
+    assert_eq!(listing(&sb), before, "doctor --fix rehashed /etc/ssl/certs");
 }
 
 /// `mc apply --rebuild --restart` on Debian's sendmail.mc, with and without
