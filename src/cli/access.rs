@@ -35,8 +35,16 @@ pub enum AccessCommand {
     /// Let certificates relay: CERTISSUER (and with --subject CERTSUBJECT) lines from a real certificate
     AddCertRelay {
         /// A client certificate (its issuer is trusted), or a CA certificate (its subject is)
-        #[arg(long, value_name = "FILE")]
-        cert: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "ca",
+            conflicts_with = "ca"
+        )]
+        cert: Option<PathBuf>,
+        /// Our own CA (the home's): every certificate it issues may relay
+        #[arg(long)]
+        ca: bool,
         /// Only this certificate's subject may relay, not every certificate of its CA
         #[arg(long)]
         subject: bool,
@@ -68,8 +76,11 @@ pub enum AccessCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct Target {
-    /// The access source file to edit
-    #[arg(long = "access", value_name = "FILE", default_value = DEFAULT_ACCESS)]
+    /// The access source file to edit [default: /etc/mail/access]
+    #[arg(long = "access", value_name = "FILE")]
+    pub given: Option<PathBuf>,
+    /// `given`, or the default.
+    #[arg(skip = PathBuf::from(DEFAULT_ACCESS))]
     pub file: PathBuf,
     /// Rebuild the database afterwards (makemap hash FILE < FILE)
     #[arg(long)]
@@ -88,6 +99,27 @@ pub enum TlsTag {
     TlsSrv,
     #[value(name = "TLS_Rcpt", alias = "tls_rcpt")]
     TlsRcpt,
+}
+
+impl Target {
+    /// `--access` was given.
+    fn explicit(&self) -> bool {
+        self.given.is_some()
+    }
+
+    /// Fills `file` from `--access` (clap cannot default a skipped field
+    /// from another).
+    fn resolved(mut self) -> Target {
+        if let Some(g) = &self.given {
+            self.file = g.clone();
+        }
+        self
+    }
+}
+
+/// The file's bytes as they are now (empty when it does not exist yet).
+fn current(path: &Path) -> Vec<u8> {
+    crate::store::fsutil::read_limited(path, 256 * 1024 * 1024).unwrap_or_default()
 }
 
 impl TlsTag {
@@ -154,10 +186,40 @@ fn print_edit(key_hint: &str, e: &Edit) {
     }
 }
 
-fn finish(target: &Target, map: &AccessMap, edits: &[(String, Edit)]) -> Result<i32, Error> {
+/// Says which file an edit goes to (and that it is the default when no
+/// --access was given), then the change as a diff, on stderr, before
+/// anything is written.
+fn announce(target: &Target, before: &[u8], map: &AccessMap) {
+    let default = target.file == Path::new(DEFAULT_ACCESS) && !target.explicit();
+    eprintln!(
+        "{}{}:",
+        target.file.display(),
+        if default {
+            " (the default: no --access FILE given)"
+        } else {
+            ""
+        }
+    );
+    let old = String::from_utf8_lossy(before);
+    let new = String::from_utf8_lossy(&map.to_bytes()).into_owned();
+    let diff = crate::core::linediff::diff_lines(&old, &new, 2);
+    if diff.is_empty() {
+        eprintln!("  nothing to change");
+    } else {
+        eprint!("{}", crate::core::linediff::render(&diff));
+    }
+}
+
+fn finish(
+    target: &Target,
+    before: &[u8],
+    map: &AccessMap,
+    edits: &[(String, Edit)],
+) -> Result<i32, Error> {
     for (k, e) in edits {
         print_edit(k, e);
     }
+    announce(target, before, map);
     let changed = edits
         .iter()
         .any(|(_, e)| !matches!(e, Edit::Unchanged { .. }));
@@ -207,7 +269,7 @@ fn known_issuers(dir: &Path) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-pub fn access(c: AccessCommand) -> Result<i32, Error> {
+pub fn access(c: AccessCommand, home: Option<&crate::store::home::Home>) -> Result<i32, Error> {
     match c {
         AccessCommand::Dump { file } => {
             let map = store_access::load(&file)?;
@@ -257,9 +319,24 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
         }
         AccessCommand::AddCertRelay {
             cert,
+            ca,
             subject,
             target,
         } => {
+            let target = target.resolved();
+            let cert = match (cert, ca) {
+                (Some(c), _) => c,
+                (None, _) => {
+                    let home = home.ok_or_else(|| refused("no home", "give --home DIR"))?;
+                    if !home.has_ca() {
+                        return Err(refused(
+                            format!("the home {} has no CA", home.root.display()),
+                            "create it first: starttls-studio ca init --cn NAME (or give --cert FILE)",
+                        ));
+                    }
+                    home.ca_cert_path()
+                }
+            };
             let certs = certfiles::infos_in_file(&cert)?;
             let info: &CertInfo = &certs[0];
             if certs.len() > 1 {
@@ -280,6 +357,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             }
             let _lock = store_access::lock(&target.file)?;
             let mut map = store_access::load_or_empty(&target.file)?;
+            let before = current(&target.file);
             let edits = map
                 .add_cert_relay(&issuer, subj.as_deref())
                 .map_err(|m| refused(m, "nothing was changed"))?;
@@ -289,6 +367,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             }
             finish(
                 &target,
+                &before,
                 &map,
                 &keys.into_iter().zip(edits).collect::<Vec<_>>(),
             )
@@ -299,17 +378,21 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             require,
             target,
         } => {
+            let target = target.resolved();
             let _lock = store_access::lock(&target.file)?;
             let mut map = store_access::load_or_empty(&target.file)?;
+            let before = current(&target.file);
             let tag = tag.tag();
             let edit = map
                 .set_tls(&tag, &host, &require)
                 .map_err(|m| refused(m, "nothing was changed"))?;
-            finish(&target, &map, &[(format!("{tag}:{host}"), edit)])
+            finish(&target, &before, &map, &[(format!("{tag}:{host}"), edit)])
         }
         AccessCommand::Remove { key, target } => {
+            let target = target.resolved();
             let _lock = store_access::lock(&target.file)?;
             let mut map = store_access::load(&target.file)?;
+            let before = current(&target.file);
             let removed = map.remove(&key);
             if removed.is_empty() {
                 return Err(refused(
@@ -320,6 +403,7 @@ pub fn access(c: AccessCommand) -> Result<i32, Error> {
             for l in &removed {
                 eprintln!("  line {l}: removed {key}");
             }
+            announce(&target, &before, &map);
             if target.dry_run {
                 eprintln!("(dry run: {} not changed)", target.file.display());
                 return Ok(0);

@@ -341,7 +341,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Cert(c) => cert_cmd(&home, c),
         Command::Install { fqdn, to, mc } => install_cmd(&home, &fqdn, &to, mc.as_deref()),
         Command::Show { file, json } => show(&file, json),
-        Command::Access(c) => access::access(c),
+        Command::Access(c) => access::access(c, Some(&home)),
         Command::Probe(p) => probe::probe(&home, p),
         Command::Serve(a) => serve::serve(&home, a),
         Command::Doctor(a) => doctor::doctor(a),

@@ -1342,3 +1342,130 @@ fn entries_that_never_act_are_errors_and_strict_fails_on_warnings() {
     let o = run(studio(d).args(["access", "check", "--strict"]).arg(&f));
     assert_eq!(o.status.code(), Some(1), "--strict fails on the warning");
 }
+
+/// Every edit says which file it writes and shows the change as a diff on
+/// stderr before writing; `--ca` is the home's own CA; owner, group and
+/// mode of the edited file stay.
+#[test]
+fn edits_are_explicit_and_ca_is_the_homes() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempdir();
+    let home = t.path().join("home");
+    run_ok(studio(&home).args(["ca", "init", "--cn", "Example Mail CA"]));
+    let access = t.path().join("access");
+    write(&access, b"# ours\nConnect:127.0.0.1\tRELAY\n");
+    std::fs::set_permissions(&access, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&access, Some(0), Some(65534)).unwrap();
+
+    let via_ca = run(studio(&home)
+        .args(["access", "add-cert-relay", "--ca", "--access"])
+        .arg(&access));
+    let err = text(&via_ca.stderr);
+    assert!(via_ca.status.success(), "{err}");
+    assert!(err.contains(&format!("{}:", access.display())), "{err}");
+    assert!(!err.contains("the default"), "{err}");
+    assert!(
+        err.contains("+ CERTISSUER:/CN=Example+20Mail+20CA\tRELAY"),
+        "{err}"
+    );
+    let by_ca = read(&access);
+    // --ca writes what --cert with the home's CA file writes.
+    let other = t.path().join("access2");
+    write(&other, b"# ours\nConnect:127.0.0.1\tRELAY\n");
+    run_ok(
+        studio(&home)
+            .args(["access", "add-cert-relay", "--cert"])
+            .arg(home.join("ca").join("ca.crt"))
+            .arg("--access")
+            .arg(&other),
+    );
+    assert_eq!(read(&other), by_ca);
+    let m = std::fs::metadata(&access).unwrap();
+    assert_eq!((m.uid(), m.gid(), mode(&access)), (0, 65534, 0o640));
+
+    let set = run(studio(&home)
+        .args([
+            "access",
+            "set-tls",
+            "--tag",
+            "TLS_Clt",
+            "--host",
+            "c.example.net",
+            "--require",
+            "VERIFY",
+            "--dry-run",
+            "--access",
+        ])
+        .arg(&access));
+    assert!(
+        text(&set.stderr).contains("+ TLS_Clt:c.example.net\tVERIFY"),
+        "{}",
+        text(&set.stderr)
+    );
+    assert_eq!(read(&access), by_ca, "a dry run wrote");
+
+    let rm = run(studio(&home)
+        .args([
+            "access",
+            "remove",
+            "CERTISSUER:/CN=Example+20Mail+20CA",
+            "--access",
+        ])
+        .arg(&access));
+    assert!(
+        text(&rm.stderr).contains("- CERTISSUER:/CN=Example+20Mail+20CA\tRELAY"),
+        "{}",
+        text(&rm.stderr)
+    );
+    assert_eq!(read(&access), b"# ours\nConnect:127.0.0.1\tRELAY\n");
+
+    // Unchanged: said, nothing written.
+    let before = std::fs::metadata(&access).unwrap().mtime_nsec();
+    run_ok(
+        studio(&home)
+            .args(["access", "add-cert-relay", "--ca", "--access"])
+            .arg(&other),
+    );
+    let again = run(studio(&home)
+        .args(["access", "add-cert-relay", "--ca", "--access"])
+        .arg(&other));
+    assert!(
+        text(&again.stderr).contains("nothing to change"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(std::fs::metadata(&access).unwrap().mtime_nsec(), before);
+
+    // Without --access the default file is named as the default (a dry
+    // run: the live /etc/mail/access is only read).
+    if Path::new("/etc/mail/access").exists() {
+        let d = run(studio(&home).args(["access", "add-cert-relay", "--ca", "--dry-run"]));
+        assert!(
+            text(&d.stderr).contains("/etc/mail/access (the default: no --access FILE given):"),
+            "{}",
+            text(&d.stderr)
+        );
+    }
+
+    // --ca without a CA, and --ca with --cert.
+    let none = run(studio(&t.path().join("empty-home"))
+        .args(["access", "add-cert-relay", "--ca", "--access"])
+        .arg(&access));
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none.stderr).contains("has no CA"),
+        "{}",
+        text(&none.stderr)
+    );
+    let both = run(studio(&home)
+        .args([
+            "access",
+            "add-cert-relay",
+            "--ca",
+            "--cert",
+            "/dev/null",
+            "--access",
+        ])
+        .arg(&access));
+    assert_eq!(both.status.code(), Some(2));
+}
