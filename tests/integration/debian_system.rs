@@ -146,7 +146,11 @@ fn doctor_tells_the_truth_on_debians_setup() {
     let made = sb.run_sh(
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout /dev/null -subj /CN=Dropped-In-CA -days 30 -out /etc/ssl/certs/dropped-in.pem 2>&1",
     );
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stdout));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stdout)
+    );
     let report = doctor_json(&sb, &home, "");
     let missing = report["findings"]
         .as_array()
