@@ -8,6 +8,7 @@ mod doctor;
 mod mc;
 mod probe;
 mod serve;
+mod trust;
 
 use crate::core::cert::CertInfo;
 use crate::core::pki::KeyKind;
@@ -167,6 +168,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = crate::store::bundle::DEFAULT_PREFIX)]
         prefix: PathBuf,
     },
+    /// Trust partners' CAs in an install's CA directory (DIR/certs), optionally announced in DIR/CAcert.pem
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
     /// Put an install's TLS settings into sendmail.mc; with --rebuild/--restart also rebuild the cf, restart sendmail and prove what it serves
     #[command(subcommand)]
     Mc(mc::McCommand),
@@ -346,6 +350,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Serve(a) => serve::serve(&home, a),
         Command::Doctor(a) => doctor::doctor(a),
         Command::Mc(c) => mc::mc_cmd(&home, c),
+        Command::Trust(c) => trust::trust_cmd(&home, c),
         Command::Bundle { fqdn, out, prefix } => bundle_cmd(&home, &fqdn, &out, &prefix),
         Command::Policy(PolicyCommand::Eval(p)) => access::policy_eval(p),
         Command::Rehash { dirs, old } => {

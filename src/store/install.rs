@@ -193,6 +193,32 @@ pub fn layout(home: &Home, fqdn: &str) -> Result<(String, Vec<LayoutFile>), Erro
     Ok((host.fqdn, files))
 }
 
+/// The partner CAs announced in `to/CAcert.pem` (PEM each): those also
+/// trusted in `capath` by a file of their own, other than the CA file the
+/// install writes there (ours). An old CA of ours is not kept: install
+/// replaces `certs/CAcert.pem`.
+fn announced_partners(to: &Path, capath: &Path) -> Vec<Vec<u8>> {
+    let Ok(announced) = super::certfiles::ders_in_file(&to.join(CA_FILE)) else {
+        return Vec::new();
+    };
+    let trusted: Vec<Vec<u8>> = fs::read_dir(capath)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name() != CA_FILE)
+                .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+                .filter_map(|e| super::certfiles::ders_in_file(&e.path()).ok())
+                .filter(|v| v.len() == 1)
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default();
+    announced
+        .into_iter()
+        .filter(|d| trusted.contains(d))
+        .map(|d| crate::core::pem::encode("CERTIFICATE", &d).into_bytes())
+        .collect()
+}
+
 /// Computes the installation of `fqdn`'s certificate into `to`.
 pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
     let (fqdn, layout) = layout(home, fqdn)?;
@@ -204,9 +230,22 @@ pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
         ));
     }
     let capath = to.join(CAPATH_DIR);
+    let partners = announced_partners(&to, &capath);
     let files = layout
         .into_iter()
-        .map(|f| planned(to.join(&f.rel), f.contents, f.mode, f.secret))
+        .map(|mut f| {
+            // CAcert.pem: our CA, then the partner CAs announced there
+            // (`trust add --announce`), which an install must not drop.
+            if f.rel == Path::new(CA_FILE) {
+                for p in &partners {
+                    if !f.contents.ends_with(b"\n") {
+                        f.contents.push(b'\n');
+                    }
+                    f.contents.extend_from_slice(p);
+                }
+            }
+            planned(to.join(&f.rel), f.contents, f.mode, f.secret)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(InstallPlan {
         fqdn,

@@ -15,6 +15,7 @@ pub mod maildir;
 pub mod mc;
 pub mod rehash;
 pub mod snapshot;
+pub mod trust;
 
 use crate::core::cert::CertError;
 use crate::core::pki::PkiError;

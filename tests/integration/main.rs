@@ -29,3 +29,4 @@ mod serve_flood;
 mod serve_more;
 mod serve_peer;
 mod show_diff;
+mod trust_cli;

@@ -44,7 +44,7 @@ fn mode(p: &Path) -> u32 {
         & 0o7777
 }
 
-fn out_text(o: &std::process::Output) -> String {
+pub(crate) fn out_text(o: &std::process::Output) -> String {
     format!(
         "status {}\nstdout:\n{}\nstderr:\n{}",
         o.status,
@@ -143,7 +143,7 @@ fn find_cert_and_key(home: &Path, subject: &str) -> (PathBuf, PathBuf) {
 
 /// `ca init`, `cert issue mx.peer.test`, `install mx.peer.test --to D` in a
 /// fresh home; returns (home, D, install stdout).
-fn studio_setup(tmp: &Path) -> (PathBuf, PathBuf, String) {
+pub(crate) fn studio_setup(tmp: &Path) -> (PathBuf, PathBuf, String) {
     let home = tmp.join("home");
     let d = tmp.join("etc-mail-tls");
     fs::create_dir(&d).unwrap();
@@ -159,7 +159,7 @@ fn studio_setup(tmp: &Path) -> (PathBuf, PathBuf, String) {
 }
 
 /// `start` options that use the installed files in D, as sendmail would.
-fn installed_peer_args(d: &Path) -> Vec<OsString> {
+pub(crate) fn installed_peer_args(d: &Path) -> Vec<OsString> {
     os(&[
         &"--cert",
         &d.join("mx.peer.test.crt"),
@@ -176,7 +176,11 @@ fn installed_peer_args(d: &Path) -> Vec<OsString> {
 
 /// One message over STARTTLS from 127.0.0.2 with swaks, optionally with a
 /// client certificate; the message carries `X-Studio-Case: marker`.
-fn swaks(peer: &Peer, cert_key: Option<(&Path, &Path)>, marker: &str) -> std::process::Output {
+pub(crate) fn swaks(
+    peer: &Peer,
+    cert_key: Option<(&Path, &Path)>,
+    marker: &str,
+) -> std::process::Output {
     let mut c = Command::new(require("swaks"));
     c.arg("--server")
         .arg(format!("127.0.0.1:{}", peer.port()))
@@ -220,7 +224,7 @@ fn header(msg: &str, name: &str) -> Option<String> {
 }
 
 /// The `verify=` value of a `STARTTLS=server, relay=…` log line.
-fn log_field(line: &str, key: &str) -> Option<String> {
+pub(crate) fn log_field(line: &str, key: &str) -> Option<String> {
     line.split(", ")
         .find_map(|p| p.strip_prefix(&format!("{key}=")).map(str::to_string))
         .or_else(|| {

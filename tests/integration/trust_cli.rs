@@ -1,0 +1,417 @@
+//! `trust add/list/remove` with the real sendmail as the judge: the peer is
+//! started on the install directory after each change (sendmail reads its
+//! CA directory at start); a partner's client certificate must get
+//! `verify=OK` once its CA is trusted and `FAIL` once it is removed, two
+//! partner CAs with one subject both work, a third party stays `FAIL`, and
+//! trust alone relays nothing until the access line is added. Every state
+//! also passes `openssl verify -CApath`, and the links equal what
+//! `openssl rehash` makes of a clean copy.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::sendmail_peer::{installed_peer_args, log_field, out_text, studio_setup};
+use crate::support::{links, openssl, openssl_links, require, run, run_ok, studio, tempdir, Peer};
+
+/// A CA (CN `cn`, its own key) and one client certificate it issued.
+struct Partner {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn partner(dir: &Path, tag: &str, cn: &str, client: &str) -> Partner {
+    fs::create_dir_all(dir).unwrap();
+    let p = |n: &str| dir.join(format!("{tag}-{n}"));
+    run_ok(
+        openssl()
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "30",
+            ])
+            .args([
+                "-subj",
+                &format!("/O=Partner/CN={cn}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-keyout",
+            ])
+            .arg(p("ca.key"))
+            .arg("-out")
+            .arg(p("ca.pem")),
+    );
+    run_ok(
+        openssl()
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .args(["-subj", &format!("/CN={client}"), "-keyout"])
+            .arg(p("client.key"))
+            .arg("-out")
+            .arg(p("client.csr")),
+    );
+    // With an authority key identifier, as CAs write them: OpenSSL picks
+    // the right one of two same-subject CAs by it (without, it tries only
+    // the first it finds by name).
+    fs::write(
+        p("ext"),
+        "authorityKeyIdentifier=keyid\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run_ok(
+        openssl()
+            .args(["x509", "-req", "-days", "30", "-extfile"])
+            .arg(p("ext"))
+            .arg("-in")
+            .arg(p("client.csr"))
+            .arg("-CA")
+            .arg(p("ca.pem"))
+            .arg("-CAkey")
+            .arg(p("ca.key"))
+            .arg("-out")
+            .arg(p("client.pem")),
+    );
+    Partner {
+        ca: p("ca.pem"),
+        cert: p("client.pem"),
+        key: p("client.key"),
+    }
+}
+
+/// `verify=` from sendmail's log for one session with this client
+/// certificate, and the RCPT reply for a remote recipient.
+fn session(peer: &Peer, who: &Partner, marker: &str) -> (String, String) {
+    let from = peer.log_len();
+    let o = run(Command::new(require("swaks"))
+        .arg("--server")
+        .arg(format!("127.0.0.1:{}", peer.port()))
+        .args([
+            "--local-interface",
+            "127.0.0.2",
+            "--tls",
+            "--timeout",
+            "30",
+            "--quit-after",
+            "RCPT",
+        ])
+        .args([
+            "--from",
+            "a@client.example.net",
+            "--to",
+            "someone@remote.example",
+        ])
+        .arg("--tls-cert")
+        .arg(&who.cert)
+        .arg("--tls-key")
+        .arg(&who.key)
+        .arg("--header")
+        .arg(format!("X-Studio-Case: {marker}")));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let rcpt = text
+        .lines()
+        .skip_while(|l| !l.contains("RCPT TO:"))
+        .nth(1)
+        .unwrap_or("")
+        .trim_start_matches(['<', '~', '*', ' '])
+        .to_string();
+    let verify = peer
+        .wait_log_line(from, "STARTTLS=server, relay=")
+        .and_then(|l| log_field(&l, "verify"))
+        .unwrap_or_else(|| format!("(no log line: {})", out_text(&o)));
+    (verify, rcpt)
+}
+
+fn openssl_verify(capath: &Path, cert: &Path) -> bool {
+    run(openssl().arg("verify").arg("-CApath").arg(capath).arg(cert))
+        .status
+        .success()
+}
+
+fn links_match_openssl(certs: &Path, scratch: &Path) {
+    let _ = fs::remove_dir_all(scratch);
+    fs::create_dir_all(scratch).unwrap();
+    for e in fs::read_dir(certs).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            fs::copy(e.path(), scratch.join(e.file_name())).unwrap();
+        }
+    }
+    run_ok(openssl().arg("rehash").arg(scratch));
+    assert_eq!(links(certs), openssl_links(scratch));
+}
+
+#[test]
+fn trust_decides_what_the_real_sendmail_verifies() {
+    let tmp = tempdir();
+    let (home, d, _) = studio_setup(tmp.path());
+    let pk = tmp.path().join("partners");
+    let p1 = partner(&pk, "p1", "Partner Root CA", "mta1.partner.example");
+    let p2 = partner(&pk, "p2", "Partner Root CA", "mta2.partner.example");
+    let x = partner(&pk, "x", "Stranger CA", "stranger.example");
+    let certs = d.join("certs");
+
+    // Before: nobody verifies.
+    for p in [&p1, &p2, &x] {
+        assert!(!openssl_verify(&certs, &p.cert));
+    }
+    for p in [&p1, &p2] {
+        let out = run_ok(
+            studio(&home)
+                .args(["trust", "add"])
+                .arg(&p.ca)
+                .arg("--to")
+                .arg(&d),
+        );
+        assert_eq!(
+            out.trim(),
+            "CERTISSUER:/O=Partner/CN=Partner+20Root+20CA\tRELAY",
+            "{out}"
+        );
+    }
+    // The same CA again changes nothing.
+    let before = links(&certs);
+    run_ok(
+        studio(&home)
+            .args(["trust", "add"])
+            .arg(&p1.ca)
+            .arg("--to")
+            .arg(&d),
+    );
+    assert_eq!(links(&certs), before);
+    links_match_openssl(&certs, &tmp.path().join("scratch"));
+    assert!(
+        links(&certs).keys().any(|k| k.ends_with(".1")),
+        "{:?}",
+        links(&certs)
+    );
+    assert!(openssl_verify(&certs, &p1.cert) && openssl_verify(&certs, &p2.cert));
+    assert!(!openssl_verify(&certs, &x.cert));
+
+    let state = tmp.path().join("peer");
+    {
+        let peer = Peer::start(&state, &installed_peer_args(&d));
+        let (v1, r1) = session(&peer, &p1, "p1");
+        let (v2, _) = session(&peer, &p2, "p2");
+        let (vx, _) = session(&peer, &x, "x");
+        assert_eq!(
+            (v1.as_str(), v2.as_str(), vx.as_str()),
+            ("OK", "OK", "FAIL")
+        );
+        // Trusted, but no access line: no relaying.
+        assert!(r1.contains("Relaying denied"), "{r1}");
+    }
+    // The line trust printed, added: now the partner relays.
+    let access = tmp.path().join("access");
+    fs::write(
+        &access,
+        "CERTISSUER:/O=Partner/CN=Partner+20Root+20CA\tRELAY\n",
+    )
+    .unwrap();
+    {
+        let mut args = installed_peer_args(&d);
+        args.push("--access".into());
+        args.push(access.clone().into());
+        let peer = Peer::start(&state, &args);
+        let (v1, r1) = session(&peer, &p1, "p1-relay");
+        assert_eq!(v1, "OK");
+        assert!(r1.starts_with("250"), "{r1}");
+        let (_, rx) = session(&peer, &x, "x-relay");
+        assert!(rx.contains("Relaying denied"), "{rx}");
+    }
+    // Removed: FAIL again, no dangling link, the other one still works.
+    run_ok(
+        studio(&home)
+            .args(["trust", "remove"])
+            .arg(&p1.ca)
+            .arg("--to")
+            .arg(&d),
+    );
+    for (name, target) in links(&certs) {
+        assert!(certs.join(&target).exists(), "{name} -> {target} dangles");
+    }
+    links_match_openssl(&certs, &tmp.path().join("scratch"));
+    assert!(!openssl_verify(&certs, &p1.cert) && openssl_verify(&certs, &p2.cert));
+    let peer = Peer::start(&state, &installed_peer_args(&d));
+    let (v1, _) = session(&peer, &p1, "p1-removed");
+    let (v2, _) = session(&peer, &p2, "p2-kept");
+    assert_eq!((v1.as_str(), v2.as_str()), ("FAIL", "OK"));
+}
+
+#[test]
+fn trust_refuses_what_is_not_a_current_ca_and_writes_nothing() {
+    let tmp = tempdir();
+    let (home, d, _) = studio_setup(tmp.path());
+    let pk = tmp.path().join("partners");
+    let p = partner(&pk, "p", "Partner Root CA", "mta.partner.example");
+    let snapshot = || {
+        let mut v: Vec<(String, Vec<u8>)> = fs::read_dir(d.join("certs"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        v.push(("CAcert.pem".into(), fs::read(d.join("CAcert.pem")).unwrap()));
+        v.sort();
+        v
+    };
+    let start = snapshot();
+    // A leaf, and a file mixing a CA and a leaf.
+    let mixed = tmp.path().join("mixed.pem");
+    fs::write(
+        &mixed,
+        [fs::read(&p.ca).unwrap(), fs::read(&p.cert).unwrap()].concat(),
+    )
+    .unwrap();
+    for f in [&p.cert, &mixed] {
+        let o = run(studio(&home)
+            .args(["trust", "add"])
+            .arg(f)
+            .arg("--to")
+            .arg(&d));
+        assert_eq!(o.status.code(), Some(1), "{}", out_text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("not a CA"),
+            "{}",
+            out_text(&o)
+        );
+        assert_eq!(
+            snapshot(),
+            start,
+            "something was written for {}",
+            f.display()
+        );
+    }
+    // An expired CA: refused, unless on purpose.
+    let old = tmp.path().join("old.pem");
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(400);
+    let expired = starttls_studio::core::pki::create_ca(
+        "Expired CA",
+        starttls_studio::core::pki::KeyKind::EcdsaP256,
+        30,
+        past,
+    )
+    .unwrap();
+    fs::write(&old, &expired.cert_pem).unwrap();
+    let o = run(studio(&home)
+        .args(["trust", "add"])
+        .arg(&old)
+        .arg("--to")
+        .arg(&d));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not valid now"),
+        "{}",
+        out_text(&o)
+    );
+    assert_eq!(snapshot(), start);
+    run_ok(
+        studio(&home)
+            .args(["trust", "add", "--allow-expired"])
+            .arg(&old)
+            .arg("--to")
+            .arg(&d),
+    );
+    // Our own CA goes only with --force.
+    let list: serde_json::Value = serde_json::from_str(&run_ok(
+        studio(&home)
+            .args(["trust", "list", "--json", "--to"])
+            .arg(&d),
+    ))
+    .unwrap();
+    let ours = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ours"] == true)
+        .expect("our CA is listed");
+    assert_eq!(ours["announced"], true);
+    for key in [
+        "subject",
+        "subject_sendmail",
+        "subject_hash",
+        "not_after",
+        "sha256_fingerprint",
+    ] {
+        assert!(ours[key].is_string(), "{key}: {ours}");
+    }
+    let fp = ours["sha256_fingerprint"].as_str().unwrap();
+    let o = run(studio(&home).args(["trust", "remove", fp, "--to"]).arg(&d));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+}
+
+/// `--announce` puts a partner CA into CAcert.pem, and a later `install`
+/// keeps it there (our CA first).
+#[test]
+fn announced_partners_survive_install() {
+    let tmp = tempdir();
+    let (home, d, _) = studio_setup(tmp.path());
+    let p = partner(
+        &tmp.path().join("partners"),
+        "p",
+        "Partner Root CA",
+        "mta.partner.example",
+    );
+    run_ok(
+        studio(&home)
+            .args(["trust", "add"])
+            .arg(&p.ca)
+            .arg("--to")
+            .arg(&d),
+    );
+    let count = || {
+        String::from_utf8_lossy(&fs::read(d.join("CAcert.pem")).unwrap())
+            .matches("BEGIN CERTIFICATE")
+            .count()
+    };
+    assert_eq!(count(), 1, "trusted without --announce is not announced");
+    run_ok(
+        studio(&home)
+            .args(["trust", "add", "--announce"])
+            .arg(&p.ca)
+            .arg("--to")
+            .arg(&d),
+    );
+    assert_eq!(count(), 2);
+    run_ok(
+        studio(&home)
+            .args(["install", "mx.peer.test", "--to"])
+            .arg(&d),
+    );
+    assert_eq!(count(), 2, "install dropped the announced partner");
+    let subjects = run_ok(
+        openssl()
+            .args(["crl2pkcs7", "-nocrl", "-certfile"])
+            .arg(d.join("CAcert.pem"))
+            .arg("-out")
+            .arg(tmp.path().join("p7")),
+    );
+    let _ = subjects;
+    let listed = run_ok(
+        openssl()
+            .args(["pkcs7", "-print_certs", "-noout", "-in"])
+            .arg(tmp.path().join("p7")),
+    );
+    let first = listed
+        .lines()
+        .find(|l| l.starts_with("subject="))
+        .unwrap_or("");
+    assert!(first.contains("Studio Test CA"), "{listed}");
+}
