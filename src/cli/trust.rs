@@ -26,6 +26,7 @@ pub enum TrustCommand {
     },
     /// Every CA in DIR/certs and DIR/CAcert.pem
     List {
+        /// The install directory
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
         /// JSON array: subject, subject_sendmail, subject_hash, not_after, sha256_fingerprint, announced, …
@@ -37,6 +38,7 @@ pub enum TrustCommand {
         /// Fingerprint or certificate file
         #[arg(value_name = "FINGERPRINT|FILE")]
         what: String,
+        /// The install directory
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
         /// Also when it is this home's own CA

@@ -418,6 +418,14 @@ pub fn plan(mc: &Path, files: &InstallFiles) -> Result<Plan, Error> {
     }
     let diff = linediff::render(&linediff::diff_lines(&old, &new, 3));
     let check = m4_check(&new, &old, &dir)?;
+    if let Some(o) = check
+        .as_ref()
+        .and_then(|c| c.settings.tls_srv_options.as_deref())
+    {
+        if o.contains(['V', 'v']) {
+            notes.push(format!("note: the cf has TLSSrvOptions={o} (Debian's starttls.m4 sets `V`): sendmail asks no client for a certificate, so relaying by certificate and TLS_Clt VERIFY cannot work until define(`confTLS_SRV_OPTIONS', `')dnl follows it; mc apply leaves it as it is"));
+        }
+    }
     Ok(Plan {
         mc: mc.to_path_buf(),
         old,
