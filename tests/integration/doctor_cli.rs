@@ -500,3 +500,89 @@ fn settings_missing_and_typed_paths() {
     assert!(sticky.is_some(), "{:#?}", d.problems());
     expect(&d, "cert-chain", "info");
 }
+
+/// Doctor learns trust: relaying for every certificate of a public CA (the
+/// system's store as confCACERT_PATH) is an error; with one subject only it
+/// is not; a partner CA no entry names is a note.
+#[test]
+fn relaying_for_a_public_ca_is_an_error() {
+    let t = tempdir();
+    let home = t.path().join("home");
+    // A public CA from the system store (read only).
+    let public = fs::read_dir("/etc/ssl/certs")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+        .find(|p| {
+            fs::canonicalize(p)
+                .map(|r| r.starts_with("/usr/share/ca-certificates"))
+                .unwrap_or(false)
+        })
+        .expect("a CA of the ca-certificates package");
+    let shown: Value =
+        serde_json::from_str(&run_ok(studio(&home).args(["show", "--json"]).arg(&public))).unwrap();
+    let dn = shown[0]["subject_sendmail"].as_str().unwrap().to_string();
+    let access = t.path().join("access");
+    let doctor_on = |access_text: &str| -> Value {
+        fs::write(&access, access_text).unwrap();
+        let o = run(studio(&home)
+            .args([
+                "doctor",
+                "--json",
+                "--cf",
+                "/dev/null",
+                "--ca-path",
+                "/etc/ssl/certs",
+                "--access",
+            ])
+            .arg(&access));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let has = |v: &Value, id: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .cloned()
+    };
+    let v = doctor_on(&format!("CERTISSUER:{dn}\tRELAY\n"));
+    let f = has(&v, "relay-public-ca").unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(f["severity"], "error");
+    let v = doctor_on(&format!(
+        "CERTISSUER:{dn}\tSUBJECT\nCERTSUBJECT:/CN=mx.partner.example\tRELAY\n"
+    ));
+    assert!(has(&v, "relay-public-ca").is_none(), "{v}");
+
+    // A partner CA trusted in a directory of our own, named by no entry.
+    let s = setup();
+    let partner = t.path().join("partner.pem");
+    let ca = starttls_studio::core::pki::create_ca(
+        "Partner Root CA",
+        starttls_studio::core::pki::KeyKind::EcdsaP256,
+        30,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    fs::write(&partner, &ca.cert_pem).unwrap();
+    run_ok(
+        studio(&s.home)
+            .args(["trust", "add"])
+            .arg(&partner)
+            .arg("--to")
+            .arg(&s.d),
+    );
+    fs::write(&access, "").unwrap();
+    let o = run(studio(&s.home)
+        .args(["doctor", "--json", "--cf", "/dev/null", "--ca-path"])
+        .arg(s.certs())
+        .arg("--access")
+        .arg(&access));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = has(&v, "trusted-unused").unwrap_or_else(|| panic!("{v}"));
+    assert!(
+        f["message"].as_str().unwrap().contains("Partner Root CA"),
+        "{f}"
+    );
+}

@@ -844,6 +844,64 @@ impl Audit<'_> {
         }
     }
 
+    /// What the trusted CAs mean for relaying: a CERTISSUER RELAY entry for
+    /// a public CA (the system's store in confCACERT_PATH) lets anyone with
+    /// a certificate from it relay; partner CAs no entry names are noted.
+    fn relay_trust(&mut self, path: &Path, map: &crate::core::access::AccessMap, trust: &Trust) {
+        let public = |p: &Path| p.starts_with("/usr/share/ca-certificates");
+        let mut named = Vec::new();
+        for (line, e) in map.entries() {
+            let key = e.key();
+            let Some(dn) = key
+                .get(..11)
+                .filter(|k| k.eq_ignore_ascii_case("CERTISSUER:"))
+                .map(|_| &key[11..])
+            else {
+                continue;
+            };
+            named.push(dn.to_string());
+            if !e.value().trim().eq_ignore_ascii_case("RELAY") {
+                continue;
+            }
+            let Some((ca, file, _)) = trust
+                .path_certs
+                .iter()
+                .find(|(c, f, l)| l.is_some() && public(f) && c.subject_sendmail == dn)
+            else {
+                continue;
+            };
+            self.push(finding(
+                "relay-public-ca",
+                Severity::Error,
+                Some(path),
+                format!("{}:{line}: `{key} RELAY` lets anyone with a certificate from {} relay: it is a public CA ({}) in the CA directory", path.display(), ca.subject, file.display()),
+                "sendmail sets verify=OK for every client whose certificate chains to a CA in confCACERT_PATH. With the system's CA store there, anyone who buys a certificate from this public CA gets CERTISSUER's RELAY: sendmail relays for strangers.",
+                manual("trust partners in a CA directory of your own (starttls-studio trust add …, mc apply --to DIR), or let only one certificate relay: CERTISSUER:… SUBJECT plus CERTSUBJECT:… RELAY (access add-cert-relay --subject)"),
+            ));
+        }
+        let unused: Vec<String> = trust
+            .path_certs
+            .iter()
+            .filter(|(c, f, l)| {
+                l.is_some()
+                    && !public(f)
+                    && !trust.ca_file_certs.iter().any(|a| a.der == c.der)
+                    && !named.iter().any(|n| *n == c.subject_sendmail)
+            })
+            .map(|(c, _, _)| c.subject.clone())
+            .collect();
+        if !unused.is_empty() {
+            self.push(finding(
+                "trusted-unused",
+                Severity::Info,
+                Some(path),
+                format!("trusted CA(s) no CERTISSUER entry names: {}", unused.join("; ")),
+                "Their certificates verify (verify=OK, usable in TLS_Clt/TLS_Srv VERIFY rules) but relay only through other rules.",
+                None,
+            ));
+        }
+    }
+
     fn access(&mut self, path: &Path, kind: &str, trust: &Trust) {
         let db = match kind {
             "hash" | "btree" => {
@@ -927,6 +985,7 @@ impl Audit<'_> {
                 ));
             }
         }
+        self.relay_trust(path, &map, trust);
         let found = access_check::check(&map, &ctx);
         let makemap_errors = found
             .iter()
