@@ -244,6 +244,14 @@ pub enum CertCommand {
         #[arg(long, default_value_t = HOST_DAYS_DEFAULT)]
         days: u32,
     },
+    /// Sign a partner's certificate request (PKCS#10, PEM or DER): the partner keeps its key; the certificate (clientAuth + serverAuth, the request's checked host names) goes to stdout and is recorded in the home
+    Sign {
+        /// The request file (`openssl req -new …` makes one)
+        csr: PathBuf,
+        /// Validity in days
+        #[arg(long, default_value_t = HOST_DAYS_DEFAULT)]
+        days: u32,
+    },
     /// List issued host certificates
     List {
         /// JSON array: host, paths and the certificate's fields
@@ -468,6 +476,36 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
             );
         }
         CertCommand::Crl => outln!("{}", home.write_crl()?.display()),
+        CertCommand::Sign { csr, days } => {
+            let data =
+                crate::store::fsutil::read_limited(&csr, crate::store::fsutil::PKI_FILE_LIMIT)?;
+            let r = home.sign_csr(&data, days).map_err(|e| match e {
+                crate::store::Error::Pki(p) => refused(
+                    format!("{}: {p}", csr.display()),
+                    "nothing was signed; ask the partner for a new request",
+                ),
+                other => other.into(),
+            })?;
+            let e = &r.entry;
+            eprintln!(
+                "Signed {} (serial {}, expires {}): {}",
+                e.info.subject,
+                e.info.serial,
+                e.info.not_after,
+                e.cert_path.display()
+            );
+            for n in &r.notes {
+                eprintln!("  note: {n}");
+            }
+            eprintln!(
+                "Send the certificate below back to the partner; the key never left its host. To let exactly this certificate relay: starttls-studio access add-cert-relay --cert {} --subject",
+                e.cert_path.display()
+            );
+            out!(
+                "{}",
+                std::fs::read_to_string(&e.cert_path).map_err(Error::Output)?
+            );
+        }
         CertCommand::List { json } => {
             let list = home.list()?;
             if json {
@@ -487,7 +525,11 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
                     "DAYS LEFT"
                 );
                 for e in &list {
-                    let key = format!("{} {}", e.info.key_type, e.info.key_bits);
+                    let mut key = format!("{} {}", e.info.key_type, e.info.key_bits);
+                    if !e.key_path.exists() {
+                        // Signed from a partner's request: the key is theirs.
+                        key.push('*');
+                    }
                     outln!(
                         "{:width$}  {:<12} {:<20}  {:>9}  {}",
                         e.fqdn,
@@ -495,6 +537,11 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
                         e.info.not_after,
                         e.info.days_left(now),
                         e.info.serial
+                    );
+                }
+                if list.iter().any(|e| !e.key_path.exists()) {
+                    outln!(
+                        "* signed from a partner's request (cert sign): the partner holds the key"
                     );
                 }
             }

@@ -351,6 +351,133 @@ impl SigningCa {
         })
     }
 
+    /// Signs a partner's certificate request (PEM or DER): its signature
+    /// must verify; its CN (else its first DNS SAN) and every DNS SAN must
+    /// be host names (no wildcards: a relay rule names one host); the
+    /// certificate gets those names, the request's other subject
+    /// attributes, EKU clientAuth + serverAuth (sendmail uses one
+    /// certificate both ways), AKID and a random serial. Requested
+    /// extensions other than names are not copied: the CA decides them.
+    /// Returns the certificate (no key: the partner keeps it).
+    pub fn sign_csr(&self, csr: &[u8], days: u32, now: OffsetDateTime) -> Result<Issued, PkiError> {
+        let der = if crate::core::pem::looks_like_pem(csr) {
+            crate::core::pem::parse(csr)
+                .map_err(|e| PkiError::Input(format!("the request is not readable PEM: {e}")))?
+                .into_iter()
+                .find(|b| b.label == "CERTIFICATE REQUEST" || b.label == "NEW CERTIFICATE REQUEST")
+                .ok_or_else(|| PkiError::Input("no CERTIFICATE REQUEST block in the file".into()))?
+                .der
+        } else {
+            csr.to_vec()
+        };
+        // The names, read ourselves (rcgen refuses extensions it does not
+        // know; the signature check comes first there).
+        use x509_parser::prelude::FromDer;
+        let (_, req) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
+            .map_err(|_| PkiError::Input("not a certificate request (PKCS#10)".into()))?;
+        req.verify_signature().map_err(|_| {
+            PkiError::Input("the request's signature does not verify: it was changed after it was made, or is damaged".into())
+        })?;
+        let info = &req.certification_request_info;
+        let cn = info
+            .subject
+            .iter_common_name()
+            .next()
+            .and_then(|c| c.as_str().ok())
+            .map(str::to_string);
+        let mut dns: Vec<String> = Vec::new();
+        if let Some(exts) = req.requested_extensions() {
+            for e in exts {
+                if let x509_parser::extensions::ParsedExtension::SubjectAlternativeName(san) = e {
+                    for n in &san.general_names {
+                        match n {
+                            x509_parser::extensions::GeneralName::DNSName(d) => dns.push(d.to_string()),
+                            other => {
+                                return Err(PkiError::Input(format!(
+                                    "the request asks for the name {other}: only host names (DNS) are signed"
+                                )))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let first = cn.clone().or_else(|| dns.first().cloned()).ok_or_else(|| {
+            PkiError::Input("the request names no host: no CN and no DNS subjectAltName".into())
+        })?;
+        let mut names = vec![first.clone()];
+        for d in &dns {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(d)) {
+                names.push(d.clone());
+            }
+        }
+        for n in &names {
+            if n.contains('*') {
+                return Err(PkiError::Input(format!(
+                    "the request asks for the wildcard `{n}`: a relay rule names one host, so each host gets its own certificate"
+                )));
+            }
+            fqdn::parse_fqdn(n)
+                .map_err(|m| PkiError::Input(format!("the request's name `{n}`: {m}")))?;
+        }
+        // The request's subject and key, through rcgen's own parse.
+        let parsed = rcgen::CertificateSigningRequestParams::from_der(&der.clone().into()).map_err(|_| {
+            PkiError::Input(
+                "the request carries extensions this CA does not take; make it with only subjectAltName (openssl req -addext subjectAltName=DNS:HOST)".into(),
+            )
+        })?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = parsed.params.distinguished_name.clone();
+        if cn.is_none() {
+            params
+                .distinguished_name
+                .push(DnType::CommonName, first.as_str());
+        }
+        params.subject_alt_names = names
+            .iter()
+            .map(|n| {
+                n.clone()
+                    .try_into()
+                    .map(rcgen::SanType::DnsName)
+                    .map_err(|_| PkiError::Input(format!("`{n}` is not ASCII")))
+            })
+            .collect::<Result<_, _>>()?;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ClientAuth,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        params.serial_number = Some(random_serial()?);
+        validity(&mut params, now, days)?;
+        let mut notes = Vec::new();
+        let ca_end = OffsetDateTime::from_unix_timestamp(self.info.not_after_unix)
+            .unwrap_or(params.not_after);
+        if params.not_after > ca_end {
+            params.not_after = ca_end;
+            notes.push(format!(
+                "validity capped at the CA's expiry ({}): a certificate cannot outlive its CA",
+                self.info.not_after
+            ));
+        }
+        let signed = rcgen::CertificateSigningRequestParams {
+            params,
+            public_key: parsed.public_key,
+        }
+        .signed_by(&self.issuer()?)
+        .map_err(|e| PkiError::Sign(e.to_string()))?;
+        Ok(Issued {
+            cert_pem: signed.pem(),
+            key_pem: String::new(),
+            cert_der: signed.der().to_vec(),
+            notes,
+        })
+    }
+
     /// Signs a CRL listing `revoked` (serial bytes, revocation time).
     pub fn sign_crl(
         &self,

@@ -8,7 +8,8 @@
 //!   ca/crl.pem     0644   CRL, once something was revoked
 //!   ca/revoked.tsv        serial, time, name of each revoked certificate
 //!   hosts/FQDN.crt 0644   issued host certificates
-//!   hosts/FQDN.key 0600   and their keys
+//!   hosts/FQDN.key 0600   and their keys (none for a partner's signed request:
+//!   hosts/FQDN.csr 0644   the request is kept instead)
 //!   archive/              certificates replaced by renew or revoke
 //! ```
 
@@ -313,6 +314,50 @@ impl Home {
                 info,
             },
             notes,
+        })
+    }
+
+    /// `cert sign CSR`: signs a partner's request (see
+    /// [`SigningCa::sign_csr`]) and records the certificate in the home
+    /// like an issued one, without a key (the partner keeps it), with the
+    /// request next to it (`hosts/FQDN.csr`). A certificate we issued for
+    /// that name (with its key here) is not replaced; one signed from an
+    /// earlier request is archived and replaced.
+    pub fn sign_csr(&self, csr: &[u8], days: u32) -> Result<IssueReport, Error> {
+        let _lock = self.lock()?;
+        let ca = self.load_ca()?;
+        let issued = ca.sign_csr(csr, days, OffsetDateTime::now_utc())?;
+        let info =
+            CertInfo::from_der(&issued.cert_der).map_err(|w| Error::Pki(pki::PkiError::Sign(w)))?;
+        let fqdn = info
+            .subject_cn
+            .clone()
+            .or_else(|| info.sans.first().cloned())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let cert_path = self.host_cert_path(&fqdn);
+        let key_path = self.host_key_path(&fqdn);
+        if cert_path.exists() {
+            if key_path.exists() {
+                return Err(refused(
+                    format!("{fqdn} already has a certificate issued here, with its key ({})", cert_path.display()),
+                    "a partner's request for a name this home already issued is refused; revoke that one first (cert revoke) if the partner now makes its own key",
+                ));
+            }
+            let old = self.host(&fqdn)?;
+            self.archive(&old)?;
+        }
+        self.prepare_dir(&self.hosts_dir())?;
+        fsutil::write_atomic(&self.hosts_dir().join(format!("{fqdn}.csr")), csr, 0o644)?;
+        fsutil::write_atomic(&cert_path, issued.cert_pem.as_bytes(), 0o644)?;
+        Ok(IssueReport {
+            entry: HostEntry {
+                fqdn,
+                cert_path,
+                key_path,
+                info,
+            },
+            notes: issued.notes,
         })
     }
 

@@ -167,6 +167,15 @@ pub fn layout(home: &Home, fqdn: &str) -> Result<(String, Vec<LayoutFile>), Erro
     }
     let ca = fsutil::read_limited(&ca_path, PKI_FILE_LIMIT)?;
     let cert = fsutil::read_limited(&host.cert_path, PKI_FILE_LIMIT)?;
+    if !host.key_path.exists() {
+        return Err(refused(
+            format!(
+                "{} was signed from a partner's certificate request: its key is on the partner's host, not here",
+                host.fqdn
+            ),
+            "install and bundle are for hosts whose key this home holds (cert issue); send the partner its certificate (cert sign prints it)",
+        ));
+    }
     let key = super::certfiles::read_home_key(&host.key_path, 0o600)?.into_bytes();
     let file = |rel: PathBuf, contents: Vec<u8>, mode: u32, secret: bool| LayoutFile {
         rel,

@@ -415,3 +415,119 @@ fn announced_partners_survive_install() {
         .unwrap_or("");
     assert!(first.contains("Studio Test CA"), "{listed}");
 }
+
+/// A partner who keeps its key: `openssl req` on its side, `cert sign`
+/// here; the certificate verifies with OpenSSL and with the real sendmail
+/// (verify=OK), and relays once `access add-cert-relay --subject` names it.
+/// Wildcards and tampered requests are refused with nothing written.
+#[test]
+fn cert_sign_lets_a_partner_keep_its_key() {
+    let tmp = tempdir();
+    let (home, d, _) = studio_setup(tmp.path());
+    let pk = tmp.path().join("partner");
+    fs::create_dir_all(&pk).unwrap();
+    let csr = pk.join("mta.csr");
+    run_ok(
+        openssl()
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .args(["-subj", "/O=Partner Ltd/CN=mta.partner.example"])
+            .args(["-addext", "subjectAltName=DNS:mta.partner.example"])
+            .arg("-keyout")
+            .arg(pk.join("mta.key"))
+            .arg("-out")
+            .arg(&csr),
+    );
+    let signed = run(studio(&home).args(["cert", "sign"]).arg(&csr));
+    assert!(signed.status.success(), "{}", out_text(&signed));
+    let crt = pk.join("mta.crt");
+    fs::write(&crt, &signed.stdout).unwrap();
+    assert!(run(openssl()
+        .arg("verify")
+        .arg("-purpose")
+        .arg("sslclient")
+        .arg("-CAfile")
+        .arg(home.join("ca").join("ca.crt"))
+        .arg(&crt))
+    .status
+    .success());
+    let list = run_ok(studio(&home).args(["cert", "list"]));
+    assert!(
+        list.contains("mta.partner.example") && list.contains("partner holds the key"),
+        "{list}"
+    );
+    assert!(!home.join("hosts").join("mta.partner.example.key").exists());
+
+    let hosts_before = fs::read_dir(home.join("hosts")).unwrap().count();
+    // A wildcard, and a request changed after it was signed.
+    let wild = pk.join("wild.csr");
+    run_ok(
+        openssl()
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .args([
+                "-subj",
+                "/CN=*.partner.example",
+                "-keyout",
+                "/dev/null",
+                "-out",
+            ])
+            .arg(&wild),
+    );
+    let mut der =
+        crate::support::run_ok_bytes(openssl().args(["req", "-outform", "DER", "-in"]).arg(&csr));
+    let n = der.len();
+    der[n - 3] ^= 0x55;
+    let bad = pk.join("bad.der");
+    fs::write(&bad, &der).unwrap();
+    for (f, why) in [(&wild, "wildcard"), (&bad, "signature does not verify")] {
+        let o = run(studio(&home).args(["cert", "sign"]).arg(f));
+        assert_eq!(o.status.code(), Some(1), "{}", out_text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(why),
+            "{}",
+            out_text(&o)
+        );
+    }
+    assert_eq!(
+        fs::read_dir(home.join("hosts")).unwrap().count(),
+        hosts_before
+    );
+
+    // The real sendmail: verify=OK; relays once this subject may.
+    let access = tmp.path().join("access");
+    fs::write(&access, "").unwrap();
+    run_ok(
+        studio(&home)
+            .args(["access", "add-cert-relay", "--subject", "--cert"])
+            .arg(&crt)
+            .arg("--access")
+            .arg(&access),
+    );
+    let mut args = installed_peer_args(&d);
+    args.push("--access".into());
+    args.push(access.into());
+    let peer = Peer::start(&tmp.path().join("peer"), &args);
+    let partner = Partner {
+        ca: home.join("ca").join("ca.crt"),
+        cert: crt,
+        key: pk.join("mta.key"),
+    };
+    let (v, rcpt) = session(&peer, &partner, "signed");
+    assert_eq!(v, "OK");
+    assert!(rcpt.starts_with("250"), "{rcpt}");
+}

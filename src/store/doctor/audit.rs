@@ -886,7 +886,7 @@ impl Audit<'_> {
                 l.is_some()
                     && !public(f)
                     && !trust.ca_file_certs.iter().any(|a| a.der == c.der)
-                    && !named.iter().any(|n| *n == c.subject_sendmail)
+                    && !named.contains(&c.subject_sendmail)
             })
             .map(|(c, _, _)| c.subject.clone())
             .collect();
