@@ -158,6 +158,24 @@ pub enum Command {
         actions: Vec<crate::store::doctor::FixAction>,
         then: crate::store::doctor::DoctorInput,
     },
+    /// Partners: the CAs an install directory trusts.
+    LoadPartners {
+        dir: PathBuf,
+    },
+    /// Look at a CA file before trusting it.
+    PreviewTrust {
+        file: PathBuf,
+    },
+    TrustAdd {
+        file: PathBuf,
+        dir: PathBuf,
+        announce: bool,
+    },
+    TrustRemove {
+        dir: PathBuf,
+        fingerprint: String,
+        force: bool,
+    },
     /// `mc apply`: with `dry_run` a preview (the plan), else the whole
     /// change (write, rebuild, restart, prove, roll back).
     McApply(crate::net::deploy::ApplyOptions),
@@ -256,6 +274,13 @@ pub enum Outcome {
         report: crate::store::doctor::Report,
         /// What the fixes before this audit did (`Err` text for a failed one).
         fixed: Vec<Result<String, String>>,
+    },
+    PartnersLoaded(super::partners::PartnersState),
+    TrustPreviewed(super::partners::TrustPreview),
+    /// A trust change, in words, and the CAs afterwards.
+    Trusted {
+        summary: String,
+        state: super::partners::PartnersState,
     },
     /// A preview of `mc apply`: the plan, and why it would be refused.
     McPlanned {

@@ -9,14 +9,14 @@ use super::commands::{Command, Failed, Outcome, Purpose};
 use super::jobs;
 use super::settings;
 use super::widgets;
-use super::{doctor, ServerState, StudioApp, Tab};
+use super::{doctor, partners, ServerState, StudioApp, Tab};
 use crate::core::linediff;
 use crate::net::server::{self, SessionLog};
 use crate::net::{deploy, probe, setup};
 use crate::store::access::GuardedSave;
 use crate::store::doctor as store_doctor;
 use crate::store::home::{CA_DAYS_DEFAULT, HOST_DAYS_DEFAULT};
-use crate::store::{access as store_access, bundle, certfiles, install, maildir, snapshot};
+use crate::store::{access as store_access, bundle, certfiles, install, maildir, snapshot, trust};
 use eframe::egui;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -321,6 +321,83 @@ impl StudioApp {
                     Ok(Outcome::DoctorDone { report, fixed })
                 });
             }
+            Command::LoadPartners { dir } => {
+                self.spawn("partners list", Tab::Partners, move |_, _| {
+                    let cas = trust::list(&dir, Some(&home))
+                        .map_err(Failed::doing("Reading the trusted CAs"))?;
+                    Ok(Outcome::PartnersLoaded(partners::PartnersState {
+                        dir,
+                        cas,
+                    }))
+                });
+            }
+            Command::PreviewTrust { file } => {
+                self.spawn("partners preview", Tab::Partners, move |_, _| {
+                    let certs = certfiles::infos_in_file(&file)
+                        .map_err(Failed::doing(format!("Reading {}", file.display())))?;
+                    let refused = trust::check_cas(&file, &certs, false, widgets::now_unix())
+                        .err()
+                        .map(|e| e.to_string());
+                    Ok(Outcome::TrustPreviewed(partners::TrustPreview {
+                        file,
+                        certs,
+                        refused,
+                    }))
+                });
+            }
+            Command::TrustAdd {
+                file,
+                dir,
+                announce,
+            } => {
+                self.spawn("partners trust", Tab::Partners, move |_, _| {
+                    let r = trust::add(&file, &dir, announce, false, widgets::now_unix())
+                        .map_err(Failed::doing(format!("Trusting {}", file.display())))?;
+                    let mut said: Vec<String> = r
+                        .added
+                        .iter()
+                        .map(|(c, p)| format!("trusted {} ({})", c.subject, p.display()))
+                        .chain(
+                            r.already
+                                .iter()
+                                .map(|c| format!("{} was already trusted", c.subject)),
+                        )
+                        .chain(
+                            r.announced
+                                .iter()
+                                .map(|c| format!("announced {}", c.subject)),
+                        )
+                        .collect();
+                    said.extend(r.warnings);
+                    let cas = trust::list(&dir, Some(&home))
+                        .map_err(Failed::doing("Reading the trusted CAs"))?;
+                    Ok(Outcome::Trusted {
+                        summary: said.join("; "),
+                        state: partners::PartnersState { dir, cas },
+                    })
+                });
+            }
+            Command::TrustRemove {
+                dir,
+                fingerprint,
+                force,
+            } => {
+                self.spawn("partners remove", Tab::Partners, move |_, _| {
+                    let r = trust::remove(&dir, &fingerprint, Some(&home), force)
+                        .map_err(Failed::doing("Removing the CA"))?;
+                    let said: Vec<String> = r
+                        .removed
+                        .iter()
+                        .map(|(c, _)| format!("no longer trusted: {}", c.subject))
+                        .collect();
+                    let cas = trust::list(&dir, Some(&home))
+                        .map_err(Failed::doing("Reading the trusted CAs"))?;
+                    Ok(Outcome::Trusted {
+                        summary: said.join("; "),
+                        state: partners::PartnersState { dir, cas },
+                    })
+                });
+            }
             Command::McApply(opts) => {
                 let name = if opts.dry_run {
                     "mc preview"
@@ -594,6 +671,13 @@ impl StudioApp {
                 }
             }
             Outcome::Messages(m) => self.messages.extend(m),
+            Outcome::PartnersLoaded(state) => self.partners = Some(state),
+            Outcome::TrustPreviewed(p) => self.trust_preview = Some(p),
+            Outcome::Trusted { summary, state } => {
+                self.notify(Tab::Partners, false, summary);
+                self.partners = Some(state);
+                self.trust_preview = None;
+            }
             Outcome::McPlanned { plan, refused } => {
                 self.mc_plan = Some((*plan, refused));
                 self.mc_result = None;

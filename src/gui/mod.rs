@@ -19,6 +19,7 @@ pub mod explain;
 pub mod jobs;
 pub mod live;
 pub mod mc_form;
+pub mod partners;
 pub mod settings;
 pub mod view;
 pub mod widgets;
@@ -39,7 +40,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use view::ViewCtx;
 
-/// The screens, in tab order (Ctrl+1 … Ctrl+6).
+/// The screens, in tab order (Ctrl+1 … Ctrl+7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tab {
     Setup,
@@ -48,16 +49,18 @@ pub enum Tab {
     Explain,
     Live,
     Doctor,
+    Partners,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 6] = [
+    pub const ALL: [Tab; 7] = [
         Tab::Setup,
         Tab::Certificates,
         Tab::Access,
         Tab::Explain,
         Tab::Live,
         Tab::Doctor,
+        Tab::Partners,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -67,6 +70,7 @@ impl Tab {
             Tab::Explain => "Decisions",
             Tab::Live => "Live test",
             Tab::Doctor => "Doctor",
+            Tab::Partners => "Partners",
         }
     }
     fn key(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Tab {
             Tab::Explain => "decisions",
             Tab::Live => "live",
             Tab::Doctor => "doctor",
+            Tab::Partners => "partners",
         }
     }
     fn from_key(s: &str) -> Option<Tab> {
@@ -132,6 +137,9 @@ pub struct StudioApp {
     pub live: live::LiveView,
     pub doctor_view: doctor::DoctorView,
     pub doctor_report: Option<crate::store::doctor::Report>,
+    pub partners_view: partners::PartnersView,
+    pub partners: Option<partners::PartnersState>,
+    pub trust_preview: Option<partners::TrustPreview>,
     /// The last `mc apply` preview, and why it would be refused.
     pub mc_plan: Option<(crate::store::mc::Plan, Option<String>)>,
     /// The last `mc apply`: all done and proven, and its steps.
@@ -174,6 +182,9 @@ impl StudioApp {
             doctor_report: None,
             mc_plan: None,
             mc_result: None,
+            partners_view: Default::default(),
+            partners: None,
+            trust_preview: None,
             pending: Sink::default(),
             theme_applied: None,
             settings_seq: 0,
@@ -232,6 +243,7 @@ impl StudioApp {
                 egui::Key::Num4,
                 egui::Key::Num5,
                 egui::Key::Num6,
+                egui::Key::Num7,
             ]
             .into_iter()
             .enumerate()
@@ -379,6 +391,8 @@ impl StudioApp {
                 other_probe: self.other_probe.as_ref(),
                 doctor_report: self.doctor_report.as_ref(),
                 mc_plan: self.mc_plan.as_ref(),
+                partners: self.partners.as_ref(),
+                trust_preview: self.trust_preview.as_ref(),
                 mc_result: self.mc_result.as_ref(),
                 jobs: &self.jobs,
             };
@@ -390,6 +404,7 @@ impl StudioApp {
                 Tab::Explain => explain::show(&mut self.explain, &cx, out, ui),
                 Tab::Live => live::show(&mut self.live, &cx, out, ui),
                 Tab::Doctor => doctor::show(&mut self.doctor_view, &cx, out, ui),
+                Tab::Partners => partners::show(&mut self.partners_view, &cx, out, ui),
             }
         });
 

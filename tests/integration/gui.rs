@@ -722,3 +722,82 @@ fn doctor_puts_an_install_into_sendmail_mc_after_asking() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+#[test]
+fn partners_trusts_a_ca_after_a_look_and_removes_it_after_asking() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let tls = dir.path().join("tls");
+    run_ok(
+        studio(&home)
+            .args(["install", "mx.example.org", "--to"])
+            .arg(&tls),
+    );
+    let partner = dir.path().join("partner.pem");
+    let ca = starttls_studio::core::pki::create_ca(
+        "Partner Root CA",
+        starttls_studio::core::pki::KeyKind::EcdsaP256,
+        30,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    std::fs::write(&partner, &ca.cert_pem).unwrap();
+    let leaf = tls.join("mx.example.org.crt");
+
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Partners");
+    // The first frame fills in the default install directory.
+    h.step();
+    h.step();
+    type_into(&mut h, "Install directory", tls.to_str().unwrap());
+    click(&mut h, "Show trusted CAs");
+    wait_for(&mut h, 30, "the list", |a| a.partners.is_some());
+    assert_eq!(h.state().partners.as_ref().unwrap().cas.len(), 1);
+
+    // A leaf is refused at the look, and offers no "Trust it".
+    type_into(&mut h, "CA certificate file", leaf.to_str().unwrap());
+    click(&mut h, "Look at it");
+    wait_for(&mut h, 30, "the preview", |a| a.trust_preview.is_some());
+    assert!(h.state().trust_preview.as_ref().unwrap().refused.is_some());
+    assert!(h.query_by_label("Trust it").is_none());
+
+    type_into(&mut h, "CA certificate file", partner.to_str().unwrap());
+    click(&mut h, "Look at it");
+    wait_for(&mut h, 30, "the preview", |a| {
+        a.trust_preview
+            .as_ref()
+            .is_some_and(|p| p.refused.is_none())
+    });
+    click(&mut h, "Trust it");
+    wait_for(&mut h, 30, "the trust", |a| {
+        a.partners.as_ref().is_some_and(|p| p.cas.len() == 2)
+    });
+    // The command line sees the same.
+    let listed = run_ok(
+        studio(&home)
+            .args(["trust", "list", "--json", "--to"])
+            .arg(&tls),
+    );
+    assert!(listed.contains("Partner Root CA"), "{listed}");
+
+    // Remove asks first; the partner's "Remove…" is the second one.
+    let remove = h
+        .query_all_by_label("Remove…")
+        .nth(1)
+        .expect("two Remove… buttons");
+    remove.click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().partners.as_ref().unwrap().cas.len(), 2);
+    click(&mut h, "Yes, remove");
+    wait_for(&mut h, 30, "the removal", |a| {
+        a.partners.as_ref().is_some_and(|p| p.cas.len() == 1)
+    });
+    let listed = run_ok(
+        studio(&home)
+            .args(["trust", "list", "--json", "--to"])
+            .arg(&tls),
+    );
+    assert!(!listed.contains("Partner Root CA"), "{listed}");
+}
