@@ -125,6 +125,15 @@ pub enum Command {
         /// The sendmail.mc the printed lines are for [default: /etc/mail/sendmail.mc if present]
         #[arg(long, value_name = "FILE")]
         mc: Option<PathBuf>,
+        /// A host certificate from elsewhere (a public CA, an existing PKI) instead of the home's; the home's CA stays the CA for client certificates
+        #[arg(long, value_name = "FILE", requires = "key")]
+        cert: Option<PathBuf>,
+        /// Its private key
+        #[arg(long, value_name = "FILE", requires = "cert")]
+        key: Option<PathBuf>,
+        /// Its intermediate CA certificates (any order; a root is left out)
+        #[arg(long, value_name = "FILE", requires = "cert")]
+        chain: Option<PathBuf>,
     },
     /// Print every certificate in a file (PEM, possibly several, or DER)
     Show {
@@ -351,7 +360,19 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Gui => gui(home),
         Command::Ca(c) => ca(&home, c),
         Command::Cert(c) => cert_cmd(&home, c),
-        Command::Install { fqdn, to, mc } => install_cmd(&home, &fqdn, &to, mc.as_deref()),
+        Command::Install {
+            fqdn,
+            to,
+            mc,
+            cert,
+            key,
+            chain,
+        } => {
+            let external = cert
+                .zip(key)
+                .map(|(cert, key)| install::External { cert, key, chain });
+            install_cmd(&home, &fqdn, &to, mc.as_deref(), external.as_ref())
+        }
         Command::Show { file, json } => show(&file, json),
         Command::Access(c) => access::access(c, Some(&home)),
         Command::Probe(p) => probe::probe(&home, p),
@@ -652,8 +673,12 @@ fn install_cmd(
     fqdn: &str,
     to: &std::path::Path,
     mc: Option<&std::path::Path>,
+    external: Option<&install::External>,
 ) -> Result<i32, Error> {
-    let report = install::install(home, fqdn, to)?;
+    let report = install::install_from(home, fqdn, to, external)?;
+    for n in &report.plan.notes {
+        eprintln!("starttls-studio: note: {n}");
+    }
     let advice = crate::store::mc::advice(mc, fqdn, to);
     for d in &report.created_dirs {
         eprintln!(

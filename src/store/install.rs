@@ -11,6 +11,7 @@ use super::home::Home;
 use super::lock;
 use super::rehash::{self, RehashReport};
 use super::{refused, Error};
+use crate::core::cert::CertInfo;
 use crate::core::linediff::{self, DiffLine};
 use crate::core::rehash::HashKind;
 use std::fs;
@@ -59,6 +60,8 @@ pub struct InstallPlan {
     pub to: PathBuf,
     pub capath: PathBuf,
     pub files: Vec<PlannedFile>,
+    /// What was noticed about a certificate from elsewhere.
+    pub notes: Vec<String>,
 }
 
 /// The result of an install.
@@ -157,6 +160,224 @@ impl std::fmt::Debug for LayoutFile {
 /// computed from the `certs/` files): `CAcert.pem`, `certs/CAcert.pem`,
 /// `FQDN.crt` (0644), `FQDN.key` (0600). Returns the normalised FQDN too.
 pub fn layout(home: &Home, fqdn: &str) -> Result<(String, Vec<LayoutFile>), Error> {
+    layout_from(home, fqdn, None).map(|(f, files, _)| (f, files))
+}
+
+/// A host certificate from elsewhere (a public CA, an existing PKI):
+/// `install FQDN --to DIR --cert F --key F [--chain F]`.
+#[derive(Debug, Clone)]
+pub struct External {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub chain: Option<PathBuf>,
+}
+
+/// An external certificate, checked: the leaf, its key, the intermediates
+/// in order (roots left out), and what was noticed.
+struct CheckedExternal {
+    fqdn: String,
+    leaf_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    intermediates: Vec<CertInfo>,
+    notes: Vec<String>,
+}
+
+fn check_external(fqdn: &str, e: &External) -> Result<CheckedExternal, Error> {
+    use crate::core::chain::{self, KeyMatch};
+    let certs = super::certfiles::infos_in_file(&e.cert)?;
+    let leaf = certs[0].clone();
+    if leaf.is_ca {
+        return Err(refused(
+            format!(
+                "the first certificate in {} is a CA ({}), not a host certificate",
+                e.cert.display(),
+                leaf.subject
+            ),
+            "give the host certificate first (--cert), the intermediates with --chain",
+        ));
+    }
+    let names: Vec<String> = leaf
+        .sans
+        .iter()
+        .cloned()
+        .chain(leaf.subject_cn.clone())
+        .collect();
+    if !names.iter().any(|n| n.eq_ignore_ascii_case(fqdn)) {
+        return Err(refused(
+            format!(
+                "{} is for {}, not {fqdn}",
+                e.cert.display(),
+                names.join(", ")
+            ),
+            "give the FQDN the certificate names (CN or subjectAltName)",
+        ));
+    }
+    let key_pem =
+        String::from_utf8_lossy(&fsutil::read_limited(&e.key, PKI_FILE_LIMIT)?).into_owned();
+    match chain::key_matches(&leaf.der, &key_pem) {
+        Ok(KeyMatch::Matches) => {}
+        Ok(KeyMatch::DoesNotMatch) => {
+            return Err(refused(
+                format!(
+                    "{} is not the key of {} ({})",
+                    e.key.display(),
+                    e.cert.display(),
+                    leaf.subject
+                ),
+                "give the key the certificate was issued for",
+            ))
+        }
+        Ok(KeyMatch::Encrypted) => return Err(refused(
+            format!("{} is encrypted with a passphrase", e.key.display()),
+            "sendmail starts unattended and cannot ask for it: openssl pkey -in KEY -out KEY.new",
+        )),
+        Ok(KeyMatch::Unreadable(m)) => {
+            return Err(refused(
+                format!("{}: {m}", e.key.display()),
+                "give the PEM private key",
+            ))
+        }
+        Err(chain::Unchecked(m)) => return Err(refused(format!("{}: {m}", e.cert.display()), "")),
+    }
+    let mut rest: Vec<CertInfo> = certs[1..].to_vec();
+    if let Some(c) = &e.chain {
+        rest.extend(super::certfiles::infos_in_file(c)?);
+    }
+    let given: Vec<String> = rest.iter().map(|c| c.sha256_fingerprint.clone()).collect();
+    let mut notes = Vec::new();
+    let mut ordered: Vec<CertInfo> = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    let mut current = leaf.der.clone();
+    while let Some(i) = rest
+        .iter()
+        .position(|c| c.der != current && chain::signed_by(&current, &c.der) == Ok(true))
+    {
+        let c = rest.remove(i);
+        current = c.der.clone();
+        path.push(c.sha256_fingerprint.clone());
+        if c.self_signed {
+            notes.push(format!("left out the root {}: clients have their own copy, and in the CA directory it would be trusted for clients too", c.subject));
+            continue;
+        }
+        if !c.is_ca {
+            return Err(refused(
+                format!("{} in the chain is not a CA", c.subject),
+                "give the intermediate CA certificates with --chain",
+            ));
+        }
+        ordered.push(c);
+    }
+    if let Some(c) = rest.first() {
+        return Err(refused(
+            format!(
+                "{} does not belong to the chain of {} (it signs none of it)",
+                c.subject, leaf.subject
+            ),
+            "give only the intermediates between the certificate and its root",
+        ));
+    }
+    if given != path {
+        notes.push("the chain was given out of order; it is installed in order".into());
+    }
+    if !ordered.is_empty() {
+        notes.push("sendmail 8.17 sends only the first certificate of confSERVER_CERT (measured); it sends the intermediates when it finds them in its CA store, so they go into the CA directory — where they also verify clients' certificates: never give CERTISSUER … RELAY for a public intermediate".into());
+    }
+    Ok(CheckedExternal {
+        fqdn: fqdn.to_ascii_lowercase(),
+        leaf_pem: crate::core::pem::encode("CERTIFICATE", &leaf.der).into_bytes(),
+        key_pem: key_pem.into_bytes(),
+        intermediates: ordered,
+        notes,
+    })
+}
+
+/// A file name an admin recognises for a CA: its CN (else O, else "CA"),
+/// made safe, and the start of its SHA-256 fingerprint.
+pub fn ca_file_name(prefix: &str, info: &CertInfo) -> String {
+    let name = info
+        .subject_cn
+        .clone()
+        .or_else(|| {
+            info.subject
+                .split('/')
+                .find_map(|p| p.strip_prefix("O=").map(str::to_string))
+        })
+        .unwrap_or_else(|| "CA".into());
+    let mut slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    slug.truncate(48);
+    let slug = slug.trim_matches(['_', '.']).to_string();
+    let fp: String = info
+        .sha256_fingerprint
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    format!(
+        "{prefix}{}-{fp}.pem",
+        if slug.is_empty() { "CA" } else { &slug }
+    )
+}
+
+/// The layout, and notes about an external certificate.
+type Layout = (String, Vec<LayoutFile>, Vec<String>);
+
+fn layout_from(home: &Home, fqdn: &str, external: Option<&External>) -> Result<Layout, Error> {
+    if let Some(e) = external {
+        let x = check_external(fqdn, e)?;
+        let ca_path = home.ca_cert_path();
+        if !ca_path.exists() {
+            return Err(refused(
+                format!("no CA in {}", home.root.display()),
+                "create one with `starttls-studio ca init --cn NAME`: it stays the CA of your client certificates and partners",
+            ));
+        }
+        let ca = fsutil::read_limited(&ca_path, PKI_FILE_LIMIT)?;
+        let mut files = vec![
+            LayoutFile {
+                rel: PathBuf::from(CA_FILE),
+                contents: ca.clone(),
+                mode: 0o644,
+                secret: false,
+            },
+            LayoutFile {
+                rel: Path::new(CAPATH_DIR).join(CA_FILE),
+                contents: ca,
+                mode: 0o644,
+                secret: false,
+            },
+            LayoutFile {
+                rel: PathBuf::from(format!("{}.crt", x.fqdn)),
+                contents: x.leaf_pem,
+                mode: 0o644,
+                secret: false,
+            },
+            LayoutFile {
+                rel: PathBuf::from(format!("{}.key", x.fqdn)),
+                contents: x.key_pem,
+                mode: 0o600,
+                secret: true,
+            },
+        ];
+        for c in &x.intermediates {
+            files.push(LayoutFile {
+                rel: Path::new(CAPATH_DIR).join(ca_file_name("chain-", c)),
+                contents: crate::core::pem::encode("CERTIFICATE", &c.der).into_bytes(),
+                mode: 0o644,
+                secret: false,
+            });
+        }
+        return Ok((x.fqdn, files, x.notes));
+    }
     let host = home.host(fqdn)?;
     let ca_path = home.ca_cert_path();
     if !ca_path.exists() {
@@ -199,7 +420,7 @@ pub fn layout(home: &Home, fqdn: &str) -> Result<(String, Vec<LayoutFile>), Erro
             true,
         ),
     ];
-    Ok((host.fqdn, files))
+    Ok((host.fqdn, files, Vec::new()))
 }
 
 /// The partner CAs announced in `to/CAcert.pem` (PEM each): those also
@@ -230,7 +451,17 @@ fn announced_partners(to: &Path, capath: &Path) -> Vec<Vec<u8>> {
 
 /// Computes the installation of `fqdn`'s certificate into `to`.
 pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
-    let (fqdn, layout) = layout(home, fqdn)?;
+    plan_from(home, fqdn, to, None)
+}
+
+/// [`plan`], with the host certificate and key from elsewhere when given.
+pub fn plan_from(
+    home: &Home,
+    fqdn: &str,
+    to: &Path,
+    external: Option<&External>,
+) -> Result<InstallPlan, Error> {
+    let (fqdn, layout, notes) = layout_from(home, fqdn, external)?;
     let to = absolute(to);
     if to.exists() && !to.is_dir() {
         return Err(refused(
@@ -261,6 +492,7 @@ pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
         to,
         capath,
         files,
+        notes,
     })
 }
 
@@ -269,6 +501,16 @@ pub fn plan(home: &Home, fqdn: &str, to: &Path) -> Result<InstallPlan, Error> {
 /// `created_dirs`), plans and applies under both locks, so two runs at once
 /// never see each other's half-done work.
 pub fn install(home: &Home, fqdn: &str, to: &Path) -> Result<InstallReport, Error> {
+    install_from(home, fqdn, to, None)
+}
+
+/// [`install`], with the host certificate and key from elsewhere when given.
+pub fn install_from(
+    home: &Home,
+    fqdn: &str,
+    to: &Path,
+    external: Option<&External>,
+) -> Result<InstallReport, Error> {
     let to = absolute(to);
     if to.exists() && !to.is_dir() {
         return Err(refused(
@@ -303,7 +545,7 @@ pub fn install(home: &Home, fqdn: &str, to: &Path) -> Result<InstallReport, Erro
             &format!("the install directory {}", to.display()),
         )?)
     };
-    let plan = plan(home, fqdn, &to)?;
+    let plan = plan_from(home, fqdn, &to, external)?;
     let mut report = apply(&plan)?;
     report.created_dirs = created_dirs;
     Ok(report)

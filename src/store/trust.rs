@@ -96,38 +96,10 @@ fn announced_in(dir: &Path) -> Vec<CertInfo> {
     certfiles::infos_in_file(&dir.join(CA_FILE)).unwrap_or_default()
 }
 
-/// A file name an admin recognises: the CA's CN (else O, else "CA"), made
-/// safe, and the start of its fingerprint.
+/// A file name an admin recognises: the CA's CN (else O), made safe, and
+/// the start of its fingerprint (`Partner_Root_CA-1a2b3c4d.pem`).
 pub fn file_name_for(info: &CertInfo) -> String {
-    let name = info
-        .subject_cn
-        .clone()
-        .or_else(|| {
-            info.subject
-                .split('/')
-                .find_map(|p| p.strip_prefix("O=").map(str::to_string))
-        })
-        .unwrap_or_else(|| "CA".into());
-    let mut slug: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    slug.truncate(48);
-    let slug = slug.trim_matches(['_', '.']).to_string();
-    let fp: String = info
-        .sha256_fingerprint
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(8)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    format!("{}-{fp}.pem", if slug.is_empty() { "CA" } else { &slug })
+    super::install::ca_file_name("", info)
 }
 
 /// What `trust add` did.

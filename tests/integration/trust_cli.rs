@@ -531,3 +531,185 @@ fn cert_sign_lets_a_partner_keep_its_key() {
     assert_eq!(v, "OK");
     assert!(rcpt.starts_with("250"), "{rcpt}");
 }
+
+/// A host certificate from elsewhere: `install --cert --key --chain`. The
+/// real sendmail sends only the first certificate of confSERVER_CERT, so the
+/// intermediate goes into the CA directory, from where sendmail sends it:
+/// s_client with only the public root verifies, and sees two certificates.
+/// Our CA still verifies clients. Wrong inputs are refused, nothing written.
+#[test]
+fn install_with_a_certificate_from_elsewhere_sends_its_chain() {
+    let tmp = tempdir();
+    let (home, d, _) = studio_setup(tmp.path());
+    let pk = tmp.path().join("public");
+    fs::create_dir_all(&pk).unwrap();
+    let f = |n: &str| pk.join(n);
+    let ext = |name: &str, text: &str| {
+        fs::write(f(name), text).unwrap();
+        f(name)
+    };
+    run_ok(
+        openssl()
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "30",
+            ])
+            .args([
+                "-subj",
+                "/CN=Public Root",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-keyout",
+            ])
+            .arg(f("root.key"))
+            .arg("-out")
+            .arg(f("root.pem")),
+    );
+    let sign = |csr: &str, ca: &str, extfile: &Path, out: &str| {
+        run_ok(
+            openssl()
+                .args(["x509", "-req", "-days", "30", "-in"])
+                .arg(f(csr))
+                .arg("-CA")
+                .arg(f(&format!("{ca}.pem")))
+                .arg("-CAkey")
+                .arg(f(&format!("{ca}.key")))
+                .arg("-extfile")
+                .arg(extfile)
+                .arg("-out")
+                .arg(f(out)),
+        );
+    };
+    let req = |subj: &str, name: &str| {
+        run_ok(
+            openssl()
+                .args([
+                    "req",
+                    "-new",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-nodes",
+                    "-subj",
+                    subj,
+                    "-keyout",
+                ])
+                .arg(f(&format!("{name}.key")))
+                .arg("-out")
+                .arg(f(&format!("{name}.csr"))),
+        );
+    };
+    req("/CN=Public Intermediate", "int");
+    sign("int.csr", "root", &ext("ca.ext", "basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign,cRLSign\nauthorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"), "int.pem");
+    req("/CN=mx.peer.test", "leaf");
+    sign("leaf.csr", "int", &ext("leaf.ext", "subjectAltName=DNS:mx.peer.test\nextendedKeyUsage=serverAuth,clientAuth\nauthorityKeyIdentifier=keyid\n"), "leaf.pem");
+    req("/CN=other.example", "other");
+    sign(
+        "other.csr",
+        "int",
+        &ext(
+            "other.ext",
+            "subjectAltName=DNS:other.example\nauthorityKeyIdentifier=keyid\n",
+        ),
+        "other.pem",
+    );
+    // The chain given root first: reordered, the root left out.
+    let chain = f("chain.pem");
+    fs::write(
+        &chain,
+        [
+            fs::read(f("root.pem")).unwrap(),
+            fs::read(f("int.pem")).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+
+    let snapshot = || {
+        let mut v: Vec<(PathBuf, Vec<u8>)> = crate::support::walk(&d)
+            .into_iter()
+            .map(|p| {
+                let data = fs::read(&p).unwrap_or_default();
+                (p, data)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot();
+    let install = |cert: &Path, key: &Path, chain: &Path| {
+        run(studio(&home)
+            .args(["install", "mx.peer.test", "--to"])
+            .arg(&d)
+            .arg("--cert")
+            .arg(cert)
+            .arg("--key")
+            .arg(key)
+            .arg("--chain")
+            .arg(chain))
+    };
+    for (cert, key, chain, why) in [
+        (f("leaf.pem"), f("int.key"), chain.clone(), "is not the key"),
+        (
+            f("other.pem"),
+            f("other.key"),
+            chain.clone(),
+            "not mx.peer.test",
+        ),
+        (
+            f("leaf.pem"),
+            f("leaf.key"),
+            f("other.pem"),
+            "does not belong to the chain",
+        ),
+    ] {
+        let o = install(&cert, &key, &chain);
+        assert_eq!(o.status.code(), Some(1), "{}", out_text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(why),
+            "{why}: {}",
+            out_text(&o)
+        );
+        assert_eq!(snapshot(), before, "{why}: something was written");
+    }
+    let o = install(&f("leaf.pem"), &f("leaf.key"), &chain);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{}", out_text(&o));
+    assert!(
+        err.contains("out of order") && err.contains("left out the root"),
+        "{err}"
+    );
+    assert!(fs::read_dir(d.join("certs")).unwrap().flatten().any(|e| e
+        .file_name()
+        .to_string_lossy()
+        .starts_with("chain-Public_Intermediate-")));
+
+    let peer = Peer::start(&tmp.path().join("peer"), &installed_peer_args(&d));
+    let s = run(openssl()
+        .args(["s_client", "-starttls", "smtp", "-connect"])
+        .arg(format!("127.0.0.1:{}", peer.port()))
+        .arg("-CAfile")
+        .arg(f("root.pem"))
+        .arg("-showcerts")
+        .stdin(std::process::Stdio::null()));
+    let text = String::from_utf8_lossy(&s.stdout).into_owned();
+    assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+    assert!(text.contains(" 1 s:CN = Public Intermediate"), "{text}");
+    // Our CA still verifies clients: a certificate issued by the home.
+    run_ok(studio(&home).args(["cert", "issue", "client.example.net"]));
+    let client = Partner {
+        ca: home.join("ca").join("ca.crt"),
+        cert: home.join("hosts").join("client.example.net.crt"),
+        key: home.join("hosts").join("client.example.net.key"),
+    };
+    let (v, _) = session(&peer, &client, "home-client");
+    assert_eq!(v, "OK");
+}
