@@ -176,6 +176,9 @@ pub enum Command {
         /// Where the files will live on the host (used in the sendmail.mc lines)
         #[arg(long, value_name = "DIR", default_value = crate::store::bundle::DEFAULT_PREFIX)]
         prefix: PathBuf,
+        /// No certificate and no key: the README has the partner make its key and a request on its own host (one openssl line), to be signed here with `cert sign`
+        #[arg(long)]
+        csr_first: bool,
     },
     /// Trust partners' CAs in an install's CA directory (DIR/certs), optionally announced in DIR/CAcert.pem
     #[command(subcommand)]
@@ -380,7 +383,12 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Doctor(a) => doctor::doctor(a),
         Command::Mc(c) => mc::mc_cmd(&home, c),
         Command::Trust(c) => trust::trust_cmd(&home, c),
-        Command::Bundle { fqdn, out, prefix } => bundle_cmd(&home, &fqdn, &out, &prefix),
+        Command::Bundle {
+            fqdn,
+            out,
+            prefix,
+            csr_first,
+        } => bundle_cmd(&home, &fqdn, &out, &prefix, csr_first),
         Command::Policy(PolicyCommand::Eval(p)) => access::policy_eval(p),
         Command::Rehash { dirs, old } => {
             rehash_cmd(&dirs, if old { HashKind::Old } else { HashKind::New })
@@ -728,8 +736,9 @@ fn bundle_cmd(
     fqdn: &str,
     out: &std::path::Path,
     prefix: &std::path::Path,
+    csr_first: bool,
 ) -> Result<i32, Error> {
-    let b = crate::store::bundle::build(home, fqdn, prefix)?;
+    let b = crate::store::bundle::build_with(home, fqdn, prefix, csr_first)?;
     let r = crate::store::bundle::write(&b, out)?;
     for (path, mode, what) in &r.entries {
         eprintln!("  {mode:04o}  {path}  ({what})");
@@ -739,10 +748,12 @@ fn bundle_cmd(
         r.out.display(),
         b.fqdn,
         b.prefix.display(),
-        if r.tar {
-            "tar, mode 0600: it holds the private key"
-        } else {
-            "directory"
+        match (r.tar, csr_first) {
+            (true, false) => "tar, mode 0600: it holds the private key",
+            (true, true) => "tar; CSR first: no key in it, the README has the partner make one",
+            (false, false) => "directory",
+            (false, true) =>
+                "directory; CSR first: no key in it, the README has the partner make one",
         }
     );
     Ok(0)

@@ -109,17 +109,72 @@ fn readme(fqdn: &str, prefix: &Path, ca: &CertInfo, cert: &CertInfo) -> String {
     )
 }
 
+/// The README of a "CSR first" bundle: the partner makes its key and a
+/// request on its own host with one `openssl req` line, sends the request,
+/// and gets the certificate back (`cert sign`).
+fn readme_csr_first(fqdn: &str, prefix: &Path, ca: &CertInfo) -> String {
+    let p = prefix.display();
+    format!(
+        "{README_MARKER}{fqdn} (CSR first: your key stays on your host)\n\
+         \n\
+         CA: {ca}\n\
+         \n\
+         Contents (meant for {p}):\n\
+         \x20 {CA_FILE}             the CA certificate (confCACERT)                       0644\n\
+         \x20 {CAPATH_DIR}/                  the CA directory (confCACERT_PATH) with its hash link  0755\n\
+         \x20 {MC_SNIPPET}    the lines for sendmail.mc\n\
+         \x20 {ACCESS_SNIPPET}        lines for /etc/mail/access (relay by certificate)\n\
+         \n\
+         1. Make your key and a certificate request, as root, on {fqdn}:\n\
+         \n\
+         \x20 mkdir -p {p} && chmod 755 {p} && tar -xpf {fqdn}.tar -C {p}\n\
+         \x20 (umask 077; openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \\\n\
+         \x20     -keyout {p}/{fqdn}.key -subj /CN={fqdn} -addext subjectAltName=DNS:{fqdn} \\\n\
+         \x20     -out {fqdn}.csr)\n\
+         \n\
+         2. Send {fqdn}.csr (not the key) to the CA's administrator, who runs\n\
+         \x20  starttls-studio cert sign {fqdn}.csr\n\
+         \x20  and sends back {fqdn}.crt. Put it at {p}/{fqdn}.crt (mode 0644).\n\
+         \n\
+         3. Add the lines of {p}/{MC_SNIPPET} to /etc/mail/sendmail.mc, rebuild\n\
+         \x20  sendmail.cf (Debian: make -C /etc/mail), restart sendmail, and check:\n\
+         \x20  starttls-studio doctor\n",
+        ca = ca.subject,
+    )
+}
+
 /// Builds the bundle of `fqdn` for installation under `prefix` (used in
 /// the `sendmail.mc` lines).
 pub fn build(home: &Home, fqdn: &str, prefix: &Path) -> Result<Bundle, Error> {
+    build_with(home, fqdn, prefix, false)
+}
+
+/// [`build`]; with `csr_first` the bundle holds no certificate and no key:
+/// its README has the partner make both on its own host (see
+/// [`readme_csr_first`]), and the host need not be issued here.
+pub fn build_with(
+    home: &Home,
+    fqdn: &str,
+    prefix: &Path,
+    csr_first: bool,
+) -> Result<Bundle, Error> {
     if !prefix.is_absolute() {
         return Err(refused(
             format!("--prefix {} is not an absolute path", prefix.display()),
             "sendmail.mc needs absolute paths, e.g. /etc/mail/tls",
         ));
     }
-    let (fqdn, files) = install::layout(home, fqdn)?;
-    let cert = super::certfiles::read_cert_file(&home.host_cert_path(&fqdn))?;
+    let (fqdn, files, cert) = if csr_first {
+        let fqdn = crate::core::fqdn::parse_fqdn(fqdn)
+            .map_err(|m| refused(m, "give the partner host's fully qualified name"))?
+            .name;
+        let (_, all) = install::layout_ca_only(home)?;
+        (fqdn, all, None)
+    } else {
+        let (fqdn, files) = install::layout(home, fqdn)?;
+        let cert = super::certfiles::read_cert_file(&home.host_cert_path(&fqdn))?;
+        (fqdn, files, Some(cert))
+    };
     let ca = super::certfiles::read_cert_file(&home.ca_cert_path())?;
     let others: Vec<String> = home
         .list()?
@@ -170,12 +225,16 @@ pub fn build(home: &Home, fqdn: &str, prefix: &Path) -> Result<Bundle, Error> {
     };
     entries.push(text(MC_SNIPPET, install::mc_lines_for(&fqdn, prefix)));
     entries.push(text(ACCESS_SNIPPET, access_lines(&ca, &fqdn, &others)));
-    entries.push(text(README, readme(&fqdn, prefix, &ca, &cert)));
+    let readme = match &cert {
+        Some(cert) => readme(&fqdn, prefix, &ca, cert),
+        None => readme_csr_first(&fqdn, prefix, &ca),
+    };
+    entries.push(text(README, readme));
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Bundle {
         fqdn,
         prefix: prefix.to_path_buf(),
-        mtime: cert.not_before_unix.max(0) as u64,
+        mtime: cert.as_ref().unwrap_or(&ca).not_before_unix.max(0) as u64,
         entries,
     })
 }

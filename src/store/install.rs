@@ -163,6 +163,36 @@ pub fn layout(home: &Home, fqdn: &str) -> Result<(String, Vec<LayoutFile>), Erro
     layout_from(home, fqdn, None).map(|(f, files, _)| (f, files))
 }
 
+/// The CA's files of the layout alone (`CAcert.pem`, `certs/CAcert.pem`):
+/// a "CSR first" bundle, whose host makes its own key.
+pub fn layout_ca_only(home: &Home) -> Result<((), Vec<LayoutFile>), Error> {
+    let ca_path = home.ca_cert_path();
+    if !ca_path.exists() {
+        return Err(refused(
+            format!("no CA in {}", home.root.display()),
+            "create one with `starttls-studio ca init --cn NAME`",
+        ));
+    }
+    let ca = fsutil::read_limited(&ca_path, PKI_FILE_LIMIT)?;
+    Ok((
+        (),
+        vec![
+            LayoutFile {
+                rel: PathBuf::from(CA_FILE),
+                contents: ca.clone(),
+                mode: 0o644,
+                secret: false,
+            },
+            LayoutFile {
+                rel: Path::new(CAPATH_DIR).join(CA_FILE),
+                contents: ca,
+                mode: 0o644,
+                secret: false,
+            },
+        ],
+    ))
+}
+
 /// A host certificate from elsewhere (a public CA, an existing PKI):
 /// `install FQDN --to DIR --cert F --key F [--chain F]`.
 #[derive(Debug, Clone)]

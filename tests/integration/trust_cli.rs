@@ -713,3 +713,80 @@ fn install_with_a_certificate_from_elsewhere_sends_its_chain() {
     let (v, _) = session(&peer, &client, "home-client");
     assert_eq!(v, "OK");
 }
+
+/// The "CSR first" bundle: no key and no certificate in it; the partner
+/// runs the README's own `openssl req` line, `cert sign` signs the request,
+/// and the certificate verifies against the bundle's CA directory.
+#[test]
+fn csr_first_bundle_round_trip() {
+    let tmp = tempdir();
+    let (home, _d, _) = studio_setup(tmp.path());
+    let prefix = tmp.path().join("partner-tls");
+    let out = tmp.path().join("bundle");
+    run_ok(
+        studio(&home)
+            .args(["bundle", "mta.partner.example", "--csr-first", "--prefix"])
+            .arg(&prefix)
+            .arg("--out")
+            .arg(&out),
+    );
+    let names: Vec<String> = crate::support::walk(&out)
+        .iter()
+        .map(|p| p.strip_prefix(&out).unwrap().display().to_string())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".key") || n.ends_with(".crt")),
+        "{names:?}"
+    );
+    // The README's command, run as written (in the partner's directory).
+    fs::create_dir_all(&prefix).unwrap();
+    for e in fs::read_dir(&out).unwrap().flatten() {
+        let _ = Command::new("cp")
+            .arg("-a")
+            .arg(e.path())
+            .arg(&prefix)
+            .status();
+    }
+    let readme = fs::read_to_string(out.join("README.txt")).unwrap();
+    let start = readme
+        .find("(umask 077; openssl req")
+        .expect("the openssl line");
+    let end = readme[start..].find(".csr)").unwrap() + start + 5;
+    let line = readme[start..end].replace("\\\n", " ");
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .current_dir(tmp.path())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "{line}");
+    assert!(prefix.join("mta.partner.example.key").exists());
+    let signed = run_ok(
+        studio(&home)
+            .args(["cert", "sign"])
+            .arg(tmp.path().join("mta.partner.example.csr")),
+    );
+    let crt = prefix.join("mta.partner.example.crt");
+    fs::write(&crt, signed).unwrap();
+    assert!(run(openssl()
+        .arg("verify")
+        .arg("-CApath")
+        .arg(prefix.join("certs"))
+        .arg(&crt))
+    .status
+    .success());
+    // The certificate carries the key the partner made.
+    let from_cert = run_ok(
+        openssl()
+            .args(["x509", "-noout", "-pubkey", "-in"])
+            .arg(&crt),
+    );
+    let from_key = run_ok(
+        openssl()
+            .args(["pkey", "-pubout", "-in"])
+            .arg(prefix.join("mta.partner.example.key")),
+    );
+    assert_eq!(from_cert, from_key);
+}
