@@ -180,6 +180,9 @@ pub enum Command {
         #[arg(long)]
         csr_first: bool,
     },
+    /// DANE: the TLSA record of a host's current key
+    #[command(subcommand)]
+    Dane(DaneCommand),
     /// Trust partners' CAs in an install's CA directory (DIR/certs), optionally announced in DIR/CAcert.pem
     #[command(subcommand)]
     Trust(trust::TrustCommand),
@@ -197,6 +200,21 @@ pub enum Command {
         /// Output directory: man pages go to DIR/man/man1, completions under their /usr/share paths
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DaneCommand {
+    /// Print the DANE-EE record (3 1 1: SHA-256 of the public key) for the host's current certificate, in zone-file form
+    Tlsa {
+        /// The host (as given to `cert issue`)
+        fqdn: String,
+        /// The port of the record name (_N._tcp)
+        #[arg(long, default_value_t = 25)]
+        port: u16,
+        /// Another certificate than the home's (e.g. the one sendmail serves)
+        #[arg(long, value_name = "FILE")]
+        cert: Option<PathBuf>,
     },
 }
 
@@ -383,6 +401,25 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Doctor(a) => doctor::doctor(a),
         Command::Mc(c) => mc::mc_cmd(&home, c),
         Command::Trust(c) => trust::trust_cmd(&home, c),
+        Command::Dane(DaneCommand::Tlsa { fqdn, port, cert }) => {
+            let info = match &cert {
+                Some(f) => certfiles::read_cert_file(f)?,
+                None => home.host(&fqdn)?.info,
+            };
+            let record =
+                crate::core::cert::tlsa_record(&fqdn, port, &info.der).ok_or_else(|| {
+                    refused(
+                        format!("cannot read the public key of {}", info.subject),
+                        "check the certificate (starttls-studio show FILE)",
+                    )
+                })?;
+            outln!("{record}");
+            eprintln!(
+                "for {} (serial {}, expires {}); the record changes with the key: `cert renew` makes a new key",
+                info.subject, info.serial, info.not_after
+            );
+            Ok(0)
+        }
         Command::Bundle {
             fqdn,
             out,

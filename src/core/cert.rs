@@ -161,6 +161,27 @@ pub fn spki_parts(cert_der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((alg.content.to_vec(), key))
 }
 
+/// The DANE-EE `3 1 1` association data of a certificate: the SHA-256 of
+/// its DER SubjectPublicKeyInfo, lowercase hex (RFC 6698/7671). It stays
+/// the same across a renewal that keeps the key.
+pub fn tlsa_311(cert_der: &[u8]) -> Option<String> {
+    let (_, x) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        x.tbs_certificate.subject_pki.raw,
+    );
+    Some(d.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The DANE-EE record for a host in zone-file form.
+pub fn tlsa_record(fqdn: &str, port: u16, cert_der: &[u8]) -> Option<String> {
+    let name = fqdn.trim_end_matches('.');
+    Some(format!(
+        "_{port}._tcp.{name}. IN TLSA 3 1 1 {}",
+        tlsa_311(cert_der)?
+    ))
+}
+
 /// Upper-case hex bytes joined by `sep`.
 pub fn hex_upper(bytes: &[u8], sep: &str) -> String {
     bytes

@@ -517,3 +517,43 @@ fn home_from_environment() {
     run_ok(&mut c);
     assert!(home.join("ca/ca.crt").exists());
 }
+
+/// `dane tlsa`: the 3 1 1 record's data is what OpenSSL computes from the
+/// certificate's public key, for every key kind.
+#[test]
+fn dane_tlsa_matches_openssl() {
+    let t = tempdir();
+    let home = t.path().join("home");
+    run_ok(studio(&home).args(["ca", "init", "--cn", "DANE Test CA"]));
+    for (host, kind) in [
+        ("rsa.example.org", "rsa2048"),
+        ("ec.example.org", "ecdsa-p384"),
+        ("ed.example.org", "ed25519"),
+    ] {
+        run_ok(studio(&home).args(["cert", "issue", host, "--key", kind]));
+        let line = run_ok(studio(&home).args(["dane", "tlsa", host, "--port", "25"]));
+        let crt = home.join("hosts").join(format!("{host}.crt"));
+        let pubkey = run_ok_bytes(
+            openssl()
+                .args(["x509", "-noout", "-pubkey", "-in"])
+                .arg(&crt),
+        );
+        let der_path = t.path().join(format!("{host}.spki"));
+        let pem_path = t.path().join(format!("{host}.pub"));
+        std::fs::write(&pem_path, pubkey).unwrap();
+        run_ok(
+            openssl()
+                .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+                .arg(&pem_path)
+                .arg("-out")
+                .arg(&der_path),
+        );
+        let digest = run_ok(openssl().args(["dgst", "-sha256", "-r"]).arg(&der_path));
+        let hex = digest.split_whitespace().next().unwrap();
+        assert_eq!(
+            line.trim(),
+            format!("_25._tcp.{host}. IN TLSA 3 1 1 {hex}"),
+            "{kind}"
+        );
+    }
+}
