@@ -288,10 +288,17 @@ pub enum CertCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replace a host certificate with a new key and certificate (same names)
+    /// Replace a host certificate (same names), with a new key unless --reuse-key; --due DAYS renews every one that expires within DAYS days, and only those
     Renew {
-        /// The host whose certificate to replace
-        fqdn: String,
+        /// The host whose certificate to replace (or --due for all that are due)
+        #[arg(required_unless_present = "due", conflicts_with = "due")]
+        fqdn: Option<String>,
+        /// Renew every host certificate that expires within DAYS days (exit 0 whether or not any was due)
+        #[arg(long, value_name = "DAYS")]
+        due: Option<u32>,
+        /// Keep the key: only the certificate changes, so a published DANE TLSA 3 1 1 record stays true
+        #[arg(long, conflicts_with = "key")]
+        reuse_key: bool,
         /// Key kind [default: the same as before]
         #[arg(long, value_name = "KIND")]
         key: Option<KeyKind>,
@@ -530,8 +537,45 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
             key,
             days,
         } => print_issued("Issued", &home.issue(&fqdn, &sans, key, days)?)?,
-        CertCommand::Renew { fqdn, key, days } => {
-            print_issued("Renewed", &home.renew(&fqdn, key, days)?)?
+        CertCommand::Renew {
+            fqdn: Some(fqdn),
+            key,
+            days,
+            reuse_key,
+            ..
+        } => print_issued("Renewed", &home.renew_with(&fqdn, key, days, reuse_key)?)?,
+        CertCommand::Renew {
+            fqdn: None,
+            due,
+            key,
+            days,
+            reuse_key,
+        } => {
+            let window = due.unwrap_or(0) as i64;
+            let now = now_unix();
+            let (mut renewed, mut partner, mut fresh) = (0, 0, 0);
+            for e in home.list()? {
+                if e.info.days_left(now) >= window {
+                    fresh += 1;
+                    continue;
+                }
+                if !e.key_path.exists() {
+                    partner += 1;
+                    eprintln!(
+                        "due: {} (expires {}), signed from a partner's request: only the partner can make a new one (bundle {} --csr-first gives it the steps); then cert sign it",
+                        e.fqdn, e.info.not_after, e.fqdn
+                    );
+                    continue;
+                }
+                print_issued("Renewed", &home.renew_with(&e.fqdn, key, days, reuse_key)?)?;
+                renewed += 1;
+            }
+            eprintln!(
+                "{renewed} renewed, {partner} due but signed from partners' requests, {fresh} not due within {window} days"
+            );
+            if renewed > 0 {
+                eprintln!("next: install each renewed host again where it is installed (install FQDN --to DIR), restart sendmail (it reads certificates only when it starts); a partner's host needs a new bundle (bundle FQDN --out F)");
+            }
         }
         CertCommand::Revoke { fqdn } => {
             let crl = home.revoke(&fqdn)?;

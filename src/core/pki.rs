@@ -296,10 +296,22 @@ impl SigningCa {
         days: u32,
         now: OffsetDateTime,
     ) -> Result<Issued, PkiError> {
+        let key = generate_key(kind)?;
+        self.sign_host_key(names, key, days, now)
+    }
+
+    /// [`SigningCa::sign_host`] for an existing key (a renewal that keeps
+    /// the key, so a published DANE 3 1 1 record stays true).
+    pub fn sign_host_key(
+        &self,
+        names: &[String],
+        key: KeyPair,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Issued, PkiError> {
         let fqdn = names
             .first()
             .ok_or_else(|| PkiError::Input("a host certificate needs a name".into()))?;
-        let key = generate_key(kind)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, fqdn.as_str());

@@ -275,12 +275,12 @@ pub enum Outcome {
         /// What the fixes before this audit did (`Err` text for a failed one).
         fixed: Vec<Result<String, String>>,
     },
-    PartnersLoaded(super::partners::PartnersState),
-    TrustPreviewed(super::partners::TrustPreview),
+    PartnersLoaded(PartnersState),
+    TrustPreviewed(TrustPreview),
     /// A trust change, in words, and the CAs afterwards.
     Trusted {
         summary: String,
-        state: super::partners::PartnersState,
+        state: PartnersState,
     },
     /// A preview of `mc apply`: the plan, and why it would be refused.
     McPlanned {
@@ -294,4 +294,20 @@ pub enum Outcome {
     },
     BundleWritten(crate::store::bundle::BundleReport),
     Done,
+}
+
+/// What the Partners tab shows, as last read.
+#[derive(Debug, Clone, Default)]
+pub struct PartnersState {
+    pub dir: PathBuf,
+    pub cas: Vec<crate::store::trust::TrustedCa>,
+}
+
+/// A CA file looked at before it is trusted.
+#[derive(Debug, Clone)]
+pub struct TrustPreview {
+    pub file: PathBuf,
+    pub certs: Vec<CertInfo>,
+    /// Why `trust add` would refuse it.
+    pub refused: Option<String>,
 }

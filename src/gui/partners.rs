@@ -6,10 +6,10 @@
 //! `store::trust`'s, the same as the CLI's.
 
 use super::commands::{AccessEdit, Command, Sink};
+pub use super::commands::{PartnersState, TrustPreview};
 use super::view::ViewCtx;
 use super::Tab;
 use crate::core::cert::CertInfo;
-use crate::store::trust::TrustedCa;
 use eframe::egui;
 use std::path::PathBuf;
 
@@ -23,22 +23,6 @@ pub struct PartnersView {
     /// The install directory was filled in from the snapshot once (an
     /// emptied field stays empty).
     pub prefilled: bool,
-}
-
-/// What the Partners tab shows, as last read.
-#[derive(Debug, Clone, Default)]
-pub struct PartnersState {
-    pub dir: PathBuf,
-    pub cas: Vec<TrustedCa>,
-}
-
-/// A CA file looked at before it is trusted.
-#[derive(Debug, Clone)]
-pub struct TrustPreview {
-    pub file: PathBuf,
-    pub certs: Vec<CertInfo>,
-    /// Why `trust add` would refuse it.
-    pub refused: Option<String>,
 }
 
 /// The access map's lines (1-based) whose key names this CA's subject.

@@ -33,8 +33,8 @@ pub struct ViewCtx<'a> {
     pub other_probe: Option<&'a ProbeReport>,
     pub doctor_report: Option<&'a Report>,
     pub mc_plan: Option<&'a (crate::store::mc::Plan, Option<String>)>,
-    pub partners: Option<&'a super::partners::PartnersState>,
-    pub trust_preview: Option<&'a super::partners::TrustPreview>,
+    pub partners: Option<&'a super::commands::PartnersState>,
+    pub trust_preview: Option<&'a super::commands::TrustPreview>,
     pub mc_result: Option<&'a (bool, Vec<String>)>,
     pub jobs: &'a Jobs,
 }

@@ -445,9 +445,69 @@ impl Home {
         kind: Option<KeyKind>,
         days: u32,
     ) -> Result<IssueReport, Error> {
+        self.renew_with(fqdn_in, kind, days, false)
+    }
+
+    /// `cert renew`, optionally keeping the key (`reuse_key`: the key file
+    /// is not touched, only the certificate is replaced, so a published
+    /// DANE TLSA 3 1 1 record stays true). A certificate signed from a
+    /// partner's request cannot be renewed here: only the partner can make
+    /// a new request.
+    pub fn renew_with(
+        &self,
+        fqdn_in: &str,
+        kind: Option<KeyKind>,
+        days: u32,
+        reuse_key: bool,
+    ) -> Result<IssueReport, Error> {
         let _lock = self.lock()?;
         let old = self.host(fqdn_in)?;
+        if !old.key_path.exists() {
+            return Err(refused(
+                format!("{} was signed from a partner's certificate request; its key is the partner's", old.fqdn),
+                format!("ask the partner for a new request (starttls-studio bundle {} --csr-first --out F gives it the steps) and sign it with cert sign", old.fqdn),
+            ));
+        }
         let ca = self.load_ca()?;
+        if reuse_key {
+            if kind.is_some() {
+                return Err(refused(
+                    "--reuse-key keeps the key, so it cannot change its kind",
+                    "leave out --key, or --reuse-key",
+                ));
+            }
+            let key_pem = read_home_key(&old.key_path, 0o600)?;
+            let key = pki::read_key(&key_pem)?;
+            let names: Vec<String> = std::iter::once(old.fqdn.clone())
+                .chain(
+                    old.info
+                        .sans
+                        .iter()
+                        .filter(|s| **s != old.fqdn)
+                        .map(|s| s.strip_prefix("IP:").unwrap_or(s).to_string()),
+                )
+                .collect();
+            let issued = ca.sign_host_key(&names, key, days, OffsetDateTime::now_utc())?;
+            self.archive(&old)?;
+            fsutil::write_atomic(&old.cert_path, issued.cert_pem.as_bytes(), 0o644)?;
+            let info = CertInfo::from_der(&issued.cert_der)
+                .map_err(|w| Error::Pki(pki::PkiError::Sign(w)))?;
+            let mut notes = issued.notes;
+            notes.push(format!(
+                "the key was kept (a DANE 3 1 1 record stays true); the previous certificate (serial {}) is kept in {}",
+                old.info.serial,
+                self.archive_dir().display()
+            ));
+            return Ok(IssueReport {
+                entry: HostEntry {
+                    fqdn: old.fqdn,
+                    cert_path: old.cert_path,
+                    key_path: old.key_path,
+                    info,
+                },
+                notes,
+            });
+        }
         let kind = kind.unwrap_or_else(|| key_kind_of(&old.info));
         let extra: Vec<String> = old
             .info

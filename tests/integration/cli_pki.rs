@@ -557,3 +557,94 @@ fn dane_tlsa_matches_openssl() {
         );
     }
 }
+
+/// `cert renew --due DAYS [--reuse-key]`: only what expires within DAYS is
+/// renewed; with --reuse-key the key (and the DANE record) stays, the
+/// certificate changes; a second run renews nothing; a certificate signed
+/// from a partner's request is reported as due, not renewed; a plain renew
+/// makes a new key.
+#[test]
+fn renew_due_renews_only_what_is_due() {
+    let t = tempdir();
+    let home = t.path().join("home");
+    run_ok(studio(&home).args(["ca", "init", "--cn", "Renew Test CA"]));
+    run_ok(studio(&home).args(["cert", "issue", "soon.example.org", "--days", "10"]));
+    run_ok(studio(&home).args(["cert", "issue", "later.example.org", "--days", "365"]));
+    let csr = t.path().join("p.csr");
+    run_ok(
+        openssl()
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .args([
+                "-subj",
+                "/CN=mta.partner.example",
+                "-keyout",
+                "/dev/null",
+                "-out",
+            ])
+            .arg(&csr),
+    );
+    run_ok(
+        studio(&home)
+            .args(["cert", "sign", "--days", "5"])
+            .arg(&csr),
+    );
+    let serial = |h: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(&run_ok(
+            studio(&home)
+                .args(["show", "--json"])
+                .arg(home.join("hosts").join(format!("{h}.crt"))),
+        ))
+        .unwrap();
+        v[0]["serial"].as_str().unwrap().to_string()
+    };
+    let tlsa = |h: &str| run_ok(studio(&home).args(["dane", "tlsa", h]));
+    let key = |h: &str| fs::read(home.join("hosts").join(format!("{h}.key"))).unwrap();
+    let (s_soon, s_later, s_partner) = (
+        serial("soon.example.org"),
+        serial("later.example.org"),
+        serial("mta.partner.example"),
+    );
+    let (t_soon, k_soon) = (tlsa("soon.example.org"), key("soon.example.org"));
+
+    let o = run(studio(&home).args(["cert", "renew", "--due", "30", "--reuse-key"]));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("1 renewed, 1 due but signed from partners' requests, 1 not due"),
+        "{err}"
+    );
+    assert_ne!(serial("soon.example.org"), s_soon);
+    assert_eq!(tlsa("soon.example.org"), t_soon, "the key changed");
+    assert_eq!(
+        key("soon.example.org"),
+        k_soon,
+        "the key file was rewritten"
+    );
+    assert_eq!(serial("later.example.org"), s_later);
+    assert_eq!(serial("mta.partner.example"), s_partner);
+
+    let again = run(studio(&home).args(["cert", "renew", "--due", "30", "--reuse-key"]));
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("0 renewed"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    // A plain renewal makes a new key: the DANE record changes.
+    run_ok(studio(&home).args(["cert", "renew", "later.example.org"]));
+    let before = tlsa("soon.example.org");
+    run_ok(studio(&home).args(["cert", "renew", "soon.example.org"]));
+    assert_ne!(tlsa("soon.example.org"), before);
+    // The partner's certificate cannot be renewed here.
+    let p = run(studio(&home).args(["cert", "renew", "mta.partner.example"]));
+    assert_eq!(p.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&p.stderr).contains("partner"));
+}
