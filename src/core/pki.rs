@@ -330,6 +330,28 @@ impl SigningCa {
             }
         }
         params.subject_alt_names = sans;
+        let notes = self.host_profile(&mut params, days, now)?;
+        let cert = params
+            .signed_by(&key, &self.issuer()?)
+            .map_err(|e| PkiError::Sign(e.to_string()))?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+            notes,
+        })
+    }
+
+    /// What every host certificate this CA signs gets: not a CA,
+    /// digitalSignature + keyEncipherment, EKU serverAuth + clientAuth
+    /// (sendmail uses one certificate both ways), AKID, a random serial, and
+    /// a validity capped at the CA's own expiry (with a note then).
+    fn host_profile(
+        &self,
+        params: &mut CertificateParams,
+        days: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>, PkiError> {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
@@ -341,7 +363,7 @@ impl SigningCa {
         ];
         params.use_authority_key_identifier_extension = true;
         params.serial_number = Some(random_serial()?);
-        validity(&mut params, now, days)?;
+        validity(params, now, days)?;
         let mut notes = Vec::new();
         let ca_end = OffsetDateTime::from_unix_timestamp(self.info.not_after_unix)
             .unwrap_or(params.not_after);
@@ -352,15 +374,7 @@ impl SigningCa {
                 self.info.not_after
             ));
         }
-        let cert = params
-            .signed_by(&key, &self.issuer()?)
-            .map_err(|e| PkiError::Sign(e.to_string()))?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            cert_der: cert.der().to_vec(),
-            notes,
-        })
+        Ok(notes)
     }
 
     /// Signs a partner's certificate request (PEM or DER): its signature
@@ -454,28 +468,7 @@ impl SigningCa {
                     .map_err(|_| PkiError::Input(format!("`{n}` is not ASCII")))
             })
             .collect::<Result<_, _>>()?;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ClientAuth,
-            ExtendedKeyUsagePurpose::ServerAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        params.serial_number = Some(random_serial()?);
-        validity(&mut params, now, days)?;
-        let mut notes = Vec::new();
-        let ca_end = OffsetDateTime::from_unix_timestamp(self.info.not_after_unix)
-            .unwrap_or(params.not_after);
-        if params.not_after > ca_end {
-            params.not_after = ca_end;
-            notes.push(format!(
-                "validity capped at the CA's expiry ({}): a certificate cannot outlive its CA",
-                self.info.not_after
-            ));
-        }
+        let notes = self.host_profile(&mut params, days, now)?;
         let signed = rcgen::CertificateSigningRequestParams {
             params,
             public_key: parsed.public_key,

@@ -168,8 +168,7 @@ pub fn build_with(
         let fqdn = crate::core::fqdn::parse_fqdn(fqdn)
             .map_err(|m| refused(m, "give the partner host's fully qualified name"))?
             .name;
-        let (_, all) = install::layout_ca_only(home)?;
-        (fqdn, all, None)
+        (fqdn, install::layout_ca_only(home)?, None)
     } else {
         let (fqdn, files) = install::layout(home, fqdn)?;
         let cert = super::certfiles::read_cert_file(&home.host_cert_path(&fqdn))?;

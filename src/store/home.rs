@@ -479,13 +479,7 @@ impl Home {
             let key_pem = read_home_key(&old.key_path, 0o600)?;
             let key = pki::read_key(&key_pem)?;
             let names: Vec<String> = std::iter::once(old.fqdn.clone())
-                .chain(
-                    old.info
-                        .sans
-                        .iter()
-                        .filter(|s| **s != old.fqdn)
-                        .map(|s| s.strip_prefix("IP:").unwrap_or(s).to_string()),
-                )
+                .chain(other_names(&old))
                 .collect();
             let issued = ca.sign_host_key(&names, key, days, OffsetDateTime::now_utc())?;
             self.archive(&old)?;
@@ -509,13 +503,7 @@ impl Home {
             });
         }
         let kind = kind.unwrap_or_else(|| key_kind_of(&old.info));
-        let extra: Vec<String> = old
-            .info
-            .sans
-            .iter()
-            .filter(|s| **s != old.fqdn)
-            .map(|s| s.strip_prefix("IP:").unwrap_or(s).to_string())
-            .collect();
+        let extra = other_names(&old);
         self.archive(&old)?;
         let mut report = self.issue_with(&ca, old.fqdn.clone(), &extra, kind, days, Vec::new())?;
         report.notes.push(format!(
@@ -649,4 +637,15 @@ fn key_kind_of(info: &CertInfo) -> KeyKind {
         ("ed25519", _) => KeyKind::Ed25519,
         _ => KeyKind::Rsa2048,
     }
+}
+
+/// A host certificate's names besides its FQDN, as `--san` takes them (a
+/// renewal keeps them).
+fn other_names(e: &HostEntry) -> Vec<String> {
+    e.info
+        .sans
+        .iter()
+        .filter(|s| **s != e.fqdn)
+        .map(|s| s.strip_prefix("IP:").unwrap_or(s).to_string())
+        .collect()
 }

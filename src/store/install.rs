@@ -165,32 +165,32 @@ pub fn layout(home: &Home, fqdn: &str) -> Result<(String, Vec<LayoutFile>), Erro
 
 /// The CA's files of the layout alone (`CAcert.pem`, `certs/CAcert.pem`):
 /// a "CSR first" bundle, whose host makes its own key.
-pub fn layout_ca_only(home: &Home) -> Result<((), Vec<LayoutFile>), Error> {
+pub fn layout_ca_only(home: &Home) -> Result<Vec<LayoutFile>, Error> {
+    ca_files(home, "create one with `starttls-studio ca init --cn NAME`")
+}
+
+/// The CA's two files of every layout: `CAcert.pem` and
+/// `certs/CAcert.pem`, our CA's certificate. `hint` says how to get one.
+fn ca_files(home: &Home, hint: &str) -> Result<Vec<LayoutFile>, Error> {
     let ca_path = home.ca_cert_path();
     if !ca_path.exists() {
-        return Err(refused(
-            format!("no CA in {}", home.root.display()),
-            "create one with `starttls-studio ca init --cn NAME`",
-        ));
+        return Err(refused(format!("no CA in {}", home.root.display()), hint));
     }
     let ca = fsutil::read_limited(&ca_path, PKI_FILE_LIMIT)?;
-    Ok((
-        (),
-        vec![
-            LayoutFile {
-                rel: PathBuf::from(CA_FILE),
-                contents: ca.clone(),
-                mode: 0o644,
-                secret: false,
-            },
-            LayoutFile {
-                rel: Path::new(CAPATH_DIR).join(CA_FILE),
-                contents: ca,
-                mode: 0o644,
-                secret: false,
-            },
-        ],
-    ))
+    Ok(vec![
+        LayoutFile {
+            rel: PathBuf::from(CA_FILE),
+            contents: ca.clone(),
+            mode: 0o644,
+            secret: false,
+        },
+        LayoutFile {
+            rel: Path::new(CAPATH_DIR).join(CA_FILE),
+            contents: ca,
+            mode: 0o644,
+            secret: false,
+        },
+    ])
 }
 
 /// A host certificate from elsewhere (a public CA, an existing PKI):
@@ -364,40 +364,19 @@ type Layout = (String, Vec<LayoutFile>, Vec<String>);
 fn layout_from(home: &Home, fqdn: &str, external: Option<&External>) -> Result<Layout, Error> {
     if let Some(e) = external {
         let x = check_external(fqdn, e)?;
-        let ca_path = home.ca_cert_path();
-        if !ca_path.exists() {
-            return Err(refused(
-                format!("no CA in {}", home.root.display()),
-                "create one with `starttls-studio ca init --cn NAME`: it stays the CA of your client certificates and partners",
-            ));
-        }
-        let ca = fsutil::read_limited(&ca_path, PKI_FILE_LIMIT)?;
-        let mut files = vec![
-            LayoutFile {
-                rel: PathBuf::from(CA_FILE),
-                contents: ca.clone(),
-                mode: 0o644,
-                secret: false,
-            },
-            LayoutFile {
-                rel: Path::new(CAPATH_DIR).join(CA_FILE),
-                contents: ca,
-                mode: 0o644,
-                secret: false,
-            },
-            LayoutFile {
-                rel: PathBuf::from(format!("{}.crt", x.fqdn)),
-                contents: x.leaf_pem,
-                mode: 0o644,
-                secret: false,
-            },
-            LayoutFile {
-                rel: PathBuf::from(format!("{}.key", x.fqdn)),
-                contents: x.key_pem,
-                mode: 0o600,
-                secret: true,
-            },
-        ];
+        let mut files = ca_files(home, "create one with `starttls-studio ca init --cn NAME`: it stays the CA of your client certificates and partners")?;
+        files.push(LayoutFile {
+            rel: PathBuf::from(format!("{}.crt", x.fqdn)),
+            contents: x.leaf_pem,
+            mode: 0o644,
+            secret: false,
+        });
+        files.push(LayoutFile {
+            rel: PathBuf::from(format!("{}.key", x.fqdn)),
+            contents: x.key_pem,
+            mode: 0o600,
+            secret: true,
+        });
         for c in &x.intermediates {
             files.push(LayoutFile {
                 rel: Path::new(CAPATH_DIR).join(ca_file_name("chain-", c)),
@@ -409,14 +388,7 @@ fn layout_from(home: &Home, fqdn: &str, external: Option<&External>) -> Result<L
         return Ok((x.fqdn, files, x.notes));
     }
     let host = home.host(fqdn)?;
-    let ca_path = home.ca_cert_path();
-    if !ca_path.exists() {
-        return Err(refused(
-            format!("no CA in {}", home.root.display()),
-            "create one with `starttls-studio ca init --cn NAME`",
-        ));
-    }
-    let ca = fsutil::read_limited(&ca_path, PKI_FILE_LIMIT)?;
+    let mut files = ca_files(home, "create one with `starttls-studio ca init --cn NAME`")?;
     let cert = fsutil::read_limited(&host.cert_path, PKI_FILE_LIMIT)?;
     if !host.key_path.exists() {
         return Err(refused(
@@ -434,9 +406,7 @@ fn layout_from(home: &Home, fqdn: &str, external: Option<&External>) -> Result<L
         mode,
         secret,
     };
-    let files = vec![
-        file(PathBuf::from(CA_FILE), ca.clone(), 0o644, false),
-        file(Path::new(CAPATH_DIR).join(CA_FILE), ca, 0o644, false),
+    files.extend([
         file(
             PathBuf::from(format!("{}.crt", host.fqdn)),
             cert,
@@ -449,7 +419,7 @@ fn layout_from(home: &Home, fqdn: &str, external: Option<&External>) -> Result<L
             0o600,
             true,
         ),
-    ];
+    ]);
     Ok((host.fqdn, files, Vec::new()))
 }
 
