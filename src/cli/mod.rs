@@ -118,10 +118,14 @@ pub enum Command {
     /// Install the CA and a host's certificate and key for sendmail; prints the sendmail.mc lines
     Install {
         /// The host whose certificate to install (as given to `cert issue`)
-        fqdn: String,
+        #[arg(required_unless_present = "all")]
+        fqdn: Option<String>,
         /// Target directory, e.g. /etc/mail/tls
-        #[arg(long, value_name = "DIR")]
-        to: PathBuf,
+        #[arg(long, value_name = "DIR", required_unless_present = "all")]
+        to: Option<PathBuf>,
+        /// Re-install every host into every directory it was installed into before (the home remembers them); unchanged files are not rewritten
+        #[arg(long, conflicts_with_all = ["fqdn", "to", "cert", "key", "chain"])]
+        all: bool,
         /// The sendmail.mc the printed lines are for [default: /etc/mail/sendmail.mc if present]
         #[arg(long, value_name = "FILE")]
         mc: Option<PathBuf>,
@@ -179,6 +183,12 @@ pub enum Command {
         /// No certificate and no key: the README has the partner make its key and a request on its own host (one openssl line), to be signed here with `cert sign`
         #[arg(long)]
         csr_first: bool,
+    },
+    /// Every certificate over time: the CA, the hosts, each installed copy (current or out of date), the CRL's nextUpdate; exit 1 when something is expired or out of date
+    Status {
+        /// JSON: {ca, hosts, installs, crl, problems, warnings}
+        #[arg(long)]
+        json: bool,
     },
     /// DANE: the TLSA record of a host's current key
     #[command(subcommand)]
@@ -388,6 +398,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Gui => gui(home),
         Command::Ca(c) => ca(&home, c),
         Command::Cert(c) => cert_cmd(&home, c),
+        Command::Install { all: true, .. } => install_all(&home),
         Command::Install {
             fqdn,
             to,
@@ -395,12 +406,17 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             cert,
             key,
             chain,
+            ..
         } => {
             let external = cert
                 .zip(key)
                 .map(|(cert, key)| install::External { cert, key, chain });
+            let (Some(fqdn), Some(to)) = (fqdn, to) else {
+                return Err(refused("install needs FQDN and --to DIR", "or --all"));
+            };
             install_cmd(&home, &fqdn, &to, mc.as_deref(), external.as_ref())
         }
+        Command::Status { json } => status_cmd(&home, json),
         Command::Show { file, json } => show(&file, json),
         Command::Access(c) => access::access(c, Some(&home)),
         Command::Probe(p) => probe::probe(&home, p),
@@ -810,6 +826,90 @@ fn install_cmd(
     }
     out!("{}", advice.lines);
     Ok(if r.errors.is_empty() { 0 } else { 1 })
+}
+
+/// `install --all`: every remembered install again (only what changed is
+/// rewritten).
+fn install_all(home: &Home) -> Result<i32, Error> {
+    let all = home.installs()?;
+    if all.is_empty() {
+        outln!("No installs remembered yet: `install FQDN --to DIR` records each one.");
+        return Ok(0);
+    }
+    let mut failed = 0;
+    for (fqdn, dir) in all {
+        match install::install(home, &fqdn, &dir) {
+            Ok(r) => {
+                let changed: Vec<String> = r
+                    .plan
+                    .files
+                    .iter()
+                    .filter(|f| !matches!(f.state, install::FileState::Unchanged))
+                    .map(|f| f.path.display().to_string())
+                    .collect();
+                if changed.is_empty() {
+                    outln!("{fqdn} in {}: unchanged", dir.display());
+                } else {
+                    outln!("{fqdn} in {}: wrote {}", dir.display(), changed.join(", "));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("starttls-studio: error: {fqdn} in {}: {e}", dir.display());
+            }
+        }
+    }
+    if failed == 0 {
+        eprintln!("restart sendmail where something was written: it reads certificates only when it starts");
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}
+
+fn status_cmd(home: &Home, json: bool) -> Result<i32, Error> {
+    let s = crate::store::status::status(home, now_unix())?;
+    if json {
+        print_json(&s)?;
+    } else {
+        if let Some(c) = &s.ca {
+            outln!(
+                "CA     {}  expires {} ({} days)",
+                c.subject,
+                c.not_after,
+                c.days_left
+            );
+        }
+        for h in &s.hosts {
+            outln!(
+                "host   {}  serial {}  expires {} ({} days){}",
+                h.name,
+                h.serial,
+                h.not_after,
+                h.days_left,
+                if h.partner_key {
+                    "  [partner's key]"
+                } else {
+                    ""
+                }
+            );
+        }
+        for i in &s.installs {
+            outln!("copy   {} in {}: {}", i.fqdn, i.dir.display(), i.state);
+        }
+        if let Some(c) = &s.crl {
+            outln!(
+                "CRL    next update {} ({} days)",
+                c.next_update,
+                c.days_left
+            );
+        }
+        for w in &s.warnings {
+            outln!("WARNING {w}");
+        }
+        for p in &s.problems {
+            outln!("PROBLEM {p}");
+        }
+    }
+    Ok(if s.problems.is_empty() { 0 } else { 1 })
 }
 
 fn bundle_cmd(

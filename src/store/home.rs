@@ -11,6 +11,7 @@
 //!   hosts/FQDN.key 0600   and their keys (none for a partner's signed request:
 //!   hosts/FQDN.csr 0644   the request is kept instead)
 //!   archive/              certificates replaced by renew or revoke
+//!   installs.tsv   0644   FQDN<TAB>DIR of each `install FQDN --to DIR`
 //! ```
 
 use super::certfiles::{self, read_cert_file, read_home_key, read_key_file};
@@ -601,6 +602,42 @@ impl Home {
     }
 
     /// `cert crl`: (re)signs the CRL (valid 30 days) and returns its path.
+    pub fn installs_path(&self) -> PathBuf {
+        self.root.join("installs.tsv")
+    }
+
+    /// Every `install FQDN --to DIR` made from this home, each once, in the
+    /// order first made.
+    pub fn installs(&self) -> Result<Vec<(String, PathBuf)>, Error> {
+        let text = match fsutil::read_limited(&self.installs_path(), 16 * 1024 * 1024) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new())
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(f, d)| (f.to_string(), PathBuf::from(d)))
+            .collect())
+    }
+
+    /// Remembers an install (the caller holds [`Home::lock`]); a repeat is
+    /// a no-op.
+    pub fn record_install_locked(&self, fqdn: &str, dir: &Path) -> Result<(), Error> {
+        let mut all = self.installs()?;
+        if all.iter().any(|(f, d)| f == fqdn && d == dir) {
+            return Ok(());
+        }
+        all.push((fqdn.to_string(), dir.to_path_buf()));
+        let text: String = all
+            .iter()
+            .map(|(f, d)| format!("{f}\t{}\n", d.display()))
+            .collect();
+        fsutil::write_atomic(&self.installs_path(), text.as_bytes(), 0o644)
+    }
+
     pub fn write_crl(&self) -> Result<PathBuf, Error> {
         let _lock = self.lock()?;
         let ca = self.load_ca()?;

@@ -547,6 +547,11 @@ pub fn install_from(
     };
     let plan = plan_from(home, fqdn, &to, external)?;
     let mut report = apply(&plan)?;
+    // The home remembers where its hosts went (`install --all`, `status`);
+    // a certificate from elsewhere is not the home's to re-install.
+    if external.is_none() {
+        home.record_install_locked(&plan.fqdn, &plan.to)?;
+    }
     report.created_dirs = created_dirs;
     Ok(report)
 }

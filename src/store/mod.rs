@@ -15,6 +15,7 @@ pub mod maildir;
 pub mod mc;
 pub mod rehash;
 pub mod snapshot;
+pub mod status;
 pub mod trust;
 
 use crate::core::cert::CertError;

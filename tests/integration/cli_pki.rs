@@ -648,3 +648,81 @@ fn renew_due_renews_only_what_is_due() {
     assert_eq!(p.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&p.stderr).contains("partner"));
 }
+
+/// The home remembers each install; `status` says which installed copies
+/// are current, out of date or missing (exit 1 then), and `install --all`
+/// brings them up to date, rewriting only what changed.
+#[test]
+fn status_and_install_all_follow_renewals() {
+    let t = tempdir();
+    let home = t.path().join("home");
+    run_ok(studio(&home).args(["ca", "init", "--cn", "Status Test CA"]));
+    run_ok(studio(&home).args(["cert", "issue", "a.example.org"]));
+    run_ok(studio(&home).args(["cert", "issue", "b.example.org"]));
+    let (d1, d2, d3) = (
+        t.path().join("d1"),
+        t.path().join("d2"),
+        t.path().join("d3"),
+    );
+    for (h, d) in [
+        ("a.example.org", &d1),
+        ("a.example.org", &d2),
+        ("b.example.org", &d3),
+    ] {
+        run_ok(studio(&home).args(["install", h, "--to"]).arg(d));
+    }
+    // Installing again does not record twice.
+    run_ok(
+        studio(&home)
+            .args(["install", "a.example.org", "--to"])
+            .arg(&d1),
+    );
+    let status = |expect: i32| -> serde_json::Value {
+        let o = run(studio(&home).args(["status", "--json"]));
+        assert_eq!(
+            o.status.code(),
+            Some(expect),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let states = |v: &serde_json::Value| -> Vec<String> {
+        v["installs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["state"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let v = status(0);
+    assert_eq!(states(&v), ["current", "current", "current"]);
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 2);
+
+    run_ok(studio(&home).args(["cert", "renew", "a.example.org", "--reuse-key"]));
+    let v = status(1);
+    assert_eq!(states(&v), ["out of date", "out of date", "current"]);
+    assert!(v["problems"].to_string().contains("install --all"), "{v}");
+
+    let key_before = fs::read(d1.join("a.example.org.key")).unwrap();
+    let out = run_ok(studio(&home).args(["install", "--all"]));
+    assert!(
+        out.contains("b.example.org in") && out.contains(": unchanged"),
+        "{out}"
+    );
+    assert!(out.contains("a.example.org.crt"), "{out}");
+    assert!(
+        !out.contains("a.example.org.key"),
+        "the kept key was rewritten: {out}"
+    );
+    assert_eq!(fs::read(d1.join("a.example.org.key")).unwrap(), key_before);
+    assert_eq!(states(&status(0)), ["current", "current", "current"]);
+
+    fs::remove_file(d3.join("b.example.org.crt")).unwrap();
+    assert_eq!(states(&status(1)), ["current", "current", "missing"]);
+
+    // A revocation writes the CRL: status shows its nextUpdate.
+    run_ok(studio(&home).args(["cert", "revoke", "b.example.org"]));
+    let v = status(1);
+    assert!(v["crl"]["days_left"].as_i64().unwrap() >= 29, "{v}");
+}
