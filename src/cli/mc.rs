@@ -74,7 +74,7 @@ fn apply(home: &Home, a: ApplyArgs) -> Result<i32, Error> {
     Ok(if ok { 0 } else { 1 })
 }
 
-fn print_step(mc: &std::path::Path, step: Step) -> Result<(), Error> {
+pub(crate) fn print_step(mc: &std::path::Path, step: Step) -> Result<(), Error> {
     let text = step.describe(mc);
     if let Step::Planned(plan) = &step {
         eprintln!("{text}");

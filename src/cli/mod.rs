@@ -126,6 +126,23 @@ pub enum Command {
         /// Re-install every host into every directory it was installed into before (the home remembers them); unchanged files are not rewritten
         #[arg(long, conflicts_with_all = ["fqdn", "to", "cert", "key", "chain"])]
         all: bool,
+        /// When sendmail reads a file that changed: restart it, probe it, and require the certificate its cf names; otherwise put the files back and restart again (exit 1)
+        #[arg(long)]
+        restart: bool,
+        /// How to restart sendmail [default: systemctl restart sendmail, else /etc/init.d/sendmail restart]
+        #[arg(long, value_name = "CMD", requires = "restart")]
+        restart_command: Option<String>,
+        /// The daemon address to probe after the restart [default: from the cf's DaemonPortOptions]
+        #[arg(long, value_name = "HOST:PORT", requires = "restart")]
+        probe: Option<String>,
+        /// The sendmail.cf that says which files sendmail reads
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "/etc/mail/sendmail.cf",
+            requires = "restart"
+        )]
+        cf: PathBuf,
         /// The sendmail.mc the printed lines are for [default: /etc/mail/sendmail.mc if present]
         #[arg(long, value_name = "FILE")]
         mc: Option<PathBuf>,
@@ -398,6 +415,45 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Gui => gui(home),
         Command::Ca(c) => ca(&home, c),
         Command::Cert(c) => cert_cmd(&home, c),
+        Command::Install {
+            all,
+            restart: true,
+            restart_command,
+            probe,
+            cf,
+            fqdn,
+            to,
+            cert,
+            key,
+            chain,
+            ..
+        } => {
+            let external = cert
+                .zip(key)
+                .map(|(cert, key)| install::External { cert, key, chain });
+            let jobs = if all {
+                home.installs()?
+            } else {
+                vec![(fqdn.unwrap_or_default(), to.unwrap_or_default())]
+            };
+            let mut io: Result<(), Error> = Ok(());
+            let mut print = |step| {
+                if io.is_ok() {
+                    io = mc::print_step(&cf, step);
+                }
+            };
+            let ok = crate::net::deploy::install_and_restart(
+                &home,
+                &jobs,
+                external.as_ref(),
+                restart_command,
+                &cf,
+                probe,
+                &mut print,
+            )?;
+            io?;
+            Ok(if ok { 0 } else { 1 })
+        }
         Command::Install { all: true, .. } => install_all(&home),
         Command::Install {
             fqdn,

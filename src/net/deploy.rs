@@ -68,7 +68,10 @@ impl Step {
     pub fn describe(&self, mc: &std::path::Path) -> String {
         match self {
             Step::Planned(plan) if plan.changes() => format!("{}: the changes", mc.display()),
-            Step::Planned(_) => format!("{}: already has these settings; nothing to change", mc.display()),
+            Step::Planned(_) => format!(
+                "{}: already has these settings; nothing to change",
+                mc.display()
+            ),
             Step::DryRun => format!("(dry run: {} not changed)", mc.display()),
             Step::Wrote { backup } => format!(
                 "wrote {} (the previous version is {})",
@@ -99,7 +102,7 @@ impl Step {
                 )
             }
             Step::Failed(why) => format!(
-                "{why}\nrolling back: the previous mc and cf go back, and sendmail is restarted again"
+                "{why}\nrolling back: the previous files go back, and sendmail is restarted again"
             ),
             Step::RolledBack { restarted } => match restarted {
                 Ok(r) => match (r.starttls, &r.server_cert) {
@@ -263,4 +266,121 @@ fn roll_back_and_restart(
         .map(Box::new);
     on(Step::RolledBack { restarted });
     Ok(())
+}
+
+/// `install … --restart` and `install --all --restart`: install, then —
+/// when sendmail (its cf) reads a file that changed — restart it and prove
+/// it serves its `ServerCertFile`, verified against its `CACertPath`; when
+/// it does not, every file goes back, sendmail is restarted again, and the
+/// result is `false`.
+pub fn install_and_restart(
+    home: &Home,
+    jobs: &[(String, PathBuf)],
+    external: Option<&crate::store::install::External>,
+    restart_cmd: Option<String>,
+    cf: &std::path::Path,
+    probe: Option<String>,
+    on: &mut dyn FnMut(Step),
+) -> Result<bool, Error> {
+    use crate::store::install;
+    let cmd = match restart_cmd {
+        Some(c) => c,
+        None => restart::system_restart_command().ok_or_else(|| {
+            refused(
+                "no way to restart sendmail is known here (no systemd, no /etc/init.d/sendmail)",
+                "give a restart command (--restart-command CMD)",
+            )
+        })?,
+    };
+    let cf_text =
+        String::from_utf8_lossy(&crate::store::fsutil::read_limited(cf, 16 * 1024 * 1024)?)
+            .into_owned();
+    let settings = crate::core::sendmail_cf::parse_cf(&cf_text);
+    let canon = |p: &str| std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p));
+    let read_by_sendmail: Vec<PathBuf> = [
+        &settings.server_cert,
+        &settings.server_key,
+        &settings.ca_file,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| canon(p))
+    .collect();
+    let ca_dir = settings.ca_path.as_deref().map(canon);
+    let mut saved = Vec::new();
+    let mut touched = false;
+    for (fqdn, dir) in jobs {
+        let plan = install::plan_from(home, fqdn, dir, external)?;
+        let before = install::save_targets(&plan)?;
+        let r = install::install_from(home, fqdn, dir, external)?;
+        for f in r
+            .plan
+            .files
+            .iter()
+            .filter(|f| !matches!(f.state, install::FileState::Unchanged))
+        {
+            let p = canon(&f.path.display().to_string());
+            if read_by_sendmail.contains(&p) || ca_dir.as_ref().is_some_and(|d| p.starts_with(d)) {
+                touched = true;
+            }
+        }
+        on(Step::Note(format!(
+            "installed {fqdn} into {} ({} file(s) written)",
+            dir.display(),
+            before.len()
+        )));
+        saved.push((before, r.plan.capath.clone()));
+    }
+    if !touched {
+        on(Step::Note(format!(
+            "sendmail ({}) reads none of the files that changed: not restarted",
+            cf.display()
+        )));
+        return Ok(true);
+    }
+    let (Some(server_cert), Some(ca_path)) = (&settings.server_cert, &settings.ca_path) else {
+        return Err(refused(
+            format!(
+                "{} has no ServerCertFile or CACertPath to prove a restart against",
+                cf.display()
+            ),
+            "mc apply --to DIR puts an install's settings into the configuration",
+        )
+        .into());
+    };
+    let expect = Expect {
+        target: probe.unwrap_or_else(|| mc::daemon_address(&cf_text)),
+        ca_path: PathBuf::from(ca_path),
+        sha256: certfiles::read_cert_file(std::path::Path::new(server_cert))?.sha256_fingerprint,
+    };
+    on(Step::Restarting(cmd.clone()));
+    let proof = restart::restart(&cmd)
+        .map_err(|e| e.to_string())
+        .and_then(|out| {
+            if !out.is_empty() {
+                on(Step::RestartOutput(out));
+            }
+            restart::prove(home, &expect)
+        });
+    match proof {
+        Ok(report) => {
+            on(Step::Proved {
+                target: expect.target,
+                report: Box::new(report),
+            });
+            Ok(true)
+        }
+        Err(why) => {
+            on(Step::Failed(why));
+            for (before, capath) in &saved {
+                install::restore(before, capath)?;
+            }
+            let restarted = restart::restart(&cmd)
+                .map_err(|e| e.to_string())
+                .and_then(|_| restart::probe_when_up(home, &expect.target, None))
+                .map(Box::new);
+            on(Step::RolledBack { restarted });
+            Ok(false)
+        }
+    }
 }

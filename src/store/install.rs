@@ -556,6 +556,45 @@ pub fn install_from(
     Ok(report)
 }
 
+/// What the files a plan will change hold now (`None`: not there yet),
+/// with their modes, so a failed restart can put them back.
+pub type Saved = Vec<(PathBuf, Option<(Vec<u8>, u32)>)>;
+
+pub fn save_targets(plan: &InstallPlan) -> Result<Saved, Error> {
+    let mut out = Vec::new();
+    for f in &plan.files {
+        if matches!(f.state, FileState::Unchanged) {
+            continue;
+        }
+        let old = match fs::metadata(&f.path) {
+            Ok(m) => Some((
+                fsutil::read_limited(&f.path, PKI_FILE_LIMIT)?,
+                m.permissions().mode() & 0o7777,
+            )),
+            Err(_) => None,
+        };
+        out.push((f.path.clone(), old));
+    }
+    Ok(out)
+}
+
+/// Puts back what [`save_targets`] saved (new files are removed), then
+/// rehashes `capath`.
+pub fn restore(saved: &Saved, capath: &Path) -> Result<(), Error> {
+    for (path, old) in saved {
+        match old {
+            Some((data, mode)) => fsutil::write_atomic(path, data, *mode)?,
+            None => {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+    if capath.is_dir() {
+        rehash::rehash_dir(capath, HashKind::New)?;
+    }
+    Ok(())
+}
+
 /// Carries out a plan: stage every changed file, then rename them all into
 /// place, fix modes, and rehash `certs/`. The caller holds the locks
 /// ([`install`] does).

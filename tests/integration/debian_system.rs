@@ -309,3 +309,74 @@ fn mc_apply_rolls_back_when_sendmail_serves_something_else() {
         "Verify return code: 0 (ok)"
     );
 }
+
+/// A renewal reaches the running sendmail: `install --all --restart`
+/// installs the renewed certificate, restarts sendmail and proves it serves
+/// the new serial; with a restart that does not happen, the installed files
+/// go back (exit 1) and sendmail keeps serving what matches them.
+#[test]
+fn install_all_restart_brings_a_renewal_to_sendmail() {
+    let tmp = tempdir();
+    let sb = DebianSandbox::create(&tmp.path().join("sb"));
+    sb.start_daemon();
+    let home = tmp.path().join("home");
+    let studio = format!(
+        "{} --home {}",
+        crate::support::studio_bin().display(),
+        home.display()
+    );
+    let ok = |line: &str| {
+        let o = sb.run_sh(line);
+        assert!(
+            o.status.success(),
+            "{line}\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(&format!(
+        "{studio} ca init --cn 'Debian Test CA' && {studio} cert issue {FQDN} && {studio} install {FQDN} --to /etc/mail/studio && {studio} mc apply --to /etc/mail/studio --restart --restart-command {}",
+        sb.restart_script().display()
+    ));
+    let serial = || -> String {
+        let v: Value = serde_json::from_str(&ok(&format!(
+            "{studio} show --json /etc/mail/studio/{FQDN}.crt"
+        )))
+        .unwrap();
+        v[0]["serial"].as_str().unwrap().to_string()
+    };
+    let first = serial();
+    ok(&format!("{studio} cert renew {FQDN} --reuse-key"));
+    let out = ok(&format!(
+        "{studio} install --all --restart --restart-command {}",
+        sb.restart_script().display()
+    ));
+    let second = serial();
+    assert_ne!(first, second);
+    assert!(out.contains(&format!("(serial {second}")), "{out}");
+    assert_eq!(
+        s_client_verify(&sb, "/etc/mail/studio/certs", "25"),
+        "Verify return code: 0 (ok)"
+    );
+
+    ok(&format!("{studio} cert renew {FQDN} --reuse-key"));
+    let o = sb.run_sh(&format!(
+        "{studio} install --all --restart --restart-command true"
+    ));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("serves another certificate") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert_eq!(
+        serial(),
+        second,
+        "the installed certificate was not put back"
+    );
+    assert_eq!(
+        s_client_verify(&sb, "/etc/mail/studio/certs", "25"),
+        "Verify return code: 0 (ok)"
+    );
+}
