@@ -166,6 +166,9 @@ fn deb_metadata_lists_the_packaging_files() {
         format!("packaging/{APP_ID}.desktop"),
         format!("packaging/{APP_ID}.metainfo.xml"),
         "assets/starttls-studio.svg".to_string(),
+        "packaging/systemd/starttls-studio-renew.service".to_string(),
+        "packaging/systemd/starttls-studio-renew.timer".to_string(),
+        "packaging/default/starttls-studio".to_string(),
         "packaging/lintian-overrides".to_string(),
         "target/release/pkg/man/man1/*.1.gz".to_string(),
     ] {
