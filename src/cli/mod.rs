@@ -958,6 +958,7 @@ fn status_cmd(home: &Home, json: bool) -> Result<i32, Error> {
                 c.days_left
             );
         }
+        outln!("timer  {}", s.timer.describe());
         for w in &s.warnings {
             outln!("WARNING {w}");
         }

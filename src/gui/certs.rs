@@ -89,6 +89,16 @@ pub fn show(v: &mut CertsView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) 
     if v.issue_open {
         issue_form(ui, v, out);
     }
+    // The unattended renewal, as `status` reports it.
+    let t = &snap.timer;
+    let attention =
+        t.installed && (t.other_home || t.enabled.as_deref().is_some_and(|e| e != "enabled"));
+    let line = format!("Renewal: {}", t.describe());
+    if attention {
+        ui.colored_label(ui.visuals().warn_fg_color, line);
+    } else {
+        ui.label(egui::RichText::new(line).weak());
+    }
     let needle = v.filter.to_lowercase();
     let mut rows: Vec<RowData<'_>> = Vec::with_capacity(snap.hosts.len() + 1);
     if let Some(ca) = &snap.ca {

@@ -16,6 +16,7 @@ pub mod mc;
 pub mod rehash;
 pub mod snapshot;
 pub mod status;
+pub mod timer;
 pub mod trust;
 
 use crate::core::cert::CertError;

@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub default_install_dir: PathBuf,
     /// `/etc/mail/access` when it exists, else HOME/access.
     pub default_access_file: PathBuf,
+    /// The unattended renewal: installed, enabled, last run, its home.
+    pub timer: super::timer::TimerState,
 }
 
 /// What the views need from the home and the machine (the same calls as
@@ -31,6 +33,7 @@ pub fn load(home: &Home) -> Result<Snapshot, Error> {
         ca,
         hosts,
         machine_fqdn: machine_fqdn(),
+        timer: super::timer::state(home),
         default_install_dir: default_install_dir(),
         default_access_file: if std::path::Path::new("/etc/mail/access").exists() {
             PathBuf::from("/etc/mail/access")

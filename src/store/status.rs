@@ -51,6 +51,8 @@ pub struct Status {
     pub problems: Vec<String>,
     /// Expiring within [`WARN_DAYS`].
     pub warnings: Vec<String>,
+    /// The unattended renewal.
+    pub timer: super::timer::TimerState,
 }
 
 fn cert(name: &str, i: &CertInfo, now: i64, partner_key: bool) -> Cert {
@@ -87,6 +89,7 @@ pub fn status(home: &Home, now: i64) -> Result<Status, Error> {
         crl: None,
         problems: Vec::new(),
         warnings: Vec::new(),
+        timer: super::timer::state(home),
     };
     let judge = |what: String, days: i64, s: &mut Status| {
         if days < 0 {
