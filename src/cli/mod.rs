@@ -625,6 +625,7 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
         } => {
             let window = due.unwrap_or(0) as i64;
             let now = now_unix();
+            let installed = home.installs()?;
             let (mut renewed, mut partner, mut fresh) = (0, 0, 0);
             for e in home.list()? {
                 if e.info.days_left(now) >= window {
@@ -641,12 +642,18 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
                 }
                 print_issued("Renewed", &home.renew_with(&e.fqdn, key, days, reuse_key)?)?;
                 renewed += 1;
+                if !installed.iter().any(|(f, _)| *f == e.fqdn) {
+                    eprintln!(
+                        "  {} is not installed from this home: a new bundle must reach its host (starttls-studio bundle {} --out F)",
+                        e.fqdn, e.fqdn
+                    );
+                }
             }
             eprintln!(
                 "{renewed} renewed, {partner} due but signed from partners' requests, {fresh} not due within {window} days"
             );
             if renewed > 0 {
-                eprintln!("next: install each renewed host again where it is installed (install FQDN --to DIR), restart sendmail (it reads certificates only when it starts); a partner's host needs a new bundle (bundle FQDN --out F)");
+                eprintln!("next: starttls-studio install --all --restart (each renewed host where it was installed, then sendmail restarted: it reads certificates only when it starts)");
             }
         }
         CertCommand::Revoke { fqdn } => {
