@@ -182,6 +182,21 @@ pub fn tlsa_record(fqdn: &str, port: u16, cert_der: &[u8]) -> Option<String> {
     ))
 }
 
+/// The CRL's nextUpdate (unix seconds and RFC 3339), when it has one.
+pub fn crl_next_update(data: &[u8]) -> Option<(i64, String)> {
+    let der = if crate::core::pem::looks_like_pem(data) {
+        crate::core::pem::parse(data).ok()?.into_iter().next()?.der
+    } else {
+        data.to_vec()
+    };
+    let (_, crl) = x509_parser::parse_x509_crl(&der).ok()?;
+    let t = crl.next_update()?.to_datetime();
+    let text = t
+        .format(&::time::format_description::well_known::Rfc3339)
+        .ok()?;
+    Some((t.unix_timestamp(), text))
+}
+
 /// Upper-case hex bytes joined by `sep`.
 pub fn hex_upper(bytes: &[u8], sep: &str) -> String {
     bytes

@@ -66,21 +66,6 @@ fn cert(name: &str, i: &CertInfo, now: i64, partner_key: bool) -> Cert {
     }
 }
 
-/// The CRL's nextUpdate (unix seconds and RFC 3339), when it has one.
-fn crl_next_update(data: &[u8]) -> Option<(i64, String)> {
-    let der = if crate::core::pem::looks_like_pem(data) {
-        crate::core::pem::parse(data).ok()?.into_iter().next()?.der
-    } else {
-        data.to_vec()
-    };
-    let (_, crl) = x509_parser::parse_x509_crl(&der).ok()?;
-    let t = crl.next_update()?.to_datetime();
-    let text = t
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()?;
-    Some((t.unix_timestamp(), text))
-}
-
 pub fn status(home: &Home, now: i64) -> Result<Status, Error> {
     let mut s = Status {
         ca: None,
@@ -156,7 +141,7 @@ pub fn status(home: &Home, now: i64) -> Result<Status, Error> {
         });
     }
     if let Ok(data) = std::fs::read(home.crl_path()) {
-        if let Some((t, text)) = crl_next_update(&data) {
+        if let Some((t, text)) = crate::core::cert::crl_next_update(&data) {
             let days = (t - now).div_euclid(86_400);
             if t < now {
                 s.problems.push(format!(

@@ -586,3 +586,77 @@ fn relaying_for_a_public_ca_is_an_error() {
         "{f}"
     );
 }
+
+/// A CRL past its nextUpdate: the real sendmail fails every client
+/// certificate (`reason=CRL has expired`, verify=FAIL), and the doctor
+/// says so as an error.
+#[test]
+fn an_expired_crl_is_an_error_as_sendmail_fails_every_client() {
+    let s = setup();
+    let db = s.state.join("ca-db");
+    fs::create_dir_all(&db).unwrap();
+    fs::write(db.join("index.txt"), "").unwrap();
+    fs::write(db.join("crlnum"), "01\n").unwrap();
+    let cnf = db.join("ca.cnf");
+    fs::write(
+        &cnf,
+        format!(
+            "[ca]\ndefault_ca=x\n[x]\ndatabase={0}/index.txt\ndefault_md=sha256\ncrlnumber={0}/crlnum\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let crl = s.d.join("old.crl");
+    run_ok(
+        Command::new("openssl")
+            .args(["ca", "-config"])
+            .arg(&cnf)
+            .args(["-gencrl", "-keyfile"])
+            .arg(s.home.join("ca").join("ca.key"))
+            .arg("-cert")
+            .arg(s.home.join("ca").join("ca.crt"))
+            .args([
+                "-crl_lastupdate",
+                "20250101000000Z",
+                "-crl_nextupdate",
+                "20250102000000Z",
+                "-out",
+            ])
+            .arg(&crl),
+    );
+    let d = doctor(&s, &["--crl", crl.to_str().unwrap()]);
+    let f = expect(&d, "crl-expired", "error");
+    assert!(f["message"].as_str().unwrap().contains("2025-01-02"), "{f}");
+    assert_eq!(d.status, 1);
+
+    // The judge: sendmail with this CRL.
+    run_ok(studio(&s.home).args(["cert", "issue", "client.example.net", "--key", "ecdsa-p256"]));
+    let mc = s.state.join("crl.mc");
+    fs::write(&mc, format!("define(`confCRL', `{}')dnl\n", crl.display())).unwrap();
+    let mut args = s.peer_args();
+    args.push("--mc".into());
+    args.push(mc.into_os_string());
+    let peer = Peer::start(&s.state.join("crl-peer"), &args);
+    let from = peer.log_len();
+    let hosts = s.home.join("hosts");
+    run(Command::new(crate::support::require("swaks"))
+        .arg("--server")
+        .arg(format!("127.0.0.1:{}", peer.port()))
+        .args([
+            "--local-interface",
+            "127.0.0.2",
+            "--tls",
+            "--quit-after",
+            "RCPT",
+            "--to",
+            "someone@mx.peer.test",
+            "--tls-cert",
+        ])
+        .arg(hosts.join("client.example.net.crt"))
+        .arg("--tls-key")
+        .arg(hosts.join("client.example.net.key")));
+    let line = peer
+        .wait_log_line(from, "verifymsg=")
+        .unwrap_or_else(|| panic!("no verifymsg line:\n{}", peer.log_since(from)));
+    assert!(line.contains("verifymsg=CRL has expired"), "{line}");
+}

@@ -742,6 +742,32 @@ impl Audit<'_> {
         let ok = fsutil::read_limited(path, PKI_FILE_LIMIT)
             .map(|d| matches!(crate::core::rehash::classify(&d), crate::core::rehash::Classified::Object(o) if o.kind == crate::core::rehash::ObjectKind::Crl))
             .unwrap_or(false);
+        if ok {
+            let next = fsutil::read_limited(path, PKI_FILE_LIMIT)
+                .ok()
+                .and_then(|d| crate::core::cert::crl_next_update(&d));
+            if let Some((t, text)) = next {
+                if t < self.now {
+                    self.push(finding(
+                        "crl-expired",
+                        Severity::Error,
+                        Some(path),
+                        format!("the CRL {} is past its nextUpdate ({text})", path.display()),
+                        "With confCRL set, OpenSSL checks every client certificate against the CRL; an expired CRL fails them all (sendmail logs `reason=CRL has expired`, verify=FAIL — measured with 8.17), so TLS_Clt VERIFY rules and relaying by certificate stop working.",
+                        manual("re-sign it (starttls-studio cert crl), copy it where confCRL points, restart sendmail"),
+                    ));
+                } else if (t - self.now) < 7 * 86_400 {
+                    self.push(finding(
+                        "crl-expiring",
+                        Severity::Warning,
+                        Some(path),
+                        format!("the CRL {} must be re-signed before {text}", path.display()),
+                        "After its nextUpdate every client certificate gets verify=FAIL (`CRL has expired`).",
+                        manual("re-sign it (starttls-studio cert crl) and put it where confCRL points"),
+                    ));
+                }
+            }
+        }
         if !ok {
             self.push(finding(
                 "crl-unreadable",
