@@ -19,6 +19,7 @@ pub mod explain;
 pub mod jobs;
 pub mod live;
 pub mod mc_form;
+pub mod overview;
 pub mod partners;
 pub mod settings;
 pub mod view;
@@ -40,9 +41,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use view::ViewCtx;
 
-/// The screens, in tab order (Ctrl+1 … Ctrl+7).
+/// The screens, in tab order (Ctrl+1 … Ctrl+8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tab {
+    Overview,
     Setup,
     Certificates,
     Access,
@@ -53,7 +55,8 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 7] = [
+    pub const ALL: [Tab; 8] = [
+        Tab::Overview,
         Tab::Setup,
         Tab::Certificates,
         Tab::Access,
@@ -64,6 +67,7 @@ impl Tab {
     ];
     pub fn title(self) -> &'static str {
         match self {
+            Tab::Overview => "Overview",
             Tab::Setup => "Set up",
             Tab::Certificates => "Certificates",
             Tab::Access => "Access map",
@@ -75,6 +79,7 @@ impl Tab {
     }
     fn key(self) -> &'static str {
         match self {
+            Tab::Overview => "overview",
             Tab::Setup => "setup",
             Tab::Certificates => "certificates",
             Tab::Access => "access",
@@ -155,7 +160,13 @@ pub struct StudioApp {
 impl StudioApp {
     pub fn new(home: Home) -> Self {
         let (settings, settings_error) = settings::load(&home);
-        let tab = Tab::from_key(&settings.tab).unwrap_or(Tab::Setup);
+        // A saved tab wins; else the overview once there is a CA to
+        // overview, the setup wizard before.
+        let tab = Tab::from_key(&settings.tab).unwrap_or(if home.has_ca() {
+            Tab::Overview
+        } else {
+            Tab::Setup
+        });
         let mut app = StudioApp {
             home,
             saved_settings: settings.clone(),
@@ -244,6 +255,7 @@ impl StudioApp {
                 egui::Key::Num5,
                 egui::Key::Num6,
                 egui::Key::Num7,
+                egui::Key::Num8,
             ]
             .into_iter()
             .enumerate()
@@ -392,6 +404,7 @@ impl StudioApp {
                 doctor_report: self.doctor_report.as_ref(),
                 mc_plan: self.mc_plan.as_ref(),
                 partners: self.partners.as_ref(),
+                status: self.snapshot.as_ref().and_then(|s| s.status.as_ref()),
                 trust_preview: self.trust_preview.as_ref(),
                 mc_result: self.mc_result.as_ref(),
                 jobs: &self.jobs,
@@ -405,6 +418,7 @@ impl StudioApp {
                 Tab::Live => live::show(&mut self.live, &cx, out, ui),
                 Tab::Doctor => doctor::show(&mut self.doctor_view, &cx, out, ui),
                 Tab::Partners => partners::show(&mut self.partners_view, &cx, out, ui),
+                Tab::Overview => overview::show(&cx, out, ui),
             }
         });
 

@@ -34,6 +34,8 @@ pub struct ViewCtx<'a> {
     pub doctor_report: Option<&'a Report>,
     pub mc_plan: Option<&'a (crate::store::mc::Plan, Option<String>)>,
     pub partners: Option<&'a super::commands::PartnersState>,
+    /// `status` as last read with the snapshot.
+    pub status: Option<&'a crate::store::status::Status>,
     pub trust_preview: Option<&'a super::commands::TrustPreview>,
     pub mc_result: Option<&'a (bool, Vec<String>)>,
     pub jobs: &'a Jobs,

@@ -22,6 +22,9 @@ pub struct Snapshot {
     pub default_access_file: PathBuf,
     /// The unattended renewal: installed, enabled, last run, its home.
     pub timer: super::timer::TimerState,
+    /// `status`: installs current or not, the CRL, problems (for the
+    /// overview); `None` when it could not be read.
+    pub status: Option<super::status::Status>,
 }
 
 /// What the views need from the home and the machine (the same calls as
@@ -34,6 +37,7 @@ pub fn load(home: &Home) -> Result<Snapshot, Error> {
         hosts,
         machine_fqdn: machine_fqdn(),
         timer: super::timer::state(home),
+        status: super::status::status(home, time::OffsetDateTime::now_utc().unix_timestamp()).ok(),
         default_install_dir: default_install_dir(),
         default_access_file: if std::path::Path::new("/etc/mail/access").exists() {
             PathBuf::from("/etc/mail/access")

@@ -801,3 +801,47 @@ fn partners_trusts_a_ca_after_a_look_and_removes_it_after_asking() {
     );
     assert!(!listed.contains("Partner Root CA"), "{listed}");
 }
+
+/// With a CA the app opens on the overview; it says what `status` says,
+/// and after a renewal (and F5) it names the install that is out of date.
+#[test]
+fn overview_opens_first_and_agrees_with_status() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let tls = dir.path().join("tls");
+    run_ok(
+        studio(&home)
+            .args(["install", "mx.example.org", "--to"])
+            .arg(&tls),
+    );
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    assert_eq!(h.state().tab, Tab::Overview);
+    assert!(h
+        .query_by_label("All certificates valid, every install current.")
+        .is_some());
+    run_ok(studio(&home).args(["cert", "renew", "mx.example.org", "--reuse-key"]));
+    h.key_press(egui::Key::F5);
+    wait_for(&mut h, 30, "the reload", |a| {
+        a.snapshot
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .is_some_and(|s| !s.problems.is_empty())
+    });
+    let cli: serde_json::Value =
+        serde_json::from_slice(&run(studio(&home).args(["status", "--json"])).stdout).unwrap();
+    let gui = &h
+        .state()
+        .snapshot
+        .as_ref()
+        .unwrap()
+        .status
+        .as_ref()
+        .unwrap()
+        .problems;
+    assert_eq!(serde_json::json!(gui), cli["problems"]);
+    assert!(h.query_by_label("1 problem(s):").is_some());
+    // Each section leads to its view.
+    click(&mut h, "Open Partners");
+    assert_eq!(h.state().tab, Tab::Partners);
+}

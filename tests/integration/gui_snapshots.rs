@@ -118,3 +118,51 @@ fn snapshot_wizard_summary() {
     settle(&mut h);
     h.snapshot("wizard-summary");
 }
+
+/// The overview of a home with a CA, one host installed, and nothing due.
+fn overview(name: &str, theme: egui::Theme) {
+    let dir = fixed_dir(name);
+    let home = dir.join("home");
+    crate::support::run_ok(crate::support::studio(&home).args([
+        "ca",
+        "init",
+        "--cn",
+        "Example Mail CA",
+        "--key",
+        "ecdsa-p256",
+    ]));
+    crate::support::run_ok(crate::support::studio(&home).args([
+        "cert",
+        "issue",
+        "mx.example.org",
+        "--key",
+        "ecdsa-p256",
+    ]));
+    crate::support::run_ok(
+        crate::support::studio(&home)
+            .args(["install", "mx.example.org", "--to"])
+            .arg(dir.join("tls")),
+    );
+    let mut h = harness(home, theme);
+    wait_for(&mut h, 60, "the home", |a| a.snapshot.is_some());
+    // Days left depend on the second the test runs in: pin them.
+    let mut snap = (**h.state().snapshot.as_ref().unwrap()).clone();
+    let st = snap.status.as_mut().expect("status");
+    st.ca.as_mut().unwrap().days_left = 3649;
+    for host in &mut st.hosts {
+        host.days_left = 364;
+    }
+    h.state_mut().snapshot = Some(std::sync::Arc::new(snap));
+    settle(&mut h);
+    h.snapshot(name);
+}
+
+#[test]
+fn snapshot_overview_light() {
+    overview("overview-light", egui::Theme::Light);
+}
+
+#[test]
+fn snapshot_overview_dark() {
+    overview("overview-dark", egui::Theme::Dark);
+}
