@@ -83,7 +83,7 @@ pub fn show(cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
             section(
                 ui,
                 out,
-                "Certificates",
+                "The CA and the hosts",
                 Some((Tab::Certificates, "Open Certificates")),
                 |ui, _| {
                     match &st.ca {
@@ -168,7 +168,7 @@ pub fn show(cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
             section(
                 ui,
                 out,
-                "Partners",
+                "Trusted partners",
                 Some((Tab::Partners, "Open Partners")),
                 |ui, _| match cx.partners {
                     Some(p) => {
@@ -187,7 +187,7 @@ pub fn show(cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
             section(
                 ui,
                 out,
-                "Live test",
+                "The last live test",
                 Some((Tab::Live, "Open Live test")),
                 |ui, _| match cx.own_probe {
                     Some(r) => {
