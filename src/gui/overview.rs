@@ -119,7 +119,7 @@ pub fn show(cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
                 ui,
                 out,
                 "Installs",
-                Some((Tab::Setup, "Install again")),
+                Some((Tab::Setup, "Open Set up")),
                 |ui, _| {
                     if st.installs.is_empty() {
                         ui.label("Nothing installed from this home yet.");

@@ -582,7 +582,7 @@ pub fn verify(plan: &Plan, files: &InstallFiles) -> Result<(), Error> {
                 "m4 builds a cf from the new mc that does not use the install's files: CACertPath={} CACertFile={} ServerCertFile={} ServerKeyFile={} ClientCertFile={} ClientKeyFile={}",
                 show(&s.ca_path), show(&s.ca_file), show(&s.server_cert), show(&s.server_key), show(&s.client_cert), show(&s.client_key)
             ),
-            format!("nothing was written; something after line {} of {} sets them again (a conditional or a macro); edit it by hand", plan.new.lines().count(), plan.mc.display()),
+            format!("nothing was written; a conditional, a macro or an included file in {} sets them again after the block; look at what m4 builds from it (m4 {} | grep -E '^O (CACert|Server|Client)') and edit it by hand", plan.mc.display(), plan.mc.display()),
         ));
     }
     if !c.new_warnings.is_empty() {
