@@ -6,6 +6,8 @@ use crate::core::access::{AccessMap, Edit, Tag};
 use crate::core::access_check::{self, CheckContext, Severity};
 use crate::core::cert::CertInfo;
 use crate::core::policy::{self, Macros, Options, Ruleset, MACRO_NAMES};
+use crate::core::linediff;
+use crate::store::home::Home;
 use crate::store::{access as store_access, certfiles};
 use clap::{Subcommand, ValueEnum};
 use std::io::Write;
@@ -33,14 +35,10 @@ pub enum AccessCommand {
         file: PathBuf,
     },
     /// Let certificates relay: CERTISSUER (and with --subject CERTSUBJECT) lines from a real certificate
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["cert", "ca"])))]
     AddCertRelay {
         /// A client certificate (its issuer is trusted), or a CA certificate (its subject is)
-        #[arg(
-            long,
-            value_name = "FILE",
-            required_unless_present = "ca",
-            conflicts_with = "ca"
-        )]
+        #[arg(long, value_name = "FILE")]
         cert: Option<PathBuf>,
         /// Our own CA (the home's): every certificate it issues may relay
         #[arg(long)]
@@ -76,12 +74,14 @@ pub enum AccessCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct Target {
-    /// The access source file to edit [default: /etc/mail/access]
-    #[arg(long = "access", value_name = "FILE")]
-    pub given: Option<PathBuf>,
-    /// `given`, or the default.
-    #[arg(skip = PathBuf::from(DEFAULT_ACCESS))]
-    pub file: PathBuf,
+    /// `--access FILE`; without it the edit goes to [`DEFAULT_ACCESS`] (no
+    /// clap default: the edit must say when it writes the default file).
+    #[arg(
+        long = "access",
+        value_name = "FILE",
+        help = format!("The access source file to edit [default: {DEFAULT_ACCESS}]")
+    )]
+    pub file: Option<PathBuf>,
     /// Rebuild the database afterwards (makemap hash FILE < FILE)
     #[arg(long)]
     pub makemap: bool,
@@ -102,24 +102,10 @@ pub enum TlsTag {
 }
 
 impl Target {
-    /// `--access` was given.
-    fn explicit(&self) -> bool {
-        self.given.is_some()
+    /// The file the edit goes to.
+    fn path(&self) -> &Path {
+        self.file.as_deref().unwrap_or(Path::new(DEFAULT_ACCESS))
     }
-
-    /// Fills `file` from `--access` (clap cannot default a skipped field
-    /// from another).
-    fn resolved(mut self) -> Target {
-        if let Some(g) = &self.given {
-            self.file = g.clone();
-        }
-        self
-    }
-}
-
-/// The file's bytes as they are now (empty when it does not exist yet).
-fn current(path: &Path) -> Vec<u8> {
-    crate::store::fsutil::read_limited(path, 256 * 1024 * 1024).unwrap_or_default()
 }
 
 impl TlsTag {
@@ -186,43 +172,49 @@ fn print_edit(key_hint: &str, e: &Edit) {
     }
 }
 
-/// Says which file an edit goes to (and that it is the default when no
-/// --access was given), then the change as a diff, on stderr, before
-/// anything is written.
-fn announce(target: &Target, before: &[u8], map: &AccessMap) {
-    let default = target.file == Path::new(DEFAULT_ACCESS) && !target.explicit();
-    eprintln!(
-        "{}{}:",
-        target.file.display(),
-        if default {
-            " (the default: no --access FILE given)"
-        } else {
-            ""
-        }
-    );
-    let old = String::from_utf8_lossy(before);
-    let new = String::from_utf8_lossy(&map.to_bytes()).into_owned();
-    let diff = crate::core::linediff::diff_lines(&old, &new, 2);
-    if diff.is_empty() {
-        eprintln!("  nothing to change");
-    } else {
-        eprint!("{}", crate::core::linediff::render(&diff));
+/// Names the file an edit goes to (saying so when it is the default, as
+/// no --access was given) and shows the change as a diff, on stderr,
+/// before anything is written. Returns whether anything changes.
+fn announce(target: &Target, before: &[u8], after: &[u8]) -> bool {
+    let path = target.path();
+    let mut notes = Vec::new();
+    if target.file.is_none() {
+        notes.push("the default: no --access FILE given");
     }
+    if !path.exists() {
+        notes.push("a new file");
+    }
+    let heading = if notes.is_empty() {
+        path.display().to_string()
+    } else {
+        format!("{} ({})", path.display(), notes.join("; "))
+    };
+    if before == after {
+        eprintln!("{heading}: nothing to change");
+        return false;
+    }
+    eprintln!("{heading}: the changes");
+    let diff = linediff::diff_lines(
+        &String::from_utf8_lossy(before),
+        &String::from_utf8_lossy(after),
+        2,
+    );
+    eprint!("{}", linediff::render(&diff));
+    true
 }
 
+/// Shows the change, then saves it (or, with --dry-run, prints the new
+/// lines on stdout and writes nothing).
 fn finish(
     target: &Target,
     before: &[u8],
     map: &AccessMap,
     edits: &[(String, Edit)],
 ) -> Result<i32, Error> {
+    let changed = announce(target, before, &map.to_bytes());
     for (k, e) in edits {
         print_edit(k, e);
     }
-    announce(target, before, map);
-    let changed = edits
-        .iter()
-        .any(|(_, e)| !matches!(e, Edit::Unchanged { .. }));
     if target.dry_run {
         for (_, e) in edits {
             if let Edit::Added { line } | Edit::Changed { line, .. } = e {
@@ -231,7 +223,7 @@ fn finish(
                 }
             }
         }
-        eprintln!("(dry run: {} not changed)", target.file.display());
+        eprintln!("(dry run: {} not changed)", target.path().display());
         return Ok(0);
     }
     if !changed {
@@ -241,8 +233,9 @@ fn finish(
 }
 
 fn save_and_report(target: &Target, map: &AccessMap) -> Result<i32, Error> {
-    let report = store_access::save(&target.file, map, target.makemap)?;
-    eprintln!("saved {}", target.file.display());
+    let file = target.path();
+    let report = store_access::save(file, map, target.makemap)?;
+    eprintln!("saved {}", file.display());
     if let Some(b) = report.backup {
         eprintln!("  previous version: {}", b.display());
     }
@@ -254,7 +247,7 @@ fn save_and_report(target: &Target, map: &AccessMap) -> Result<i32, Error> {
         }
         None => eprintln!(
             "  rebuild the database: makemap hash {0} < {0} (or pass --makemap)",
-            target.file.display()
+            file.display()
         ),
     }
     Ok(0)
@@ -269,7 +262,7 @@ fn known_issuers(dir: &Path) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-pub fn access(c: AccessCommand, home: Option<&crate::store::home::Home>) -> Result<i32, Error> {
+pub fn access(c: AccessCommand, home: Option<&Home>) -> Result<i32, Error> {
     match c {
         AccessCommand::Dump { file } => {
             let map = store_access::load(&file)?;
@@ -319,45 +312,26 @@ pub fn access(c: AccessCommand, home: Option<&crate::store::home::Home>) -> Resu
         }
         AccessCommand::AddCertRelay {
             cert,
-            ca,
+            ca: _,
             subject,
             target,
         } => {
-            let target = target.resolved();
-            let cert = match (cert, ca) {
-                (Some(c), _) => c,
-                (None, _) => {
-                    let home = home.ok_or_else(|| refused("no home", "give --home DIR"))?;
-                    if !home.has_ca() {
-                        return Err(refused(
-                            format!("the home {} has no CA", home.root.display()),
-                            "create it first: starttls-studio ca init --cn NAME (or give --cert FILE)",
-                        ));
-                    }
-                    home.ca_cert_path()
-                }
+            // clap requires exactly one of --cert and --ca.
+            let info = match &cert {
+                Some(file) => first_certificate(file)?,
+                None => homes_ca(home)?,
             };
-            let certs = certfiles::infos_in_file(&cert)?;
-            let info: &CertInfo = &certs[0];
-            if certs.len() > 1 {
-                eprintln!(
-                    "{} holds {} certificates; using the first: {} (issued by {})",
-                    cert.display(),
-                    certs.len(),
-                    info.subject,
-                    info.issuer
-                );
-            }
-            let (issuer, subj) = crate::core::access::cert_relay_names(info, subject);
+            let (issuer, subj) = crate::core::access::cert_relay_names(&info, subject);
             if info.is_ca && !subject {
                 eprintln!(
                     "{} is a CA: every certificate it issues may relay",
                     info.subject
                 );
             }
-            let _lock = store_access::lock(&target.file)?;
-            let mut map = store_access::load_or_empty(&target.file)?;
-            let before = current(&target.file);
+            let file = target.path();
+            let _lock = store_access::lock(file)?;
+            let mut map = store_access::load_or_empty(file)?;
+            let before = map.to_bytes();
             let edits = map
                 .add_cert_relay(&issuer, subj.as_deref())
                 .map_err(|m| refused(m, "nothing was changed"))?;
@@ -378,10 +352,10 @@ pub fn access(c: AccessCommand, home: Option<&crate::store::home::Home>) -> Resu
             require,
             target,
         } => {
-            let target = target.resolved();
-            let _lock = store_access::lock(&target.file)?;
-            let mut map = store_access::load_or_empty(&target.file)?;
-            let before = current(&target.file);
+            let file = target.path();
+            let _lock = store_access::lock(file)?;
+            let mut map = store_access::load_or_empty(file)?;
+            let before = map.to_bytes();
             let tag = tag.tag();
             let edit = map
                 .set_tls(&tag, &host, &require)
@@ -389,28 +363,59 @@ pub fn access(c: AccessCommand, home: Option<&crate::store::home::Home>) -> Resu
             finish(&target, &before, &map, &[(format!("{tag}:{host}"), edit)])
         }
         AccessCommand::Remove { key, target } => {
-            let target = target.resolved();
-            let _lock = store_access::lock(&target.file)?;
-            let mut map = store_access::load(&target.file)?;
-            let before = current(&target.file);
+            let file = target.path();
+            let _lock = store_access::lock(file)?;
+            let mut map = store_access::load(file)?;
+            let before = map.to_bytes();
             let removed = map.remove(&key);
             if removed.is_empty() {
                 return Err(refused(
-                    format!("no entry `{key}` in {}", target.file.display()),
+                    format!("no entry `{key}` in {}", file.display()),
                     "check the key (see `access check`)",
                 ));
             }
+            announce(&target, &before, &map.to_bytes());
             for l in &removed {
                 eprintln!("  line {l}: removed {key}");
             }
-            announce(&target, &before, &map);
             if target.dry_run {
-                eprintln!("(dry run: {} not changed)", target.file.display());
+                eprintln!("(dry run: {} not changed)", file.display());
                 return Ok(0);
             }
             save_and_report(&target, &map)
         }
     }
+}
+
+/// The first certificate in `file` (saying so when it holds more).
+fn first_certificate(file: &Path) -> Result<CertInfo, Error> {
+    let mut certs = certfiles::infos_in_file(file)?;
+    if certs.len() > 1 {
+        eprintln!(
+            "{} holds {} certificates; using the first: {} (issued by {})",
+            file.display(),
+            certs.len(),
+            certs[0].subject,
+            certs[0].issuer
+        );
+    }
+    Ok(certs.swap_remove(0))
+}
+
+/// `--ca`: the home's own CA certificate.
+fn homes_ca(home: Option<&Home>) -> Result<CertInfo, Error> {
+    let home = home.ok_or_else(|| {
+        refused(
+            "--ca needs the home that holds the CA",
+            "give --home DIR (or set STARTTLS_STUDIO_HOME), or --cert FILE",
+        )
+    })?;
+    home.ca_info()?.ok_or_else(|| {
+        refused(
+            format!("--ca: no CA in {}", home.root.display()),
+            "create one with `starttls-studio ca init --cn NAME`, or give the CA's file with --cert FILE",
+        )
+    })
 }
 
 pub fn policy_eval(p: PolicyEval) -> Result<i32, Error> {

@@ -1343,129 +1343,368 @@ fn entries_that_never_act_are_errors_and_strict_fails_on_warnings() {
     assert_eq!(o.status.code(), Some(1), "--strict fails on the warning");
 }
 
-/// Every edit says which file it writes and shows the change as a diff on
-/// stderr before writing; `--ca` is the home's own CA; owner, group and
-/// mode of the edited file stay.
-#[test]
-fn edits_are_explicit_and_ca_is_the_homes() {
+// ------------------------------------- explicit edits and --ca
+
+const HEAD: &[u8] = b"# ours\nConnect:127.0.0.1\tRELAY\n";
+const OUR_CA_LINE: &str = "CERTISSUER:/CN=Example+20Mail+20CA\tRELAY";
+
+/// A home with a CA made by `ca init` (RSA keys are slow; the kind does
+/// not matter here).
+fn home_with_ca(dir: &Path) -> PathBuf {
+    let home = dir.join("home");
+    run_ok(studio(&home).args([
+        "ca",
+        "init",
+        "--cn",
+        "Example Mail CA",
+        "--key",
+        "ecdsa-p256",
+    ]));
+    home
+}
+
+/// Stderr of an edit that must succeed.
+fn edit_stderr(cmd: &mut Command) -> (String, String) {
+    let o = run(cmd);
+    assert!(o.status.success(), "{cmd:?}: {}", describe(&o));
+    (text(&o.stdout), text(&o.stderr))
+}
+
+fn owner_group_mode(p: &Path) -> (u32, u32, u32) {
     use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).unwrap();
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+/// `needle`'s position in `hay`, which must hold it.
+fn at(hay: &str, needle: &str) -> usize {
+    hay.find(needle)
+        .unwrap_or_else(|| panic!("no `{needle}` in:\n{hay}"))
+}
+
+/// add-cert-relay, set-tls (a change: `-` and `+`) and remove each name
+/// the file they edit and show the diff on stderr before saving; stdout
+/// stays empty; owner, group and mode survive every save.
+#[test]
+fn every_edit_names_its_file_and_shows_the_diff_before_saving() {
     let t = tempdir();
-    let home = t.path().join("home");
-    run_ok(studio(&home).args(["ca", "init", "--cn", "Example Mail CA"]));
-    let access = t.path().join("access");
-    write(&access, b"# ours\nConnect:127.0.0.1\tRELAY\n");
-    std::fs::set_permissions(&access, std::fs::Permissions::from_mode(0o640)).unwrap();
-    std::os::unix::fs::chown(&access, Some(0), Some(65534)).unwrap();
+    let home = home_with_ca(t.path());
+    let f = t.path().join("access");
+    write(&f, HEAD);
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&f, Some(0), Some(65534)).unwrap();
+    let heading = format!("{}: the changes", f.display());
+    let saved = format!("saved {}", f.display());
+    let edit = |args: &[&str]| {
+        edit_stderr(
+            studio(&home)
+                .arg("access")
+                .args(args)
+                .arg("--access")
+                .arg(&f),
+        )
+    };
 
-    let via_ca = run(studio(&home)
-        .args(["access", "add-cert-relay", "--ca", "--access"])
-        .arg(&access));
-    let err = text(&via_ca.stderr);
-    assert!(via_ca.status.success(), "{err}");
-    assert!(err.contains(&format!("{}:", access.display())), "{err}");
+    let (out, err) = edit(&["add-cert-relay", "--ca"]);
+    assert_eq!(out, "", "stdout stays empty");
     assert!(!err.contains("the default"), "{err}");
-    assert!(
-        err.contains("+ CERTISSUER:/CN=Example+20Mail+20CA\tRELAY"),
-        "{err}"
-    );
-    let by_ca = read(&access);
-    // --ca writes what --cert with the home's CA file writes.
-    let other = t.path().join("access2");
-    write(&other, b"# ours\nConnect:127.0.0.1\tRELAY\n");
-    run_ok(
-        studio(&home)
-            .args(["access", "add-cert-relay", "--cert"])
-            .arg(home.join("ca").join("ca.crt"))
-            .arg("--access")
-            .arg(&other),
-    );
-    assert_eq!(read(&other), by_ca);
-    let m = std::fs::metadata(&access).unwrap();
-    assert_eq!((m.uid(), m.gid(), mode(&access)), (0, 65534, 0o640));
+    let h = at(&err, &heading);
+    let plus = at(&err, &format!("+ {OUR_CA_LINE}\n"));
+    at(&err, "  Connect:127.0.0.1\tRELAY\n");
+    assert!(h < plus && plus < at(&err, &saved), "{err}");
+    assert_eq!(read(&f), [HEAD, OUR_CA_LINE.as_bytes(), b"\n"].concat());
+    assert_eq!(owner_group_mode(&f), (0, 65534, 0o640), "after add-cert-relay");
 
-    let set = run(studio(&home)
-        .args([
-            "access",
-            "set-tls",
-            "--tag",
-            "TLS_Clt",
-            "--host",
-            "c.example.net",
-            "--require",
-            "VERIFY",
-            "--dry-run",
-            "--access",
-        ])
-        .arg(&access));
-    assert!(
-        text(&set.stderr).contains("+ TLS_Clt:c.example.net\tVERIFY"),
-        "{}",
-        text(&set.stderr)
-    );
-    assert_eq!(read(&access), by_ca, "a dry run wrote");
+    edit(&[
+        "set-tls",
+        "--tag",
+        "TLS_Clt",
+        "--host",
+        "c.example.net",
+        "--require",
+        "VERIFY",
+    ]);
+    let (out, err) = edit(&[
+        "set-tls",
+        "--tag",
+        "TLS_Clt",
+        "--host",
+        "c.example.net",
+        "--require",
+        "VERIFY:128",
+    ]);
+    assert_eq!(out, "");
+    let h = at(&err, &heading);
+    let minus = at(&err, "- TLS_Clt:c.example.net\tVERIFY\n");
+    let plus = at(&err, "+ TLS_Clt:c.example.net\tVERIFY:128\n");
+    assert!(h < minus && minus < plus && plus < at(&err, &saved), "{err}");
+    assert_eq!(owner_group_mode(&f), (0, 65534, 0o640), "after set-tls");
 
-    let rm = run(studio(&home)
-        .args([
-            "access",
-            "remove",
-            "CERTISSUER:/CN=Example+20Mail+20CA",
-            "--access",
-        ])
-        .arg(&access));
-    assert!(
-        text(&rm.stderr).contains("- CERTISSUER:/CN=Example+20Mail+20CA\tRELAY"),
-        "{}",
-        text(&rm.stderr)
+    let (out, err) = edit(&["remove", "CERTISSUER:/CN=Example+20Mail+20CA"]);
+    assert_eq!(out, "");
+    let h = at(&err, &heading);
+    let minus = at(&err, &format!("- {OUR_CA_LINE}\n"));
+    assert!(h < minus && minus < at(&err, &saved), "{err}");
+    assert!(!err.contains("\n+ "), "a removal adds nothing: {err}");
+    assert_eq!(
+        read(&f),
+        [HEAD, b"TLS_Clt:c.example.net\tVERIFY:128\n"].concat()
     );
-    assert_eq!(read(&access), b"# ours\nConnect:127.0.0.1\tRELAY\n");
+    assert_eq!(owner_group_mode(&f), (0, 65534, 0o640), "after remove");
 
-    // Unchanged: said, nothing written.
-    let before = std::fs::metadata(&access).unwrap().mtime_nsec();
-    run_ok(
+    // A file that does not exist yet is named as new.
+    let new = t.path().join("new-access");
+    let (_, err) = edit_stderr(
         studio(&home)
             .args(["access", "add-cert-relay", "--ca", "--access"])
-            .arg(&other),
+            .arg(&new),
     );
-    let again = run(studio(&home)
-        .args(["access", "add-cert-relay", "--ca", "--access"])
-        .arg(&other));
-    assert!(
-        text(&again.stderr).contains("nothing to change"),
-        "{}",
-        text(&again.stderr)
-    );
-    assert_eq!(std::fs::metadata(&access).unwrap().mtime_nsec(), before);
+    at(&err, &format!("{} (a new file): the changes", new.display()));
+    at(&err, &format!("+ {OUR_CA_LINE}\n"));
+}
 
-    // Without --access the default file is named as the default (a dry
-    // run: the live /etc/mail/access is only read).
-    if Path::new("/etc/mail/access").exists() {
-        let d = run(studio(&home).args(["access", "add-cert-relay", "--ca", "--dry-run"]));
-        assert!(
-            text(&d.stderr).contains("/etc/mail/access (the default: no --access FILE given):"),
-            "{}",
-            text(&d.stderr)
+/// A dry run names the file and shows the diff, prints the new lines on
+/// stdout as before, and writes nothing.
+#[test]
+fn a_dry_run_shows_file_and_diff_and_writes_nothing() {
+    let t = tempdir();
+    let home = home_with_ca(t.path());
+    let f = t.path().join("access");
+    write(&f, &[HEAD, OUR_CA_LINE.as_bytes(), b"\n"].concat());
+    let before = read(&f);
+    let dry = |args: &[&str]| {
+        edit_stderr(
+            studio(&home)
+                .arg("access")
+                .args(args)
+                .args(["--dry-run", "--access"])
+                .arg(&f),
+        )
+    };
+    let not_changed = format!("(dry run: {} not changed)", f.display());
+
+    let (out, err) = dry(&[
+        "set-tls",
+        "--tag",
+        "TLS_Clt",
+        "--host",
+        "c.example.net",
+        "--require",
+        "VERIFY",
+    ]);
+    assert_eq!(out, "TLS_Clt:c.example.net\tVERIFY\n");
+    assert!(
+        at(&err, &format!("{}: the changes", f.display()))
+            < at(&err, "+ TLS_Clt:c.example.net\tVERIFY\n"),
+        "{err}"
+    );
+    at(&err, &not_changed);
+    assert!(!err.contains("saved"), "{err}");
+
+    let (out, err) = dry(&["remove", "CERTISSUER:/CN=Example+20Mail+20CA"]);
+    assert_eq!(out, "");
+    at(&err, &format!("{}: the changes", f.display()));
+    at(&err, &format!("- {OUR_CA_LINE}\n"));
+    at(&err, &not_changed);
+
+    let (_, err) = dry(&["add-cert-relay", "--ca"]);
+    at(&err, &format!("{}: nothing to change", f.display()));
+
+    assert_eq!(read(&f), before, "a dry run wrote");
+    assert!(!t.path().join("access.bak").exists(), "a dry run made a backup");
+}
+
+/// An edit that changes nothing says so and does not touch the file (no
+/// new inode, no backup).
+#[test]
+fn an_edit_that_changes_nothing_says_so_and_writes_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempdir();
+    let home = home_with_ca(t.path());
+    let f = t.path().join("access");
+    write(
+        &f,
+        &[
+            HEAD,
+            OUR_CA_LINE.as_bytes(),
+            b"\nTLS_Srv:mx.example.net\tVERIFY\n",
+        ]
+        .concat(),
+    );
+    let before = (read(&f), std::fs::metadata(&f).unwrap().ino());
+    for args in [
+        &["add-cert-relay", "--ca"][..],
+        &[
+            "set-tls",
+            "--tag",
+            "TLS_Srv",
+            "--host",
+            "mx.example.net",
+            "--require",
+            "VERIFY",
+        ],
+    ] {
+        let (out, err) = edit_stderr(
+            studio(&home)
+                .arg("access")
+                .args(args)
+                .arg("--access")
+                .arg(&f),
         );
+        assert_eq!(out, "", "{args:?}");
+        at(&err, &format!("{}: nothing to change", f.display()));
+        assert!(
+            !err.contains("saved") && !err.contains("\n+ ") && !err.contains("\n- "),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            (read(&f), std::fs::metadata(&f).unwrap().ino()),
+            before,
+            "{args:?} rewrote the file"
+        );
+        assert!(!t.path().join("access.bak").exists(), "{args:?}");
     }
+}
 
-    // --ca without a CA, and --ca with --cert.
-    let none = run(studio(&t.path().join("empty-home"))
-        .args(["access", "add-cert-relay", "--ca", "--access"])
-        .arg(&access));
-    assert_eq!(none.status.code(), Some(1));
-    assert!(
-        text(&none.stderr).contains("has no CA"),
-        "{}",
-        text(&none.stderr)
+/// Without --access the edit goes to /etc/mail/access and says that this
+/// is the default. Run in a private mount namespace with a scratch
+/// directory over /etc/mail, so the real edit happens and the machine's
+/// own file is never touched.
+#[test]
+fn without_access_the_default_file_is_named_as_the_default() {
+    let t = tempdir();
+    let home = home_with_ca(t.path());
+    let etc_mail = t.path().join("etc-mail");
+    std::fs::create_dir(&etc_mail).unwrap();
+    write(&etc_mail.join("access"), HEAD);
+    let real = std::fs::read("/etc/mail/access").ok();
+    let o = run(Command::new(require("unshare"))
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount --bind "$1" /etc/mail && shift && exec "$@""#)
+        .arg("sh")
+        .arg(&etc_mail)
+        .arg(crate::support::studio_bin())
+        .arg("--home")
+        .arg(&home)
+        .args(["access", "add-cert-relay", "--ca"])
+        .env_remove("STARTTLS_STUDIO_HOME"));
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{}", describe(&o));
+    let h = at(
+        &err,
+        "/etc/mail/access (the default: no --access FILE given): the changes\n",
     );
-    let both = run(studio(&home)
-        .args([
-            "access",
-            "add-cert-relay",
-            "--ca",
-            "--cert",
-            "/dev/null",
-            "--access",
-        ])
-        .arg(&access));
-    assert_eq!(both.status.code(), Some(2));
+    assert!(
+        h < at(&err, &format!("+ {OUR_CA_LINE}\n")) && h < at(&err, "saved /etc/mail/access"),
+        "{err}"
+    );
+    assert_eq!(
+        read(&etc_mail.join("access")),
+        [HEAD, OUR_CA_LINE.as_bytes(), b"\n"].concat()
+    );
+    assert_eq!(
+        std::fs::read("/etc/mail/access").ok(),
+        real,
+        "the machine's /etc/mail/access was changed"
+    );
+}
+
+/// `--ca` is the CA of the home STARTTLS_STUDIO_HOME names (not of the
+/// default data directory, which has another CA here), and writes exactly
+/// what `--cert HOME/ca/ca.crt` writes.
+#[test]
+fn ca_is_the_ca_of_the_home_starttls_studio_home_names() {
+    let t = tempdir();
+    let user_home = t.path().join("user");
+    std::fs::create_dir(&user_home).unwrap();
+    let bare = |home_env: Option<&Path>| {
+        let mut c = Command::new(crate::support::studio_bin());
+        c.env("HOME", &user_home).env_remove("XDG_DATA_HOME");
+        match home_env {
+            Some(h) => c.env("STARTTLS_STUDIO_HOME", h),
+            None => c.env_remove("STARTTLS_STUDIO_HOME"),
+        };
+        c
+    };
+    // The default data directory gets a CA of its own.
+    run_ok(bare(None).args(["ca", "init", "--cn", "Default CA", "--key", "ecdsa-p256"]));
+    let home = t.path().join("studio-home");
+    run_ok(bare(Some(&home)).args([
+        "ca",
+        "init",
+        "--cn",
+        "Example Mail CA",
+        "--key",
+        "ecdsa-p256",
+    ]));
+
+    let by_ca = t.path().join("by-ca");
+    let by_cert = t.path().join("by-cert");
+    write(&by_ca, HEAD);
+    write(&by_cert, HEAD);
+    let (_, err) = edit_stderr(
+        bare(Some(&home))
+            .args(["access", "add-cert-relay", "--ca", "--access"])
+            .arg(&by_ca),
+    );
+    at(&err, &format!("+ {OUR_CA_LINE}\n"));
+    edit_stderr(
+        bare(Some(&home))
+            .args(["access", "add-cert-relay", "--cert"])
+            .arg(home.join("ca/ca.crt"))
+            .arg("--access")
+            .arg(&by_cert),
+    );
+    assert_eq!(esc(&read(&by_ca)), esc(&read(&by_cert)));
+    assert_eq!(
+        read(&by_ca),
+        [HEAD, OUR_CA_LINE.as_bytes(), b"\n"].concat()
+    );
+}
+
+/// `--ca` in a home without a CA is refused (exit 1) with the command that
+/// makes one; nothing is written.
+#[test]
+fn ca_without_a_ca_is_refused_with_the_way_out() {
+    let t = tempdir();
+    let empty = t.path().join("empty-home");
+    let f = t.path().join("access");
+    for home in [&empty, &t.path().to_path_buf()] {
+        let o = run(studio(home)
+            .args(["access", "add-cert-relay", "--ca", "--access"])
+            .arg(&f));
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+        assert!(
+            err.contains(&format!("no CA in {}", home.display()))
+                && err.contains("starttls-studio ca init --cn NAME"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!f.exists(), "a refused --ca wrote the access file");
+    assert!(!empty.exists(), "a refused --ca created the home");
+}
+
+/// `--ca` and `--cert` together, or neither, are usage errors (exit 2).
+#[test]
+fn ca_with_cert_or_neither_is_a_usage_error() {
+    let t = tempdir();
+    let home = home_with_ca(t.path());
+    let f = t.path().join("access");
+    let ca = home.join("ca/ca.crt");
+    for args in [
+        vec!["--ca".to_string(), "--cert".into(), ca.display().to_string()],
+        vec![],
+    ] {
+        let o = run(studio(&home)
+            .args(["access", "add-cert-relay"])
+            .args(&args)
+            .arg("--access")
+            .arg(&f));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", describe(&o));
+        let err = text(&o.stderr);
+        assert!(err.contains("--ca") && err.contains("--cert"), "{err}");
+    }
+    assert!(!f.exists());
 }
