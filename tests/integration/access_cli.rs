@@ -1413,7 +1413,11 @@ fn every_edit_names_its_file_and_shows_the_diff_before_saving() {
     at(&err, "  Connect:127.0.0.1\tRELAY\n");
     assert!(h < plus && plus < at(&err, &saved), "{err}");
     assert_eq!(read(&f), [HEAD, OUR_CA_LINE.as_bytes(), b"\n"].concat());
-    assert_eq!(owner_group_mode(&f), (0, 65534, 0o640), "after add-cert-relay");
+    assert_eq!(
+        owner_group_mode(&f),
+        (0, 65534, 0o640),
+        "after add-cert-relay"
+    );
 
     edit(&[
         "set-tls",
@@ -1437,7 +1441,10 @@ fn every_edit_names_its_file_and_shows_the_diff_before_saving() {
     let h = at(&err, &heading);
     let minus = at(&err, "- TLS_Clt:c.example.net\tVERIFY\n");
     let plus = at(&err, "+ TLS_Clt:c.example.net\tVERIFY:128\n");
-    assert!(h < minus && minus < plus && plus < at(&err, &saved), "{err}");
+    assert!(
+        h < minus && minus < plus && plus < at(&err, &saved),
+        "{err}"
+    );
     assert_eq!(owner_group_mode(&f), (0, 65534, 0o640), "after set-tls");
 
     let (out, err) = edit(&["remove", "CERTISSUER:/CN=Example+20Mail+20CA"]);
@@ -1459,7 +1466,10 @@ fn every_edit_names_its_file_and_shows_the_diff_before_saving() {
             .args(["access", "add-cert-relay", "--ca", "--access"])
             .arg(&new),
     );
-    at(&err, &format!("{} (a new file): the changes", new.display()));
+    at(
+        &err,
+        &format!("{} (a new file): the changes", new.display()),
+    );
     at(&err, &format!("+ {OUR_CA_LINE}\n"));
 }
 
@@ -1511,7 +1521,10 @@ fn a_dry_run_shows_file_and_diff_and_writes_nothing() {
     at(&err, &format!("{}: nothing to change", f.display()));
 
     assert_eq!(read(&f), before, "a dry run wrote");
-    assert!(!t.path().join("access.bak").exists(), "a dry run made a backup");
+    assert!(
+        !t.path().join("access.bak").exists(),
+        "a dry run made a backup"
+    );
 }
 
 /// An edit that changes nothing says so and does not touch the file (no
@@ -1656,10 +1669,7 @@ fn ca_is_the_ca_of_the_home_starttls_studio_home_names() {
             .arg(&by_cert),
     );
     assert_eq!(esc(&read(&by_ca)), esc(&read(&by_cert)));
-    assert_eq!(
-        read(&by_ca),
-        [HEAD, OUR_CA_LINE.as_bytes(), b"\n"].concat()
-    );
+    assert_eq!(read(&by_ca), [HEAD, OUR_CA_LINE.as_bytes(), b"\n"].concat());
 }
 
 /// `--ca` in a home without a CA is refused (exit 1) with the command that
@@ -1694,7 +1704,11 @@ fn ca_with_cert_or_neither_is_a_usage_error() {
     let f = t.path().join("access");
     let ca = home.join("ca/ca.crt");
     for args in [
-        vec!["--ca".to_string(), "--cert".into(), ca.display().to_string()],
+        vec![
+            "--ca".to_string(),
+            "--cert".into(),
+            ca.display().to_string(),
+        ],
         vec![],
     ] {
         let o = run(studio(&home)
