@@ -5,6 +5,7 @@
 mod access;
 pub mod docs;
 mod doctor;
+mod log;
 mod mc;
 mod probe;
 mod serve;
@@ -213,6 +214,9 @@ pub enum Command {
     /// Trust partners' CAs in an install's CA directory (DIR/certs), optionally announced in DIR/CAcert.pem
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Explain sendmail's log (STARTTLS, TLS requirements, relaying, file safety)
+    #[command(subcommand)]
+    Log(log::LogCommand),
     /// Put an install's TLS settings into sendmail.mc; with --rebuild/--restart also rebuild the cf, restart sendmail and prove what it serves
     #[command(subcommand)]
     Mc(mc::McCommand),
@@ -407,6 +411,12 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         }
         _ => {}
     }
+    // Nor does reading a log.
+    let command = match cli.command {
+        Some(Command::Log(c)) => return log::log(c),
+        c => c,
+    };
+    let cli = Cli { command, ..cli };
     let home = Home::resolve(cli.home)?;
     let Some(command) = cli.command else {
         return gui(home);
@@ -473,6 +483,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             install_cmd(&home, &fqdn, &to, mc.as_deref(), external.as_ref())
         }
         Command::Status { json } => status_cmd(&home, json),
+        Command::Log(c) => log::log(c),
         Command::Show { file, json } => show(&file, json),
         Command::Access(c) => access::access(c, Some(&home)),
         Command::Probe(p) => probe::probe(&home, p),

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod access_check;
+pub mod causes;
 pub mod cert;
 pub mod chain;
 pub mod der;
@@ -10,6 +11,7 @@ pub mod dn;
 pub mod fqdn;
 pub mod linediff;
 pub mod m4;
+pub mod maillog;
 mod oid_names;
 pub mod pem;
 pub mod pki;

@@ -72,6 +72,26 @@ impl Verify {
         }
     }
 
+    /// What the value means, in a few words (the Decisions view, `log
+    /// explain`).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Verify::Unset => "no STARTTLS in this session",
+            Verify::Ok => "the certificate verified",
+            Verify::No => "no certificate presented",
+            Verify::Not => "no certificate asked for",
+            Verify::Fail => "a certificate that did not verify",
+            Verify::None => "no STARTTLS",
+            Verify::Temp => "temporary failure",
+            Verify::Protocol => "protocol error",
+            Verify::Software => "the handshake failed",
+            Verify::Trusted => "trusted by the configuration (counts as OK)",
+            Verify::Clear => "STARTTLS disabled locally",
+            Verify::Config => "the TLS configuration is broken",
+            Verify::DaneFail => "the DANE check failed",
+        }
+    }
+
     /// The value sendmail spells `s`, if it is one.
     pub fn parse(s: &str) -> Option<Verify> {
         Verify::ALL.into_iter().find(|v| v.as_str() == s)

@@ -13,16 +13,16 @@ use crate::core::verify::Verify;
 use eframe::egui;
 use std::path::PathBuf;
 
-pub const VERIFY_VALUES: &[(&str, &str)] = &[
-    ("OK", "the certificate verified"),
-    ("FAIL", "a certificate that did not verify"),
-    ("NO", "no certificate presented"),
-    ("NONE", "no STARTTLS"),
-    ("TEMP", "temporary failure"),
-    ("PROTOCOL", "protocol error"),
-    ("SOFTWARE", "the handshake failed"),
+/// The values the Decisions view offers for `${verify}`.
+pub const VERIFY_VALUES: &[Verify] = &[
+    Verify::Ok,
+    Verify::Fail,
+    Verify::No,
+    Verify::None,
+    Verify::Temp,
+    Verify::Protocol,
+    Verify::Software,
 ];
-
 const ISSUER: &str = "${cert_issuer}";
 const SUBJECT: &str = "${cert_subject}";
 
@@ -185,9 +185,9 @@ pub fn show(v: &mut ExplainView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui
             egui::Grid::new("peer").num_columns(2).show(ui, |ui| {
                 ui.label("${verify}");
                 ui.horizontal(|ui| {
-                    for (val, hint) in VERIFY_VALUES {
-                        ui.selectable_value(&mut v.verify, val.to_string(), *val)
-                            .on_hover_text(*hint);
+                    for val in VERIFY_VALUES {
+                        ui.selectable_value(&mut v.verify, val.to_string(), val.as_str())
+                            .on_hover_text(val.meaning());
                     }
                 });
                 ui.end_row();

@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod home;
 pub mod install;
 pub mod lock;
+pub mod logread;
 pub mod maildir;
 pub mod mc;
 pub mod rehash;

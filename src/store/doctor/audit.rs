@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::core::access_check::{self, CheckContext};
+use crate::core::causes;
 use crate::core::cert::CertInfo;
 use crate::core::chain::{self, KeyMatch};
 use crate::core::rehash::HashKind;
@@ -634,7 +635,7 @@ impl Audit<'_> {
                 Severity::Error,
                 Some(path),
                 format!("{what} {} has mode {mode:04o}: others may read or change it", path.display()),
-                format!("sendmail refuses a private key that anyone but its owner can read or write: it logs `STARTTLS=server: file {} unsafe: {who}` and silently offers no STARTTLS. Clients see no STARTTLS in the EHLO reply, so mail goes unencrypted or not at all (TLS_Srv rules).", path.display()),
+                causes::unsafe_file(&path.display().to_string(), who).why,
                 auto(format!("chmod 600 {}", path.display()), FixAction::Chmod { path: path.to_path_buf(), mode: 0o600 }),
             ));
         }
@@ -649,7 +650,7 @@ impl Audit<'_> {
                 Severity::Error,
                 Some(path),
                 format!("{what} {} is owned by uid {uid}, not root", path.display()),
-                format!("sendmail (running as root) accepts a key only when root (or the TrustedUser) owns it; otherwise it logs `STARTTLS=server: file {} unsafe: Permission denied` and offers no STARTTLS.", path.display()),
+                causes::unsafe_file(&path.display().to_string(), "Permission denied").why,
                 manual(format!("chown root:root {}", path.display())),
             ));
         }
@@ -753,8 +754,8 @@ impl Audit<'_> {
                         Severity::Error,
                         Some(path),
                         format!("the CRL {} is past its nextUpdate ({text})", path.display()),
-                        "With confCRL set, OpenSSL checks every client certificate against the CRL; an expired CRL fails them all (sendmail logs `reason=CRL has expired`, verify=FAIL — measured with 8.17), so TLS_Clt VERIFY rules and relaying by certificate stop working.",
-                        manual("re-sign it (starttls-studio cert crl), copy it where confCRL points, restart sendmail"),
+                        causes::crl_expired().why,
+                        manual(causes::crl_expired().fix),
                     ));
                 } else if (t - self.now) < 7 * 86_400 {
                     self.push(finding(
@@ -804,7 +805,7 @@ impl Audit<'_> {
                     Severity::Error,
                     Some(p),
                     format!("{} has mode {mode:04o}: others may change it", p.display()),
-                    format!("sendmail refuses a certificate file that others can write: it logs `STARTTLS=server: file {} unsafe: {who} writable file` and silently offers no STARTTLS.", p.display()),
+                    causes::unsafe_file(&p.display().to_string(), &format!("{who} writable file")).why,
                     auto(format!("chmod go-w {}", p.display()), FixAction::Chmod { path: p.clone(), mode: mode & !0o022 }),
                 ));
             }
@@ -863,7 +864,7 @@ impl Audit<'_> {
                     Severity::Error,
                     Some(d),
                     format!("{} is {}-writable (mode {mode:04o}){}, on the path to {}", d.display(), who.to_lowercase(), if sticky { " with the sticky bit" } else { "" }, file.display()),
-                    format!("sendmail refuses files under a directory that others can write, because they could swap the files: it logs `unsafe: {who} writable directory` and silently offers no STARTTLS (for the access map: `unsafe map file`)."),
+                    causes::unsafe_file(&file.display().to_string(), &format!("{who} writable directory")).why,
                     fix,
                 ));
             }

@@ -1,0 +1,233 @@
+//! `log explain`: sendmail's log, line by line — what happened, why, what
+//! to do — or summed up per peer.
+
+use super::{refused, Error};
+use crate::core::maillog::summary::{self, Summary};
+use crate::core::maillog::{frame, Explained, Explainer, Severity};
+use crate::core::policy::Options;
+use crate::store::access as store_access;
+use crate::store::logread::LogReader;
+use clap::{Args, Subcommand};
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Subcommand, Debug)]
+pub enum LogCommand {
+    /// Explain sendmail's STARTTLS, TLS-requirement, relay and file-safety log lines: what happened, why, what to do (syslog or journal format; unknown lines are listed, never dropped)
+    Explain(ExplainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The log file (syslog format, `journalctl -o short`/`-o json` output), or - for standard input [default: /var/log/mail.log]
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+    /// JSON Lines: one object per input line (line, known, summary, cause, fix, kind, cause_id, severity, doctor, session, time, host, program, pid, qid, peer, side, macros, ruleset, reply, decision, text)
+    #[arg(long)]
+    pub json: bool,
+    /// Per peer: sessions, TLS versions, verify outcomes, refusals; the top problems first (with --json: one object)
+    #[arg(long, conflicts_with = "follow")]
+    pub summary: bool,
+    /// Keep reading as the log grows, like tail -F (reopens a rotated log)
+    #[arg(long)]
+    pub follow: bool,
+    /// Replay each refusal through the policy evaluator against this access map (the source file) and show its trace
+    #[arg(long, value_name = "FILE")]
+    pub access: Option<PathBuf>,
+    /// With --access: the sendmail.cf has define(`TLS_PERM_ERR')
+    #[arg(long, requires = "access")]
+    pub tls_perm_err: bool,
+    /// Also print the routine lines (AUTH, milter, connection) in the plain view
+    #[arg(long)]
+    pub all: bool,
+}
+
+pub fn log(c: LogCommand) -> Result<i32, Error> {
+    match c {
+        LogCommand::Explain(a) => explain(a),
+    }
+}
+
+fn explain(a: ExplainArgs) -> Result<i32, Error> {
+    let path = match a.file.as_deref() {
+        Some(p) if p.as_os_str() == "-" => None,
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(crate::store::logread::DEFAULT_LOG)),
+    };
+    let access = match &a.access {
+        Some(p) => Some((
+            store_access::load(p)?.database(),
+            Options {
+                tls_perm_err: a.tls_perm_err,
+            },
+        )),
+        None => None,
+    };
+    let mut reader = LogReader::open(path.as_deref(), a.follow)
+        .map_err(|e| refused(e, "give the log file, or - to read standard input"))?;
+    let mut ex = Explainer::new(access);
+    let stop = AtomicBool::new(false);
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let mut buf = String::new();
+    let mut n = 0u64;
+    let mut sum = summary::Builder::default();
+    let mut routine = 0u64;
+    let mut unknown = 0u64;
+    while reader
+        .next_line(&mut buf, &stop)
+        .map_err(|e| refused(format!("reading the log: {e}"), "check the file"))?
+    {
+        n += 1;
+        let framed = frame::frame(&buf);
+        let ev = ex.feed(n, &buf, framed.as_ref());
+        if a.summary {
+            let e = summary::needs_explaining(&ev).then(|| ex.explain(&ev));
+            let peer = ex.peer_of(ev.session);
+            sum.add(&ev, e.as_ref(), peer);
+            continue;
+        }
+        let e = ex.explain(&ev);
+        if a.json {
+            serde_json::to_writer(&mut out, &e).map_err(io::Error::other)?;
+            out.write_all(b"\n")?;
+        } else {
+            if !e.known {
+                unknown += 1;
+            } else if !a.all && matches!(e.kind, Some("routine" | "connect" | "daemon" | "dh-init")) && e.cause.is_none() {
+                routine += 1;
+                continue;
+            }
+            plain(&mut out, &e)?;
+        }
+        if a.follow {
+            out.flush()?;
+        }
+    }
+    if a.summary {
+        let s = sum.finish();
+        if a.json {
+            serde_json::to_writer_pretty(&mut out, &s).map_err(io::Error::other)?;
+            out.write_all(b"\n")?;
+        } else {
+            print_summary(&mut out, &s)?;
+        }
+    } else if !a.json {
+        writeln!(
+            out,
+            "{n} line(s): {} explained, {routine} routine line(s) not shown (--all shows them), {unknown} unknown (marked ?)",
+            n - unknown - routine
+        )?;
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn mark(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => " ",
+        Severity::Warning => "!",
+        Severity::Error => "E",
+    }
+}
+
+fn plain(out: &mut impl Write, e: &Explained) -> io::Result<()> {
+    if !e.known {
+        writeln!(out, "{:>6} ? {}", e.line, e.text)?;
+        if let Some(c) = &e.cause {
+            writeln!(out, "         ({c})")?;
+        }
+        return Ok(());
+    }
+    let session = e.session.map(|s| format!("[{s}] ")).unwrap_or_default();
+    writeln!(
+        out,
+        "{:>6} {} {session}{}",
+        e.line,
+        mark(e.severity),
+        e.summary.as_deref().unwrap_or("")
+    )?;
+    if let Some(c) = &e.cause {
+        writeln!(out, "         why: {c}")?;
+    }
+    if let Some(f) = &e.fix {
+        writeln!(out, "         fix: {f}")?;
+    }
+    if let Some(r) = &e.decision {
+        writeln!(
+            out,
+            "         the access map: {}{}",
+            r.decision.explanation,
+            if r.agrees {
+                " (the same reply sendmail logged)"
+            } else {
+                " — NOT the reply sendmail logged: the map given differs from the one sendmail used, or the session's macros are incomplete in this log"
+            }
+        )?;
+        for t in &r.decision.trace {
+            writeln!(out, "           {}: {}", t.step, t.detail)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} line(s) from {} to {}: {} session(s), {} unknown line(s)",
+        s.lines,
+        s.first_time.as_deref().unwrap_or("?"),
+        s.last_time.as_deref().unwrap_or("?"),
+        s.sessions,
+        s.unknown
+    )?;
+    if s.problems.is_empty() {
+        writeln!(out, "\nno problems found")?;
+    } else {
+        writeln!(out, "\nproblems, the worst first:")?;
+        for p in &s.problems {
+            writeln!(
+                out,
+                "  {} {:>6}× {} (first on line {}{})",
+                mark(p.severity),
+                p.count,
+                p.cause_id,
+                p.first_line,
+                if p.peers.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", p.peers.join(", "))
+                }
+            )?;
+            if let Some(c) = &p.cause {
+                writeln!(out, "             why: {c}")?;
+            }
+            if let Some(f) = &p.fix {
+                writeln!(out, "             fix: {f}")?;
+            }
+        }
+    }
+    if !s.peers.is_empty() {
+        writeln!(out, "\npeers (most problems first):")?;
+        for p in &s.peers {
+            let join = |m: &std::collections::BTreeMap<String, u64>| {
+                m.iter()
+                    .map(|(k, v)| format!("{} {v}", if k.is_empty() { "(empty)" } else { k }))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            writeln!(out, "  {}: {} session(s), {} problem line(s)", p.peer, p.sessions, p.problems)?;
+            if !p.tls_versions.is_empty() {
+                writeln!(out, "      TLS: {}", join(&p.tls_versions))?;
+            }
+            if !p.verify.is_empty() {
+                writeln!(out, "      verify: {}", join(&p.verify))?;
+            }
+            for (r, c) in &p.refusals {
+                writeln!(out, "      refused {c}×: {r}")?;
+            }
+        }
+    }
+    Ok(())
+}

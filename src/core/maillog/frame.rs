@@ -1,0 +1,217 @@
+//! The framing around a log message: syslog's (traditional `Dec  3
+//! 23:33:40 host prog[pid]: msg`, rsyslog's RFC 3339 time stamps, a sink
+//! without the host), journalctl's `-o short`/`short-iso`/`short-precise`/
+//! `short-full` and `-o json`, or a bare message.
+
+use std::borrow::Cow;
+
+/// One line, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Framed<'a> {
+    pub time: Option<Cow<'a, str>>,
+    pub host: Option<Cow<'a, str>>,
+    /// The syslog tag without the pid (`sm-mta`); empty for a bare message.
+    pub program: Cow<'a, str>,
+    pub pid: Option<u32>,
+    pub message: Cow<'a, str>,
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// Takes `line` apart. A journal JSON line that is not valid JSON gives
+/// `None` (listed as unknown); every other line frames, at worst as a bare
+/// message.
+pub fn frame(line: &str) -> Option<Framed<'_>> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.starts_with('{') {
+        return journal_json(line);
+    }
+    let (time, rest) = match timestamp(line) {
+        Some((t, r)) => (Some(Cow::Borrowed(t)), r),
+        None => (None, line),
+    };
+    let rest = rest.trim_start_matches(' ');
+    // After the time: `prog[pid]: msg` or `host prog[pid]: msg`.
+    if let Some((program, pid, msg)) = tag(rest) {
+        return Some(Framed {
+            time,
+            host: None,
+            program: Cow::Borrowed(program),
+            pid,
+            message: Cow::Borrowed(msg),
+        });
+    }
+    if time.is_some() {
+        if let Some((host, after)) = rest.split_once(' ') {
+            if let Some((program, pid, msg)) = tag(after) {
+                return Some(Framed {
+                    time,
+                    host: Some(Cow::Borrowed(host)),
+                    program: Cow::Borrowed(program),
+                    pid,
+                    message: Cow::Borrowed(msg),
+                });
+            }
+        }
+    }
+    Some(Framed {
+        time,
+        host: None,
+        program: Cow::Borrowed(""),
+        pid: None,
+        message: Cow::Borrowed(rest),
+    })
+}
+
+/// `prog[pid]: msg` or `prog: msg`.
+fn tag(s: &str) -> Option<(&str, Option<u32>, &str)> {
+    let colon = s.find(": ").or_else(|| s.strip_suffix(':').map(str::len))?;
+    let t = &s[..colon];
+    let msg = s.get(colon + 2..).unwrap_or("");
+    let (program, pid) = match t.strip_suffix(']').and_then(|x| x.split_once('[')) {
+        Some((p, pid)) => (p, Some(pid.parse::<u32>().ok()?)),
+        None => (t, None),
+    };
+    let ok = !program.is_empty()
+        && program.len() <= 64
+        && program
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./@".contains(&b));
+    // A message such as `STARTTLS: CRLFile missing` is not a tag: a tag
+    // needs a pid, or must look like a program name (lower case).
+    (ok && (pid.is_some() || program.bytes().any(|b| b.is_ascii_lowercase())))
+        .then_some((program, pid, msg))
+}
+
+/// The time stamp at the start of `line`, and the rest.
+fn timestamp(line: &str) -> Option<(&str, &str)> {
+    let b = line.as_bytes();
+    // RFC 3339 / ISO: 2026-12-03T23:33:40.123456+00:00
+    if b.len() > 19 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[10] == b'T' {
+        let end = line.find(' ')?;
+        return Some((&line[..end], &line[end..]));
+    }
+    // journalctl -o short-full: Thu 2026-12-03 23:33:40 UTC
+    if b.len() > 24 && DAYS.iter().any(|d| line.starts_with(d)) && b[3] == b' ' {
+        let mut parts = line.splitn(5, ' ');
+        let (_, date, time, _tz) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if date.len() == 10 && time.contains(':') {
+            let len = line.len() - parts.next().map_or(0, str::len) - 1;
+            let len = len.min(line.len());
+            return Some((&line[..len], &line[len..]));
+        }
+    }
+    // Dec  3 23:33:40 (syslog) or Dec 03 23:33:40[.123456] (journalctl)
+    if b.len() > 15 && MONTHS.iter().any(|m| line.starts_with(m)) && b[3] == b' ' {
+        let day_end = 6;
+        if !(b[4] == b' ' || b[4].is_ascii_digit()) || !b[5].is_ascii_digit() || b[6] != b' ' {
+            return None;
+        }
+        let t = &line[day_end + 1..];
+        let end = t.find(' ').unwrap_or(t.len());
+        let clock = &t[..end];
+        if clock.len() >= 8 && clock.as_bytes()[2] == b':' && clock.as_bytes()[5] == b':' {
+            let n = day_end + 1 + end;
+            return Some((&line[..n], &line[n..]));
+        }
+    }
+    None
+}
+
+/// `journalctl -o json`: one object per line.
+fn journal_json(line: &str) -> Option<Framed<'_>> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let o = v.as_object()?;
+    let text = |k: &str| -> Option<String> {
+        match o.get(k)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            // journald gives non-UTF-8 fields as arrays of bytes
+            serde_json::Value::Array(a) => {
+                let bytes: Vec<u8> = a
+                    .iter()
+                    .filter_map(|x| x.as_u64().and_then(|n| u8::try_from(n).ok()))
+                    .collect();
+                Some(String::from_utf8_lossy(&bytes).into_owned())
+            }
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let message = text("MESSAGE")?;
+    let time = text("__REALTIME_TIMESTAMP")
+        .and_then(|us| us.parse::<i64>().ok())
+        .and_then(|us| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).ok()
+        })
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    let pid = text("SYSLOG_PID")
+        .or_else(|| text("_PID"))
+        .and_then(|p| p.parse().ok());
+    let message = message.trim_end_matches(['\r', '\n']).to_string();
+    Some(Framed {
+        time: time.map(Cow::Owned),
+        host: text("_HOSTNAME").map(Cow::Owned),
+        program: Cow::Owned(
+            text("SYSLOG_IDENTIFIER")
+                .or_else(|| text("_COMM"))
+                .unwrap_or_default(),
+        ),
+        pid,
+        message: Cow::Owned(message),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(l: &str) -> (Option<String>, Option<String>, String, Option<u32>, String) {
+        let f = frame(l).unwrap();
+        (
+            f.time.map(|x| x.into_owned()),
+            f.host.map(|x| x.into_owned()),
+            f.program.into_owned(),
+            f.pid,
+            f.message.into_owned(),
+        )
+    }
+
+    #[test]
+    fn framings() {
+        let msg = "STARTTLS: CRLFile missing";
+        for (line, time, host) in [
+            ("Dec  3 23:33:39 mx sm-mta[26161]: STARTTLS: CRLFile missing", "Dec  3 23:33:39", Some("mx")),
+            ("Dec  3 23:33:39 sm-mta[26161]: STARTTLS: CRLFile missing", "Dec  3 23:33:39", None),
+            ("Dec 03 23:33:39 mx sm-mta[26161]: STARTTLS: CRLFile missing", "Dec 03 23:33:39", Some("mx")),
+            ("Dec 03 23:33:39.123456 mx sm-mta[26161]: STARTTLS: CRLFile missing", "Dec 03 23:33:39.123456", Some("mx")),
+            ("2026-12-03T23:33:39.123456+00:00 mx sm-mta[26161]: STARTTLS: CRLFile missing", "2026-12-03T23:33:39.123456+00:00", Some("mx")),
+            ("2026-12-03T23:33:39+0000 mx sm-mta[26161]: STARTTLS: CRLFile missing", "2026-12-03T23:33:39+0000", Some("mx")),
+            ("Thu 2026-12-03 23:33:39 UTC mx sm-mta[26161]: STARTTLS: CRLFile missing", "Thu 2026-12-03 23:33:39 UTC", Some("mx")),
+        ] {
+            let (t, h, p, pid, m) = parts(line);
+            assert_eq!(t.as_deref(), Some(time), "{line}");
+            assert_eq!(h.as_deref(), host, "{line}");
+            assert_eq!((p.as_str(), pid, m.as_str()), ("sm-mta", Some(26161), msg), "{line}");
+        }
+        // A bare message keeps its own colon.
+        let (t, _, p, pid, m) = parts(msg);
+        assert_eq!((t, p.as_str(), pid, m.as_str()), (None, "", None, msg));
+        let j = r#"{"MESSAGE":"STARTTLS: CRLFile missing","SYSLOG_IDENTIFIER":"sm-mta","_PID":"26161","_HOSTNAME":"mx","__REALTIME_TIMESTAMP":"1796341219000000"}"#;
+        let (t, h, p, pid, m) = parts(j);
+        assert!(t.unwrap().starts_with("2026-12-03T"));
+        assert_eq!((h.as_deref(), p.as_str(), pid, m.as_str()), (Some("mx"), "sm-mta", Some(26161), msg));
+        let bytes = r#"{"MESSAGE":[83,84,65,82,84,84,76,83,58,32,67,82,76,70,105,108,101,32,109,105,115,115,105,110,103],"_PID":"7"}"#;
+        assert_eq!(parts(bytes).4, msg);
+        assert!(frame("{not json").is_none());
+        // Odd input frames as a bare message, without a panic.
+        for odd in ["", "Dec", "Dec  3", "Dec  3 23:33:39", "2026-12-03T", ": x", "[1]: y", "\u{fffd}\u{0}", "Thu 2026-12-03"] {
+            let _ = frame(odd);
+        }
+    }
+}

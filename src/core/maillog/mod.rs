@@ -1,0 +1,991 @@
+//! `log explain`: sendmail's log lines, taken apart and explained — what
+//! happened, why, what to do. Lines are grouped into sessions (one SMTP
+//! connection: sendmail's process id, and the queue ids it hands out), so
+//! that a refusal can be explained with the certificate its session
+//! showed, and replayed through the policy evaluator against an access map.
+//!
+//! The texts for causes doctor also finds come from `core::causes`; the
+//! replies of the TLS and relay rulesets from `core::policy`.
+
+pub mod frame;
+pub mod shapes;
+pub mod summary;
+
+use super::access::Database;
+use super::causes;
+use super::policy::{self, Decision, Macros, Options, Ruleset};
+use super::verify::Verify;
+use frame::Framed;
+use serde::Serialize;
+use shapes::{relay_parts, Shape, Side};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// How bad a line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// One input line, explained: the `--json` object (JSON Lines). Every key
+/// is always present (null where there is nothing to say).
+#[derive(Debug, Clone, Serialize)]
+pub struct Explained {
+    /// 1-based line number in the input.
+    pub line: u64,
+    /// Whether the line was recognised.
+    pub known: bool,
+    pub summary: Option<String>,
+    pub cause: Option<String>,
+    pub fix: Option<String>,
+    /// The line's shape (`tls-session`, `tls-cert`, `file-unsafe`,
+    /// `ruleset`, …); null when unknown.
+    pub kind: Option<&'static str>,
+    /// A stable name for the cause (doctor's finding id where doctor has
+    /// the same finding: `key-readable-by-others`); null when all is well.
+    pub cause_id: Option<&'static str>,
+    pub severity: Severity,
+    /// The doctor finding that checks the same thing, if any.
+    pub doctor: Option<&'static str>,
+    /// The connection the line belongs to (numbered in order of
+    /// appearance); null for the daemon's own lines.
+    pub session: Option<u64>,
+    pub time: Option<String>,
+    pub host: Option<String>,
+    pub program: Option<String>,
+    pub pid: Option<u32>,
+    pub qid: Option<String>,
+    /// The other end (`name [addr]`), as sendmail wrote it.
+    pub peer: Option<String>,
+    /// `server` (the peer is a client of ours) or `client` (we delivered).
+    pub side: Option<Side>,
+    /// The macro values the line shows or its session had (`verify`,
+    /// `cert_issuer`, …), as sendmail's rulesets see them.
+    pub macros: BTreeMap<&'static str, String>,
+    pub ruleset: Option<String>,
+    /// The SMTP reply a refusal gave.
+    pub reply: Option<String>,
+    /// With an access map: the evaluator's decision for this refusal.
+    pub decision: Option<Replay>,
+    /// The input line (at most 4096 bytes of it).
+    pub text: String,
+}
+
+/// The policy evaluator's answer for a logged refusal.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replay {
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// Whether the evaluator gives the reply sendmail logged.
+    pub agrees: bool,
+}
+
+/// What a session has shown so far, per side.
+#[derive(Debug, Clone, Default)]
+struct Tls {
+    relay: String,
+    version: String,
+    verify: String,
+    cipher: String,
+    bits: String,
+    subject: String,
+    issuer: String,
+    verifymsg: String,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    id: u64,
+    peer: String,
+    server: Option<Tls>,
+    client: Option<Tls>,
+}
+
+const MAX_SESSIONS: usize = 65_536;
+const MAX_TEXT: usize = 4096;
+
+/// The explainer: feed it lines in order.
+pub struct Explainer {
+    sessions: HashMap<(String, u32), Session>,
+    order: VecDeque<(String, u32)>,
+    qids: HashMap<String, (String, u32)>,
+    qid_order: VecDeque<String>,
+    next: u64,
+    access: Option<(Database, Options)>,
+}
+
+impl Default for Explainer {
+    fn default() -> Self {
+        Self::new(None)
+    }
+}
+
+/// A line taken apart, before its texts are written.
+pub struct Event<'a> {
+    pub line: u64,
+    pub raw: &'a str,
+    pub framed: Option<&'a Framed<'a>>,
+    pub qid: Option<&'a str>,
+    pub shape: Option<Shape<'a>>,
+    pub session: Option<u64>,
+    /// Whether the line came from sendmail (by its syslog tag).
+    pub sendmail: bool,
+}
+
+/// Whether a syslog tag is sendmail's (`sm-mta` on Debian, `sendmail`,
+/// `sm-msp-queue`, an `-L` name starting with `sm-`). A bare message
+/// (no tag) is taken as sendmail's.
+pub fn is_sendmail(program: &str) -> bool {
+    program.is_empty()
+        || program.starts_with("sm-")
+        || program.starts_with("sendmail")
+        || program == "smmsp"
+        || program == "mta"
+}
+
+impl Explainer {
+    /// `access`: replay refusals through the evaluator on this map.
+    pub fn new(access: Option<(Database, Options)>) -> Self {
+        Explainer {
+            sessions: HashMap::new(),
+            order: VecDeque::new(),
+            qids: HashMap::new(),
+            qid_order: VecDeque::new(),
+            next: 0,
+            access,
+        }
+    }
+
+    /// Takes line `n` (1-based), framed by `frame::frame`, apart and
+    /// updates the sessions.
+    pub fn feed<'a>(&mut self, n: u64, raw: &'a str, framed: Option<&'a Framed<'a>>) -> Event<'a> {
+        let mut ev = Event {
+            line: n,
+            raw,
+            framed,
+            qid: None,
+            shape: None,
+            session: None,
+            sendmail: false,
+        };
+        let Some(f) = framed else { return ev };
+        ev.sendmail = is_sendmail(&f.program);
+        if ev.sendmail {
+            let (qid, body) = shapes::split_qid(&f.message);
+            ev.qid = qid;
+            ev.shape = shapes::classify(body);
+            ev.session = self.track(f.host.as_deref().unwrap_or(""), f.pid, &ev);
+        }
+        ev
+    }
+
+    fn track(&mut self, host: &str, pid: Option<u32>, ev: &Event<'_>) -> Option<u64> {
+        let qid_owned = ev.qid.map(str::to_string);
+        let pid = pid?;
+        let connection_like = matches!(
+            ev.shape,
+            Some(
+                Shape::Connect { .. }
+                    | Shape::Session { .. }
+                    | Shape::Cert { .. }
+                    | Shape::HandshakeFailed { .. }
+                    | Shape::Ruleset { .. }
+                    | Shape::Delivery { .. }
+                    | Shape::From { .. }
+                    | Shape::DidNotIssue { .. }
+                    | Shape::LostInput { .. }
+            )
+        ) || qid_owned.is_some();
+        let mut key = (host.to_string(), pid);
+        // A queue id seen before belongs to its session, whatever process
+        // logs it now (a queue run delivering later).
+        if let Some(q) = &qid_owned {
+            if let Some(k) = self.qids.get(q) {
+                if self.sessions.contains_key(k) {
+                    key = k.clone();
+                }
+            }
+        }
+        let relay_now = match &ev.shape {
+            Some(Shape::Connect { relay }) => Some(*relay),
+            Some(Shape::Session {
+                side: Side::Server,
+                relay,
+                ..
+            }) => Some(*relay),
+            _ => None,
+        };
+        let fresh = match (self.sessions.get(&key), &ev.shape) {
+            (_, Some(Shape::Connect { .. })) => true,
+            (Some(s), _) => {
+                // A new client on a reused pid.
+                relay_now.is_some_and(|r| !s.peer.is_empty() && relay_parts(r).1 != relay_parts(&s.peer).1)
+            }
+            (None, _) => connection_like,
+        };
+        if fresh {
+            self.next += 1;
+            if self.sessions.len() >= MAX_SESSIONS {
+                if let Some(old) = self.order.pop_front() {
+                    self.sessions.remove(&old);
+                }
+            }
+            self.order.push_back(key.clone());
+            self.sessions.insert(
+                key.clone(),
+                Session {
+                    id: self.next,
+                    peer: String::new(),
+                    server: None,
+                    client: None,
+                },
+            );
+        }
+        let s = self.sessions.get_mut(&key)?;
+        if let Some(q) = qid_owned {
+            if !self.qids.contains_key(&q) {
+                if self.qids.len() >= MAX_SESSIONS {
+                    if let Some(old) = self.qid_order.pop_front() {
+                        self.qids.remove(&old);
+                    }
+                }
+                self.qid_order.push_back(q.clone());
+                self.qids.insert(q, key.clone());
+            }
+        }
+        match &ev.shape {
+            Some(Shape::Connect { relay }) => s.peer = relay.to_string(),
+            Some(Shape::Session {
+                side,
+                relay,
+                version,
+                verify,
+                cipher,
+                bits,
+            }) => {
+                let t = Tls {
+                    relay: relay.to_string(),
+                    version: version.to_string(),
+                    verify: verify.to_string(),
+                    cipher: cipher.to_string(),
+                    bits: bits.to_string(),
+                    ..Tls::default()
+                };
+                if *side == Side::Server {
+                    if s.peer.is_empty() {
+                        s.peer = relay.to_string();
+                    }
+                    s.server = Some(t);
+                } else {
+                    s.client = Some(t);
+                }
+            }
+            Some(Shape::Cert {
+                side,
+                subject,
+                issuer,
+                verifymsg,
+            }) => {
+                let slot = if *side == Side::Server {
+                    &mut s.server
+                } else {
+                    &mut s.client
+                };
+                let t = slot.get_or_insert_with(Tls::default);
+                t.subject = subject.to_string();
+                t.issuer = issuer.to_string();
+                t.verifymsg = verifymsg.to_string();
+            }
+            Some(Shape::Ruleset { relay, .. }) | Some(Shape::From { relay, .. })
+                if s.peer.is_empty() && !relay.is_empty() =>
+            {
+                s.peer = relay.to_string();
+            }
+            Some(Shape::DidNotIssue { relay }) | Some(Shape::LostInput { relay, .. })
+                if s.peer.is_empty() =>
+            {
+                s.peer = relay.to_string();
+            }
+            _ => {}
+        }
+        Some(s.id)
+    }
+
+    fn session_of(&self, id: Option<u64>) -> Option<&Session> {
+        let id = id?;
+        // The session just touched is at or near the back of `order`.
+        self.order
+            .iter()
+            .rev()
+            .take(64)
+            .filter_map(|k| self.sessions.get(k))
+            .find(|s| s.id == id)
+            .or_else(|| self.sessions.values().find(|s| s.id == id))
+    }
+
+    /// The peer of a session, once a line has named it.
+    pub fn peer_of(&self, session: Option<u64>) -> Option<&str> {
+        self.session_of(session)
+            .map(|s| s.peer.as_str())
+            .filter(|p| !p.is_empty())
+    }
+
+    /// Feeds line `n` and explains it.
+    pub fn explain_line(&mut self, n: u64, raw: &str) -> Explained {
+        let framed = frame::frame(raw);
+        let ev = self.feed(n, raw, framed.as_ref());
+        self.explain(&ev)
+    }
+
+    /// The texts for an event `feed` returned (call before the next feed).
+    pub fn explain(&self, ev: &Event<'_>) -> Explained {
+        let f = ev.framed;
+        let mut text = ev.raw.trim_end_matches(['\r', '\n']).to_string();
+        if text.len() > MAX_TEXT {
+            let mut cut = MAX_TEXT;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        let mut out = Explained {
+            line: ev.line,
+            known: false,
+            summary: None,
+            cause: None,
+            fix: None,
+            kind: None,
+            cause_id: None,
+            severity: Severity::Info,
+            doctor: None,
+            session: ev.session,
+            time: f.and_then(|f| f.time.as_deref().map(str::to_string)),
+            host: f.and_then(|f| f.host.as_deref().map(str::to_string)),
+            program: f
+                .map(|f| f.program.to_string())
+                .filter(|p| !p.is_empty()),
+            pid: f.and_then(|f| f.pid),
+            qid: ev.qid.map(str::to_string),
+            peer: None,
+            side: None,
+            macros: BTreeMap::new(),
+            ruleset: None,
+            reply: None,
+            decision: None,
+            text,
+        };
+        let session = self.session_of(ev.session);
+        if let Some(s) = session {
+            if !s.peer.is_empty() {
+                out.peer = Some(s.peer.clone());
+            }
+        }
+        let Some(shape) = &ev.shape else {
+            if f.is_none() {
+                out.summary = None;
+                out.cause = Some("not a journal entry: the line starts with `{` but is not valid JSON (cut short?)".into());
+            } else if !ev.sendmail {
+                out.cause = Some(format!(
+                    "a line from {} (not sendmail)",
+                    f.map_or("another program", |f| &f.program)
+                ));
+            }
+            return out;
+        };
+        out.known = true;
+        explain_shape(&mut out, shape, session, self.access.as_ref());
+        out
+    }
+}
+
+fn set(out: &mut Explained, kind: &'static str, severity: Severity, summary: String) {
+    out.kind = Some(kind);
+    out.severity = severity;
+    out.summary = Some(summary);
+}
+
+fn why(out: &mut Explained, id: &'static str, cause: impl Into<String>, fix: impl Into<String>) {
+    out.cause_id = Some(id);
+    out.cause = Some(cause.into());
+    let fix = fix.into();
+    out.fix = (!fix.is_empty()).then_some(fix);
+}
+
+fn tls_macros(out: &mut Explained, t: &Tls) {
+    let mut put = |k: &'static str, v: &str| {
+        if !v.is_empty() {
+            out.macros.insert(k, v.to_string());
+        }
+    };
+    put("verify", &t.verify);
+    put("tls_version", &t.version);
+    put("cipher", &t.cipher);
+    put("cipher_bits", t.bits.split('/').next().unwrap_or(""));
+    put("cert_subject", &t.subject);
+    put("cert_issuer", &t.issuer);
+    put("cn_subject", &cn_of(&t.subject));
+    put("cn_issuer", &cn_of(&t.issuer));
+}
+
+/// The CN of a DN as sendmail logs it (`/C=US/O=X/CN=name`).
+fn cn_of(dn: &str) -> String {
+    dn.rsplit('/')
+        .find_map(|part| part.strip_prefix("CN="))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn relay_macros(out: &mut Explained, side: Side, relay: &str) {
+    if relay.is_empty() {
+        return;
+    }
+    let (name, addr) = relay_parts(relay);
+    let (n, a) = match side {
+        Side::Server => ("client_name", "client_addr"),
+        Side::Client => ("server_name", "server_addr"),
+    };
+    out.macros.insert(n, name.trim_end_matches('.').to_string());
+    if !addr.is_empty() {
+        out.macros.insert(a, addr.to_string());
+    }
+    if side == Side::Server && !addr.is_empty() {
+        // sendmail writes `[addr]` when the address has no host name
+        // (${client_resolve} FAIL), `(may be forged)` when the name does
+        // not map back to the address.
+        let resolve = if name.starts_with('[') {
+            "FAIL"
+        } else if relay.contains("(may be forged)") {
+            "FORGED"
+        } else {
+            "OK"
+        };
+        out.macros.insert("client_resolve", resolve.to_string());
+    }
+}
+
+pub(crate) fn bits_of(bits: &str) -> Option<u32> {
+    bits.split('/').next()?.trim().parse().ok()
+}
+
+fn explain_shape(
+    out: &mut Explained,
+    shape: &Shape<'_>,
+    session: Option<&Session>,
+    access: Option<&(Database, Options)>,
+) {
+    match *shape {
+        Shape::Session {
+            side,
+            relay,
+            version,
+            verify,
+            cipher,
+            bits,
+        } => {
+            out.side = Some(side);
+            out.peer = Some(relay.to_string());
+            relay_macros(out, side, relay);
+            tls_macros(
+                out,
+                &Tls {
+                    verify: verify.into(),
+                    version: version.into(),
+                    cipher: cipher.into(),
+                    bits: bits.into(),
+                    ..Tls::default()
+                },
+            );
+            session_line(out, side, relay, version, verify, cipher, bits);
+        }
+        Shape::Cert {
+            side,
+            subject,
+            issuer,
+            verifymsg,
+        } => {
+            out.side = Some(side);
+            let t = session.and_then(|s| if side == Side::Server { s.server.as_ref() } else { s.client.as_ref() });
+            if let Some(t) = t {
+                relay_macros(out, side, &t.relay);
+                tls_macros(out, t);
+            }
+            let peer = side.peer_word();
+            let verify = t.map_or("", |t| t.verify.as_str());
+            if subject.is_empty() && verifymsg.eq_ignore_ascii_case("ok") {
+                set(out, "tls-cert", Severity::Info, format!("the {peer} presented no certificate"));
+                // The session line before gave the cause already (verify=NO).
+                if side == Side::Server && verify.is_empty() {
+                    no_client_cert(out);
+                }
+            } else if verifymsg.eq_ignore_ascii_case("ok") {
+                set(out, "tls-cert", Severity::Info, format!("the {peer}'s certificate {subject} (issuer {issuer}) verified"));
+            } else {
+                let t = causes::verify_failure(verifymsg, peer);
+                set(out, "tls-cert", Severity::Warning, format!("the {peer}'s certificate {subject} (issuer {issuer}) did not verify: {verifymsg}"));
+                let consequence = if side == Side::Server {
+                    " With verify=FAIL no CERTISSUER/CERTSUBJECT entry lets it relay and TLS_Clt VERIFY requirements refuse it; the session itself goes on encrypted."
+                } else {
+                    " Mail to it still goes out encrypted, unless a TLS_Srv:/TLS_Rcpt: entry requires VERIFY."
+                };
+                out.doctor = doctor_id(t.id);
+                why(out, t.id, format!("{}{consequence}", t.why), t.fix);
+            }
+        }
+        Shape::Unsafe { file, reason } => {
+            let t = causes::unsafe_file(file, reason);
+            set(out, "file-unsafe", Severity::Error, format!("sendmail refused to use {file} ({reason}): no STARTTLS"));
+            out.doctor = doctor_id(t.id);
+            why(out, t.id, t.why, t.fix);
+        }
+        Shape::Missing { what } => missing(out, what),
+        Shape::LoadVerifyLocs { side, path, file } => {
+            out.side = Some(side);
+            set(out, "load-verify-locs", Severity::Error, format!("OpenSSL could not load the CAs from {file} / {path}"));
+            out.doctor = Some("ca-file-not-ca");
+            why(
+                out,
+                "ca-file-unloadable",
+                format!("The CA file (confCACERT = {file}) holds no certificate OpenSSL can read — empty, a key, DER instead of PEM, or missing — or the CA directory (confCACERT_PATH = {path}) cannot be read. The OpenSSL error lines that follow say which; sendmail then offers no STARTTLS."),
+                "point confCACERT at the PEM CA certificate (`starttls-studio install` writes DIR/CAcert.pem; `starttls-studio show FILE` says what a file holds); `starttls-studio doctor` checks both",
+            );
+        }
+        Shape::HandshakeFailed { side, reason, relay } => {
+            out.side = Some(side);
+            let relay = if relay.is_empty() {
+                session.map_or("", |s| s.peer.as_str())
+            } else {
+                relay
+            };
+            if !relay.is_empty() {
+                out.peer = Some(relay.to_string());
+                relay_macros(out, side, relay);
+            }
+            out.macros.insert("verify", "SOFTWARE".into());
+            handshake_failed(out, side, reason, relay);
+        }
+        Shape::TlsError { side, text } => {
+            out.side = side;
+            tls_error(out, text);
+        }
+        Shape::Init { side, ok } => {
+            out.side = Some(side);
+            if ok {
+                set(out, "tls-init", Severity::Info, format!("TLS set up for the {} side", side.as_str()));
+            } else {
+                set(out, "tls-init", Severity::Error, format!("TLS could not be set up for the {} side: no STARTTLS", side.as_str()));
+                why(out, "tls-init-failed", "sendmail could not load its certificate, key or CAs; the lines just before this one (file … unsafe, … missing, load verify locs, an OpenSSL error) say which.", "`starttls-studio doctor` checks every TLS file sendmail reads; restart sendmail after the fix");
+            }
+        }
+        Shape::DhInit { side, text } => {
+            out.side = Some(side);
+            set(out, "dh-init", Severity::Info, format!("TLS: {text}"));
+        }
+        Shape::TlsOther { text } => {
+            set(out, "tls-other", Severity::Info, format!("TLS: {text}"));
+        }
+        Shape::Ruleset {
+            ruleset,
+            arg1,
+            relay,
+            reject,
+        } => ruleset_line(out, session, access, ruleset, arg1, relay, reject),
+        Shape::Delivery {
+            to,
+            relay,
+            mailer,
+            stat,
+        } => delivery(out, session, to, relay, mailer, stat),
+        Shape::From {
+            from,
+            relay,
+            proto,
+            nrcpts,
+        } => {
+            out.peer = (!relay.is_empty()).then(|| relay.to_string());
+            let over = match proto {
+                "ESMTPS" | "ESMTPSA" => "over TLS",
+                "ESMTP" | "SMTP" | "ESMTPA" => "without TLS",
+                _ => "",
+            };
+            set(out, "message-from", Severity::Info, format!("message from {from} received from {relay} {over} ({nrcpts} recipient(s) accepted, protocol {proto})").replace("  ", " "));
+        }
+        Shape::Connect { relay } => {
+            out.peer = Some(relay.to_string());
+            set(out, "connect", Severity::Info, format!("connection from {relay}"));
+        }
+        Shape::DidNotIssue { relay } => {
+            out.peer = Some(relay.to_string());
+            set(out, "no-mail", Severity::Info, format!("{relay} connected and left without sending mail (a probe, a monitoring check, or a client that gave up)"));
+        }
+        Shape::LostInput { relay, after } => {
+            out.peer = Some(relay.to_string());
+            set(out, "lost-input", Severity::Warning, format!("{relay} dropped the connection after {after}"));
+            if after.eq_ignore_ascii_case("STARTTLS") {
+                why(out, "client-gave-up-tls", "The client asked for STARTTLS and then left: it did not accept the TLS offer — most often it does not trust our certificate or has no protocol or cipher in common.", "`starttls-studio probe THIS-HOST:25` shows what clients see; check the certificate's name and chain");
+            }
+        }
+        Shape::Start { text } => set(out, "daemon", Severity::Info, format!("sendmail: {text}")),
+        Shape::Routine { what } => set(out, "routine", Severity::Info, what.to_string()),
+    }
+}
+
+/// Doctor's finding ids among the cause ids.
+fn doctor_id(id: &'static str) -> Option<&'static str> {
+    const DOCTOR: &[&str] = &[
+        "key-readable-by-others",
+        "key-owner",
+        "file-writable-by-others",
+        "dir-writable-by-others",
+        "file-missing",
+        "crl-expired",
+        "cert-untrusted",
+        "cert-expired",
+        "cert-not-yet-valid",
+        "cert-purpose",
+        "key-cert-mismatch",
+        "crl-unreadable",
+        "setting-missing",
+    ];
+    DOCTOR.contains(&id).then_some(id)
+}
+
+fn no_client_cert(out: &mut Explained) {
+    why(out, "no-client-cert", "The client sent no certificate: it has none configured (confCLIENT_CERT on a sendmail client), or none from a CA this server announces — only confCACERT's CAs are named in the certificate request, not the CA directory's. Without one, no CERTISSUER/CERTSUBJECT entry lets it relay.", "give the client a certificate from a CA you trust; put its issuing CA into confCACERT too (`starttls-studio trust add CA --to DIR --announce`)");
+}
+
+fn session_line(
+    out: &mut Explained,
+    side: Side,
+    relay: &str,
+    version: &str,
+    verify: &str,
+    cipher: &str,
+    bits: &str,
+) {
+    let what = match side {
+        Side::Server => format!("TLS with client {relay}"),
+        Side::Client => format!("TLS to server {relay}"),
+    };
+    let v = Verify::parse(verify);
+    let meaning = v.map_or("an unknown value", Verify::meaning);
+    let severity = match verify {
+        "OK" | "TRUSTED" | "NO" | "NOT" => Severity::Info,
+        _ => Severity::Warning,
+    };
+    set(out, "tls-session", severity, format!("{what}: {version}, {cipher}, {} bits; verify={verify} ({meaning})", bits.split('/').next().unwrap_or(bits)));
+    match (side, verify) {
+        (_, "OK" | "TRUSTED") => {}
+        (Side::Server, "NO") => no_client_cert(out),
+        (Side::Server, "NOT") => why(out, "no-cert-requested", "This server did not ask for a client certificate: TLSSrvOptions holds `V` (Debian's starttls.m4 sets define(`confTLS_SRV_OPTIONS', `V')). CERTISSUER/CERTSUBJECT entries and TLS_Clt VERIFY requirements can then never match.", "if clients should relay by certificate, remove the `V` from confTLS_SRV_OPTIONS in /etc/mail/tls/starttls.m4 or sendmail.mc, rebuild sendmail.cf and restart (`starttls-studio doctor` warns about it)"),
+        (_, "FAIL") => {
+            out.doctor = Some("cert-untrusted");
+            why(out, "verify-fail", format!("The {}'s certificate did not verify; the `cert-subject=…, verifymsg=…` line that follows (LogLevel 12 and up) says why.", side.peer_word()), match side {
+                Side::Server => "the usual cause is a CA missing from confCACERT_PATH: `starttls-studio trust add CA --to DIR`; `starttls-studio probe` with the client's certificate shows the same check",
+                Side::Client => "add the server's CA to confCACERT_PATH (`starttls-studio trust add`); then `starttls-studio probe HOST:25 --ca-path DIR` says verify=OK",
+            });
+        }
+        (Side::Client, "NONE") => why(out, "no-starttls-offered", "The server did not offer STARTTLS (or refused it with 5xx): the mail goes out unencrypted unless a TLS_Srv:/TLS_Rcpt: entry requires encryption.", "ask the partner to enable STARTTLS; `starttls-studio probe HOST:25` shows its EHLO reply"),
+        (_, "SOFTWARE") => why(out, "handshake-failed", "The TLS handshake failed.", "see the `error: accept failed`/`connect failed` line of this session"),
+        (_, "TEMP" | "PROTOCOL") => why(out, "starttls-refused", "The server answered STARTTLS with an error (4xx: TEMP, anything else: PROTOCOL).", "`starttls-studio probe HOST:25` shows the reply"),
+        _ => {}
+    }
+    if let Some(b) = bits_of(bits) {
+        if b < 128 && out.cause_id.is_none() {
+            out.severity = Severity::Warning;
+            why(out, "weak-cipher", format!("The cipher has only {b} bits: ENCR:128 and VERIFY:128 requirements refuse it."), "allow only modern ciphers on both ends (CipherList / TLS 1.2+)");
+        }
+    }
+    if matches!(version, "TLSv1" | "TLSv1.1" | "SSLv3") && out.cause_id.is_none() {
+        out.severity = Severity::Warning;
+        why(out, "old-tls-version", format!("{version} is obsolete (RFC 8996); the peer's software is very old."), "upgrade the peer; sendmail keeps accepting it only while its OpenSSL security level allows");
+    }
+}
+
+fn missing(out: &mut Explained, what: &str) {
+    match what {
+        "CRLFile" => {
+            set(out, "setting-missing", Severity::Info, "no CRL configured (confCRL unset): client certificates are not checked for revocation".into());
+        }
+        "CACertPath" | "CACertFile" | "CertFile" | "KeyFile" => {
+            set(out, "setting-missing", Severity::Error, format!("{what} is not set: sendmail offers no STARTTLS"));
+            out.doctor = Some("setting-missing");
+            why(out, "setting-missing", format!("sendmail offers STARTTLS only when confSERVER_CERT, confSERVER_KEY, confCACERT and confCACERT_PATH are all set; {what} is not (or its file does not exist)."), "add the four define lines `starttls-studio install FQDN --to DIR` prints (or run `starttls-studio mc apply --to DIR`), rebuild sendmail.cf, restart sendmail");
+        }
+        "ClientCertFile" | "ClientKeyFile" => {
+            set(out, "setting-missing", Severity::Info, format!("{what} is not set: sendmail sends no certificate when it delivers"));
+            why(out, "client-cert-unset", "Without confCLIENT_CERT/confCLIENT_KEY sendmail presents no certificate to the servers it delivers to: partners that relay by certificate, or require VERIFY, refuse it.", "define confCLIENT_CERT and confCLIENT_KEY (the host certificate works: it has clientAuth)");
+        }
+        _ => {
+            set(out, "setting-missing", Severity::Warning, format!("{what} is missing"));
+        }
+    }
+}
+
+fn handshake_failed(out: &mut Explained, side: Side, reason: &str, relay: &str) {
+    let r = reason.to_ascii_lowercase();
+    let peer = side.peer_word();
+    set(out, "handshake-failed", Severity::Error, format!("TLS handshake with {} {relay} failed: {reason}", peer).replace("  ", " "));
+    let (id, cause, fix): (&'static str, String, &str) = if r.contains("wrong version number") || r.contains("http request") || r.contains("packet length too long") {
+        ("not-tls", format!("The {peer} did not speak TLS after STARTTLS (a firewall's SMTP inspection, a broken {peer}, or plain text sent by mistake)."), "`starttls-studio probe HOST:PORT` shows where the dialogue breaks; turn off SMTP inspection on firewalls in between")
+    } else if r.contains("unsupported protocol") || r.contains("protocol version") {
+        ("no-common-protocol", format!("The {peer} and sendmail have no TLS version in common (the {peer} offers only an old one such as TLS 1.0, which OpenSSL 3 refuses at its default security level)."), "upgrade the peer; or, knowingly, lower the security level in CipherList (@SECLEVEL=0) for it")
+    } else if r.contains("no shared cipher") || r.contains("handshake failure") || r.contains("no cipher") {
+        ("no-common-cipher", format!("The {peer} and sendmail have no cipher in common (or no signature algorithm for the certificate's key)."), "compare the cipher lists (`openssl s_client -starttls smtp -cipher …`); an RSA or ECDSA P-256 certificate works with every client")
+    } else if r.contains("unknown ca") || r.contains("certificate unknown") || r.contains("bad certificate") || r.contains("certificate verify failed") {
+        ("peer-rejected-our-cert", format!("The {peer} refused our certificate (it sent an alert: {reason}): it does not trust our CA, or the name does not match."), "give the partner our CA certificate (DIR/CAcert.pem) or serve a certificate from a CA it trusts; `starttls-studio probe` from its side shows the same")
+    } else if r.contains("eof") || r.contains("unexpected") || r.contains("reset") || r.is_empty() || r == "(null)" {
+        ("handshake-aborted", format!("The {peer} closed the connection in the middle of the handshake (it gave up: often it does not accept our certificate, or it is a scanner)."), "`starttls-studio probe HOST:PORT` from the same place shows whether the handshake works")
+    } else {
+        ("handshake-failed", format!("OpenSSL ended the handshake: {reason}."), "`starttls-studio probe HOST:PORT` shows the handshake step by step")
+    };
+    let tail = if side == Side::Server {
+        " sendmail then answers `454 4.3.0 TLS not available` style errors or drops the session; the client may retry without TLS."
+    } else {
+        " sendmail then delivers without TLS unless a TLS_Srv/TLS_Rcpt requirement (or the tls_server ruleset with verify=SOFTWARE) refuses: `TLS handshake failed.`"
+    };
+    why(out, id, format!("{cause}{tail}"), fix);
+}
+
+fn tls_error(out: &mut Explained, text: &str) {
+    let t = text.to_ascii_lowercase();
+    if t.contains("use_privatekey") || t.contains("private key") && t.contains("failed") {
+        set(out, "tls-error", Severity::Error, format!("sendmail could not load its private key: {text}"));
+        out.doctor = Some("key-unreadable");
+        why(out, "key-unreadable", "The key file cannot be read as a PEM private key (encrypted with a passphrase, not a key, or damaged); sendmail offers no STARTTLS.", "install the key that belongs to the certificate (`starttls-studio install FQDN --to DIR`); `starttls-studio doctor` checks it");
+    } else if t.contains("check_private_key") {
+        set(out, "tls-error", Severity::Error, format!("the key does not belong to the certificate: {text}"));
+        out.doctor = Some("key-cert-mismatch");
+        why(out, "key-cert-mismatch", "OpenSSL checks that the key belongs to the certificate; when it does not, sendmail offers no STARTTLS.", "install the key issued with this certificate (`starttls-studio install FQDN --to DIR` writes both)");
+    } else if t.contains("use_certificate") {
+        set(out, "tls-error", Severity::Error, format!("sendmail could not load its certificate: {text}"));
+        out.doctor = Some("cert-unreadable");
+        why(out, "cert-unreadable", "The certificate file is not a PEM certificate OpenSSL can read; sendmail offers no STARTTLS.", "`starttls-studio show FILE` says what the file holds; `starttls-studio install` writes a PEM certificate");
+    } else if t.contains("crl") {
+        set(out, "tls-error", Severity::Error, format!("a problem with the CRL: {text}"));
+        out.doctor = Some("crl-unreadable");
+        why(out, "crl-unreadable", "sendmail could not load the CRL named by confCRL.", "write a PEM CRL there (`starttls-studio cert crl`), or remove confCRL; restart sendmail");
+    } else if t.contains("no certificate or crl found") {
+        set(out, "tls-error", Severity::Error, format!("OpenSSL: {text}"));
+        out.doctor = Some("ca-file-not-ca");
+        why(out, "ca-file-unloadable", "The CA file (confCACERT) holds no certificate: empty, a key, a DER file or a leftover; sendmail offers no STARTTLS.", "point confCACERT at the PEM CA certificate (`starttls-studio install` writes DIR/CAcert.pem)");
+    } else if t.contains("dh") && (t.contains("param") || t.contains("diffie")) {
+        set(out, "tls-error", Severity::Warning, format!("DH parameters: {text}"));
+        out.doctor = Some("dh-params-unreadable");
+        why(out, "dh-params-unreadable", "sendmail could not read the DH parameters file and uses its built-in group; STARTTLS is still offered.", "regenerate the file (`openssl dhparam -out FILE 2048`) or remove confDH_PARAMETERS");
+    } else if t.contains("dane") {
+        set(out, "tls-error", Severity::Error, format!("DANE: {text}"));
+        why(out, "dane-failed", "The server's certificate does not match the TLSA records published for it (or they could not be checked); with DANE, sendmail does not deliver to it.", "compare `starttls-studio dane tlsa FQDN --cert THE-SERVED-CERT` with the published record (dig TLSA _25._tcp.HOST)");
+    } else {
+        set(out, "tls-error", Severity::Warning, format!("TLS error: {text}"));
+        why(out, "tls-error", format!("OpenSSL reported: {text}. An OpenSSL error line belongs to the sendmail line just before it (same process)."), "");
+    }
+}
+
+/// The SMTP reply in a `reject=` value: (code, text after the DSN).
+fn reply_parts(reject: &str) -> (&str, &str) {
+    let mut it = reject.splitn(3, ' ');
+    let code = it.next().unwrap_or("");
+    let a = it.next().unwrap_or("");
+    let rest = it.next().unwrap_or("");
+    if a.split('.').count() == 3 && a.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        (code, rest)
+    } else {
+        (code, reject.get(code.len() + 1..).unwrap_or(""))
+    }
+}
+
+fn ruleset_line(
+    out: &mut Explained,
+    session: Option<&Session>,
+    access: Option<&(Database, Options)>,
+    ruleset: &str,
+    arg1: &str,
+    relay: &str,
+    reject: &str,
+) {
+    out.ruleset = Some(ruleset.to_string());
+    out.reply = (!reject.is_empty()).then(|| reject.to_string());
+    if !relay.is_empty() {
+        out.peer = Some(relay.to_string());
+    }
+    let (code, rtext) = reply_parts(reject);
+    let temp = code.starts_with('4');
+    let kindword = if temp {
+        "temporarily (the sender will retry)"
+    } else {
+        "permanently"
+    };
+    let server_tls = session.and_then(|s| s.server.as_ref());
+    let client_tls = session.and_then(|s| s.client.as_ref());
+    let rs = match ruleset {
+        "tls_client" => Some(Ruleset::TlsClient),
+        "tls_server" => Some(Ruleset::TlsServer),
+        "tls_rcpt" => Some(Ruleset::TlsRcpt),
+        "check_rcpt" => Some(Ruleset::Relay),
+        _ => None,
+    };
+    match rs {
+        Some(Ruleset::TlsClient) => {
+            out.side = Some(Side::Server);
+            relay_macros(out, Side::Server, relay);
+            if let Some(t) = server_tls {
+                tls_macros(out, t);
+            }
+            out.macros.entry("verify").or_insert_with(|| arg1.split(' ').next().unwrap_or("").to_string());
+            set(out, "ruleset", Severity::Error, format!("refused {kindword} by a TLS_Clt requirement: {reject}"));
+            requirement_cause(out, "TLS_Clt", "the client", rtext, arg1, temp);
+        }
+        Some(Ruleset::TlsServer) | Some(Ruleset::TlsRcpt) => {
+            out.side = Some(Side::Client);
+            relay_macros(out, Side::Client, relay);
+            if let Some(t) = client_tls {
+                tls_macros(out, t);
+            }
+            let (tag, who) = if rs == Some(Ruleset::TlsServer) {
+                out.macros.entry("verify").or_insert_with(|| arg1.to_string());
+                ("TLS_Srv", "the server")
+            } else {
+                ("TLS_Rcpt", "the server")
+            };
+            set(out, "ruleset", Severity::Error, format!("delivery refused {kindword} by a {tag} requirement: {reject}"));
+            requirement_cause(out, tag, who, rtext, arg1, temp);
+        }
+        Some(Ruleset::Relay) => {
+            out.side = Some(Side::Server);
+            relay_macros(out, Side::Server, relay);
+            if let Some(t) = server_tls {
+                tls_macros(out, t);
+            }
+            set(out, "ruleset", Severity::Error, format!("recipient {arg1} refused: {reject}"));
+            if rtext.contains("Relaying denied") {
+                relay_denied(out, server_tls, rtext);
+            } else {
+                why(out, "rcpt-refused", format!("check_rcpt refused the recipient: {rtext}."), "look up To:/Connect:/From: entries for it in the access map");
+            }
+        }
+        _ => {
+            set(out, "ruleset", Severity::Warning, format!("ruleset {ruleset} refused {arg1}: {reject}"));
+            why(out, "ruleset-refused", format!("The {ruleset} check refused: {rtext}."), "");
+        }
+    }
+    let (Some(rs), Some((db, opts))) = (rs, access) else {
+        return;
+    };
+    let mut m = Macros::default();
+    for (k, v) in &out.macros {
+        m.set(k, v);
+    }
+    if rs == Ruleset::Relay && !m.0.contains_key("client_addr") {
+        return;
+    }
+    let rcpt = arg1.trim_start_matches('<').trim_end_matches('>');
+    let rcpt = matches!(rs, Ruleset::Relay | Ruleset::TlsRcpt).then_some(rcpt);
+    let decision = policy::evaluate(db, rs, &m, rcpt, *opts);
+    let agrees = decision.reply.as_deref() == Some(reject);
+    out.decision = Some(Replay { decision, agrees });
+}
+
+fn requirement_cause(out: &mut Explained, tag: &str, who: &str, rtext: &str, arg1: &str, temp: bool) {
+    let t = rtext.trim();
+    let (id, cause): (&'static str, String) = if let Some(rest) = t.strip_prefix("encryption too weak ") {
+        let mut nums = rest.split(" less than ");
+        let have = nums.next().unwrap_or("?");
+        let need = nums.next().unwrap_or("?");
+        if have == "0" {
+            ("encryption-required", format!("A {tag} entry requires encryption (ENCR:{need} or VERIFY:{need}) and {who} did not use TLS at all (0 bits)."))
+        } else {
+            ("encryption-too-weak", format!("A {tag} entry requires {need}-bit encryption; {who}'s cipher has {have} bits."))
+        }
+    } else if t.starts_with("not authenticated") {
+        ("verify-required", format!("A {tag} entry requires VERIFY and {who} presented no certificate (verify=NO)."))
+    } else if t.starts_with("authentication failed") {
+        ("verify-required", format!("A {tag} entry requires VERIFY and {who}'s certificate did not verify (verify=FAIL); the session's verifymsg says why."))
+    } else if t.starts_with("authentication required") {
+        ("verify-required", format!("A {tag} entry requires VERIFY and {who} did not use STARTTLS at all."))
+    } else if t.starts_with("no authentication requested") {
+        ("verify-required", format!("A {tag} entry requires VERIFY but no certificate was asked for (verify=NOT: TLSSrvOptions has V)."))
+    } else if t.starts_with("other side does not support STARTTLS") {
+        ("encryption-required", format!("A {tag} entry requires TLS and {who} does not offer STARTTLS."))
+    } else if t.starts_with("TLS handshake failed") {
+        ("handshake-failed", "The TLS handshake failed (verify=SOFTWARE), which sendmail refuses when a requirement applies.".to_string())
+    } else if t.starts_with("STARTTLS failed") {
+        ("starttls-refused", "STARTTLS failed (verify=PROTOCOL).".to_string())
+    } else if t.contains("does not match") {
+        ("cert-name-mismatch", format!("A {tag} entry requires the certificate's CN to match: {t}."))
+    } else {
+        ("requirement-not-met", format!("A {tag} requirement was not met: {t} (arg1={arg1})."))
+    };
+    let code = if temp {
+        "The refusal is temporary (4xx): the default without TLS_PERM_ERR, or a TEMP+ prefix on the entry; the sender retries and the mail waits in its queue."
+    } else {
+        "The refusal is permanent (5xx): a PERM+ prefix on the entry, or TLS_PERM_ERR in the configuration; the sender bounces the mail."
+    };
+    let fix = if tag == "TLS_Clt" {
+        "find the TLS_Clt: entry for this client (by name, address or domain) in the access map: `starttls-studio log explain --access /etc/mail/access` names it and its line; relax it or give the client what it requires"
+    } else {
+        "find the TLS_Srv:/TLS_Rcpt: entry in the access map (`log explain --access /etc/mail/access` names its line); check the server with `starttls-studio probe HOST:25 --ca-path DIR`"
+    };
+    why(out, id, format!("{cause} {code}"), fix);
+}
+
+fn relay_denied(out: &mut Explained, tls: Option<&Tls>, rtext: &str) {
+    let lookup = if rtext.contains("IP name lookup failed") {
+        " (\"IP name lookup failed\" only says the client's address has no host name: it is not the reason for the refusal.)"
+    } else {
+        ""
+    };
+    let (id, cause) = match tls.map(|t| t.verify.as_str()) {
+        None | Some("") => ("relay-no-tls", "No rule lets this client relay: it did not use STARTTLS (or the session's STARTTLS line is not in this log), so no certificate could allow it, and no Connect:/To: entry does.".to_string()),
+        Some("OK") | Some("TRUSTED") => {
+            let t = tls.expect("matched Some");
+            ("relay-no-cert-entry", format!("The client's certificate verified, but no CERTISSUER:/CERTSUBJECT: entry matches it: issuer {} , subject {} (entries must spell these DNs in sendmail's +XX form, exactly as logged here).", t.issuer, t.subject).replace(" ,", ","))
+        }
+        Some("NO") => ("relay-no-cert", "The client presented no certificate (verify=NO), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.".to_string()),
+        Some("NOT") => ("relay-no-cert", "No client certificate was asked for (verify=NOT: TLSSrvOptions has V), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.".to_string()),
+        Some(v) => ("relay-cert-not-verified", format!("The client's certificate did not verify (verify={v}), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.")),
+    };
+    let fix = match id {
+        "relay-no-cert-entry" => "add the issuer (or subject) as an entry: `starttls-studio access add-cert-relay --ca CA.pem` (or `--cert`) writes it in the +XX form; `policy eval` with the logged macros shows the lookups",
+        "relay-cert-not-verified" => "make the certificate verify first: trust its CA (`starttls-studio trust add CA --to DIR`), see the session's verifymsg",
+        "relay-no-cert" => "the client must present a certificate: give it one from a CA you trust, and announce that CA (confCACERT: `starttls-studio trust add CA --to DIR --announce`); with verify=NOT remove the V from confTLS_SRV_OPTIONS",
+        _ => "the client must use STARTTLS with a certificate that a CERTISSUER:/CERTSUBJECT: entry names, or be listed with Connect:ADDR RELAY",
+    };
+    why(out, id, format!("{cause}{lookup}"), fix);
+}
+
+fn delivery(out: &mut Explained, session: Option<&Session>, to: &str, relay: &str, mailer: &str, stat: &str) {
+    if !relay.is_empty() {
+        out.peer = Some(relay.to_string());
+    }
+    let via = if relay.is_empty() {
+        format!("mailer {mailer}")
+    } else {
+        format!("{relay} (mailer {mailer})")
+    };
+    if stat.starts_with("Sent") {
+        let tls = session
+            .and_then(|s| s.client.as_ref())
+            .map(|t| format!(", over {} with verify={}", t.version, t.verify))
+            .unwrap_or_default();
+        set(out, "delivery", Severity::Info, format!("delivered to {to} via {via}{tls}"));
+        return;
+    }
+    let s = stat.to_ascii_lowercase();
+    let severity = if s.starts_with("deferred") {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
+    set(out, "delivery", severity, format!("delivery to {to} via {via}: {stat}"));
+    if s.contains("tls handshake failed") {
+        why(out, "handshake-failed", "The TLS handshake with the server failed and a requirement (TLS_Srv/TLS_Rcpt, or the tls_server ruleset with verify=SOFTWARE) does not allow sending without it.", "`starttls-studio probe SERVER:25` shows the handshake; see this session's `connect failed` line");
+    } else if s.contains("4.7.0") || s.contains("5.7.0") || s.contains("not authenticated") || s.contains("encryption too weak") || s.contains("authentication") {
+        why(out, "requirement-not-met", "A TLS requirement for this server or recipient was not met (see this session's ruleset=tls_server/tls_rcpt line).", "find the TLS_Srv:/TLS_Rcpt: entry in the access map (`log explain --access /etc/mail/access`)");
+    }
+}
+
+#[cfg(test)]
+mod tests;

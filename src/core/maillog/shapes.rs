@@ -1,0 +1,405 @@
+//! sendmail's messages, recognised: which of its log lines this is, and its
+//! fields. Nothing here allocates: the fields are slices of the message.
+
+/// `STARTTLS=server` (we were the server: the peer is a client) or
+/// `STARTTLS=client` (we delivered to a server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Server,
+    Client,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Server => "server",
+            Side::Client => "client",
+        }
+    }
+    /// Whose certificate the line is about.
+    pub fn peer_word(self) -> &'static str {
+        match self {
+            Side::Server => "client",
+            Side::Client => "server",
+        }
+    }
+}
+
+/// One recognised message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape<'a> {
+    /// `STARTTLS=S, relay=R, version=V, verify=X, cipher=C, bits=A/B`
+    Session {
+        side: Side,
+        relay: &'a str,
+        version: &'a str,
+        verify: &'a str,
+        cipher: &'a str,
+        bits: &'a str,
+    },
+    /// `STARTTLS=S, cert-subject=…, cert-issuer=…, verifymsg=…`
+    Cert {
+        side: Side,
+        subject: &'a str,
+        issuer: &'a str,
+        verifymsg: &'a str,
+    },
+    /// `STARTTLS=S: file F unsafe: REASON`
+    Unsafe {
+        file: &'a str,
+        reason: &'a str,
+    },
+    /// `STARTTLS: CACertPath missing` (and the other files)
+    Missing { what: &'a str },
+    /// `STARTTLS=S, error: load verify locs P, F failed: N`
+    LoadVerifyLocs { side: Side, path: &'a str, file: &'a str },
+    /// `STARTTLS=server, error: accept failed=…` / `STARTTLS=client, error: connect failed=…`
+    HandshakeFailed {
+        side: Side,
+        reason: &'a str,
+        relay: &'a str,
+    },
+    /// `STARTTLS=S, error: …` (an OpenSSL error queue line and the like)
+    TlsError { side: Option<Side>, text: &'a str },
+    /// `STARTTLS=S, init=N`
+    Init { side: Side, ok: bool },
+    /// `STARTTLS=S, Diffie-Hellman init, key=N bit (c)`
+    DhInit { side: Side, text: &'a str },
+    /// Other `STARTTLS…` lines sendmail writes when all is well or that
+    /// only say what it is doing (`read error`, `SSL_shutdown`, …).
+    TlsOther { text: &'a str },
+    /// `ruleset=R, arg1=A, relay=X, reject=REPLY` (or `discard`, `quarantine`)
+    Ruleset {
+        ruleset: &'a str,
+        arg1: &'a str,
+        relay: &'a str,
+        reject: &'a str,
+    },
+    /// `to=<…>, …, relay=…, stat=…`
+    Delivery {
+        to: &'a str,
+        relay: &'a str,
+        mailer: &'a str,
+        stat: &'a str,
+    },
+    /// `from=<…>, size=…, nrcpts=N, proto=P, daemon=D, relay=R`
+    From {
+        from: &'a str,
+        relay: &'a str,
+        proto: &'a str,
+        nrcpts: &'a str,
+    },
+    /// `connect from R`
+    Connect { relay: &'a str },
+    /// `R did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA`
+    DidNotIssue { relay: &'a str },
+    /// `lost input channel from R to MTA after CMD`
+    LostInput { relay: &'a str, after: &'a str },
+    /// `starting daemon (8.17.1.9): SMTP`
+    Start { text: &'a str },
+    /// Lines sendmail writes on every connection that concern neither TLS
+    /// nor relaying (AUTH mechanisms, milters, tls_srv_features, …).
+    Routine { what: &'static str },
+}
+
+/// `QID: ` (or `NOQUEUE: `) in front of a message, and the rest.
+pub fn split_qid(msg: &str) -> (Option<&str>, &str) {
+    if let Some(rest) = msg.strip_prefix("NOQUEUE: ") {
+        return (None, rest);
+    }
+    if let Some(i) = msg.find(": ") {
+        let q = &msg[..i];
+        let b = q.as_bytes();
+        let trailing_digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+        if (10..=20).contains(&b.len())
+            && b.iter().all(u8::is_ascii_alphanumeric)
+            && trailing_digits >= 5
+            && trailing_digits < b.len()
+        {
+            return (Some(q), &msg[i + 2..]);
+        }
+    }
+    (None, msg)
+}
+
+/// sendmail's `name=value, name=value` list. A value runs to the next
+/// `, name=` (values such as reject texts may hold commas).
+pub fn fields(s: &str) -> Fields<'_> {
+    Fields { rest: s }
+}
+
+pub struct Fields<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'a str, &'a str);
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let s = self.rest;
+        let (name, after) = match s.find('=') {
+            Some(i) if is_name(&s[..i]) => (&s[..i], &s[i + 1..]),
+            _ => {
+                self.rest = "";
+                return Some(("", s));
+            }
+        };
+        let mut from = 0;
+        let end = loop {
+            match after[from..].find(", ") {
+                Some(j) => {
+                    let at = from + j;
+                    let next = &after[at + 2..];
+                    if next.find('=').is_some_and(|k| is_name(&next[..k])) {
+                        break at;
+                    }
+                    from = at + 2;
+                }
+                None => break after.len(),
+            }
+        };
+        self.rest = after.get(end + 2..).unwrap_or("");
+        Some((name, &after[..end]))
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 24
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn field<'a>(s: &'a str, name: &str) -> &'a str {
+    fields(s).find(|(n, _)| *n == name).map_or("", |(_, v)| v)
+}
+
+fn side_of(s: &str) -> Option<(Side, &str)> {
+    if let Some(r) = s.strip_prefix("STARTTLS=server") {
+        Some((Side::Server, r))
+    } else {
+        s.strip_prefix("STARTTLS=client").map(|r| (Side::Client, r))
+    }
+}
+
+/// Recognises a sendmail message (after its queue id).
+pub fn classify(msg: &str) -> Option<Shape<'_>> {
+    let m = msg;
+    if m.starts_with("STARTTLS") {
+        return Some(starttls(m));
+    }
+    if m.starts_with("ruleset=") {
+        return Some(Shape::Ruleset {
+            ruleset: field(m, "ruleset"),
+            arg1: field(m, "arg1"),
+            relay: field(m, "relay"),
+            reject: {
+                let r = field(m, "reject");
+                if r.is_empty() {
+                    let d = field(m, "discard");
+                    if d.is_empty() {
+                        field(m, "quarantine")
+                    } else {
+                        d
+                    }
+                } else {
+                    r
+                }
+            },
+        });
+    }
+    if m.starts_with("to=") {
+        return Some(Shape::Delivery {
+            to: field(m, "to"),
+            relay: field(m, "relay"),
+            mailer: field(m, "mailer"),
+            stat: field(m, "stat"),
+        });
+    }
+    if m.starts_with("from=") {
+        return Some(Shape::From {
+            from: field(m, "from"),
+            relay: field(m, "relay"),
+            proto: field(m, "proto"),
+            nrcpts: field(m, "nrcpts"),
+        });
+    }
+    if let Some(r) = m.strip_prefix("connect from ") {
+        return Some(Shape::Connect { relay: r });
+    }
+    if let Some(r) = m.strip_suffix(" did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA") {
+        return Some(Shape::DidNotIssue { relay: r });
+    }
+    if let Some(r) = m.strip_prefix("lost input channel from ") {
+        let (relay, after) = r.split_once(" to MTA after ").unwrap_or((r, ""));
+        return Some(Shape::LostInput { relay, after });
+    }
+    if m.starts_with("starting daemon (") || m.starts_with("started as: ") {
+        return Some(Shape::Start { text: m });
+    }
+    if m.starts_with("starting queue runner") || m.starts_with("runqueue") {
+        return Some(Shape::Start { text: m });
+    }
+    let routine: &[(&str, &'static str)] = &[
+        ("AUTH: available mech", "SMTP AUTH mechanisms on offer"),
+        ("Milter", "milter status"),
+        ("tls_srv_features=", "TLS feature lookup (Srv_Features/Clt_Features)"),
+        ("tls_clt_features=", "TLS feature lookup (Srv_Features/Clt_Features)"),
+        ("engine=", "OpenSSL engine setup"),
+        ("error: safesasl(", "a SASL configuration file that does not exist (harmless unless SMTP AUTH is wanted)"),
+        ("alias database ", "alias database rebuilt"),
+        ("done; delay=", "queue run finished"),
+        ("clone ", "a message was split for its recipients"),
+        ("DSN: ", "a delivery status notification was made"),
+        ("return to sender: ", "a bounce"),
+        ("sender notify: ", "a delay warning"),
+        ("timeout waiting for input", "a peer went silent"),
+        ("collect: ", "a message was cut short while being received"),
+        ("rejecting connections", "sendmail is refusing connections (load or out of resources)"),
+        ("accepting connections again", "sendmail accepts connections again"),
+        ("Authentication-Warning", "an Authentication-Warning header was added"),
+    ];
+    for (prefix, what) in routine {
+        if m.starts_with(prefix) {
+            return Some(Shape::Routine { what });
+        }
+    }
+    None
+}
+
+fn starttls(m: &str) -> Shape<'_> {
+    // STARTTLS: CACertPath missing
+    if let Some(r) = m.strip_prefix("STARTTLS: ") {
+        if let Some(what) = r.strip_suffix(" missing") {
+            if !what.contains(' ') {
+                return Shape::Missing { what };
+            }
+        }
+        if let Some(u) = unsafe_line(r) {
+            return u;
+        }
+        return Shape::TlsError { side: None, text: r };
+    }
+    let Some((side, r)) = side_of(m) else {
+        return Shape::TlsOther { text: m };
+    };
+    if let Some(r) = r.strip_prefix(": ") {
+        if let Some(u) = unsafe_line(r) {
+            return u;
+        }
+        return Shape::TlsError {
+            side: Some(side),
+            text: r,
+        };
+    }
+    let Some(r) = r.strip_prefix(", ") else {
+        return Shape::TlsOther { text: m };
+    };
+    if r.starts_with("relay=") && r.contains(", verify=") {
+        return Shape::Session {
+            side,
+            relay: field(r, "relay"),
+            version: field(r, "version"),
+            verify: field(r, "verify"),
+            cipher: field(r, "cipher"),
+            bits: field(r, "bits"),
+        };
+    }
+    if r.starts_with("cert-subject=") {
+        return Shape::Cert {
+            side,
+            subject: field(r, "cert-subject"),
+            issuer: field(r, "cert-issuer"),
+            verifymsg: field(r, "verifymsg"),
+        };
+    }
+    if let Some(init) = r.strip_prefix("init=") {
+        return Shape::Init {
+            side,
+            ok: init.trim() != "0",
+        };
+    }
+    if r.starts_with("Diffie-Hellman init") {
+        return Shape::DhInit { side, text: r };
+    }
+    if let Some(e) = r.strip_prefix("error: ") {
+        if let Some(l) = e.strip_prefix("load verify locs ") {
+            let l = l.split(" failed").next().unwrap_or(l);
+            let (path, file) = l.split_once(", ").unwrap_or((l, ""));
+            return Shape::LoadVerifyLocs { side, path, file };
+        }
+        if e.starts_with("accept failed=") || e.starts_with("connect failed=") {
+            return Shape::HandshakeFailed {
+                side,
+                reason: field(e, "reason"),
+                relay: field(e, "relay"),
+            };
+        }
+        return Shape::TlsError {
+            side: Some(side),
+            text: e,
+        };
+    }
+    Shape::TlsOther { text: m }
+}
+
+fn unsafe_line(r: &str) -> Option<Shape<'_>> {
+    let f = r.strip_prefix("file ")?;
+    let (file, reason) = f.split_once(" unsafe: ")?;
+    Some(Shape::Unsafe { file, reason })
+}
+
+/// `name [addr]`, `[addr]`, `name [addr] (may be forged)` → (name, addr).
+pub fn relay_parts(relay: &str) -> (&str, &str) {
+    let r = relay.trim();
+    let r = r.split(" (").next().unwrap_or(r);
+    match (r.rfind('['), r.rfind(']')) {
+        (Some(a), Some(b)) if a < b => {
+            let name = r[..a].trim();
+            let addr = &r[a + 1..b];
+            (if name.is_empty() { &r[a..=b] } else { name }, addr)
+        }
+        _ => (r, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qids() {
+        assert_eq!(split_qid("6B3NXeM7026171: Milter: x"), (Some("6B3NXeM7026171"), "Milter: x"));
+        assert_eq!(split_qid("NOQUEUE: connect from x"), (None, "connect from x"));
+        assert_eq!(split_qid("STARTTLS: CRLFile missing"), (None, "STARTTLS: CRLFile missing"));
+        assert_eq!(split_qid("1234567890: x"), (None, "1234567890: x"));
+    }
+
+    #[test]
+    fn field_lists() {
+        let v: Vec<_> = fields("ruleset=check_rcpt, arg1=<b@r.example>, relay=[127.0.0.3], reject=550 5.7.1 <b@r.example>... Relaying denied, sorry, really").collect();
+        assert_eq!(v[3], ("reject", "550 5.7.1 <b@r.example>... Relaying denied, sorry, really"));
+        assert_eq!(v.len(), 4);
+        let v: Vec<_> = fields("cert-subject=/CN=a, b, cert-issuer=, verifymsg=ok").collect();
+        assert_eq!(v, [("cert-subject", "/CN=a, b"), ("cert-issuer", ""), ("verifymsg", "ok")]);
+    }
+
+    #[test]
+    fn shapes() {
+        assert!(matches!(
+            classify("STARTTLS=server, relay=[127.0.0.2], version=TLSv1.3, verify=OK, cipher=TLS_AES_256_GCM_SHA384, bits=256/256"),
+            Some(Shape::Session { side: Side::Server, verify: "OK", bits: "256/256", .. })
+        ));
+        assert_eq!(
+            classify("STARTTLS=server: file /k unsafe: Group readable file"),
+            Some(Shape::Unsafe { file: "/k", reason: "Group readable file" })
+        );
+        assert_eq!(classify("STARTTLS: CACertPath missing"), Some(Shape::Missing { what: "CACertPath" }));
+        assert_eq!(relay_parts("client.example.net [127.0.0.2] (may be forged)"), ("client.example.net", "127.0.0.2"));
+        assert_eq!(relay_parts("[127.0.0.2]"), ("[127.0.0.2]", "127.0.0.2"));
+        assert_eq!(classify("hello"), None);
+    }
+}

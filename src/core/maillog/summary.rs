@@ -1,0 +1,213 @@
+//! `log explain --summary`: per peer — sessions, TLS versions, `verify`
+//! outcomes, refusals by reason — over the log's time range, the top
+//! problems first. Memory is bounded whatever the log's size.
+
+use super::shapes::Shape;
+use super::{Event, Explained, Severity};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+const MAX_PEERS: usize = 10_000;
+const OTHER: &str = "(other peers)";
+const RECENT: u64 = 65_536;
+
+/// A cause and how often it was seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub cause_id: &'static str,
+    pub severity: Severity,
+    pub count: u64,
+    /// The first line it was seen on, and what it said there.
+    pub first_line: u64,
+    pub summary: Option<String>,
+    pub cause: Option<String>,
+    pub fix: Option<String>,
+    /// Up to five peers it concerned.
+    pub peers: Vec<String>,
+}
+
+/// What one peer did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Peer {
+    pub peer: String,
+    pub sessions: u64,
+    /// `TLSv1.3` → sessions.
+    pub tls_versions: BTreeMap<String, u64>,
+    /// `verify` value → count, both sides (`server`: the peer was our
+    /// client; `client`: we delivered to it).
+    pub verify: BTreeMap<String, u64>,
+    /// Refusals by reply.
+    pub refusals: BTreeMap<String, u64>,
+    /// Lines with a warning or an error.
+    pub problems: u64,
+}
+
+/// The whole log, summed up.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Summary {
+    pub lines: u64,
+    pub known: u64,
+    pub unknown: u64,
+    pub first_time: Option<String>,
+    pub last_time: Option<String>,
+    pub sessions: u64,
+    /// Errors first, then warnings, then notes; the most frequent first.
+    pub problems: Vec<Problem>,
+    /// Peers with the most problems first, then by sessions.
+    pub peers: Vec<Peer>,
+}
+
+/// Adds lines up; `finish` sorts.
+#[derive(Default)]
+pub struct Builder {
+    s: Summary,
+    problems: HashMap<&'static str, Problem>,
+    peers: HashMap<String, Peer>,
+    counted: HashSet<u64>,
+    max_session: u64,
+}
+
+impl Builder {
+    /// `ex` is the explanation when the line was worth one (see
+    /// `needs_explaining`); `peer` the session's peer.
+    pub fn add(&mut self, ev: &Event<'_>, ex: Option<&Explained>, peer: Option<&str>) {
+        self.s.lines += 1;
+        let known = ev.shape.is_some();
+        if known {
+            self.s.known += 1;
+        } else {
+            self.s.unknown += 1;
+        }
+        if let Some(t) = ev.framed.and_then(|f| f.time.as_deref()) {
+            if self.s.first_time.is_none() {
+                self.s.first_time = Some(t.to_string());
+            }
+            if self.s.last_time.as_deref() != Some(t) {
+                self.s.last_time = Some(t.to_string());
+            }
+        }
+        let peer = ex
+            .and_then(|e| e.peer.as_deref())
+            .or(peer)
+            .filter(|p| !p.is_empty());
+        let Some(peer) = peer else {
+            self.problem(ex, None);
+            return;
+        };
+        let key = if self.peers.contains_key(peer) || self.peers.len() < MAX_PEERS {
+            peer.to_string()
+        } else {
+            OTHER.to_string()
+        };
+        let p = self.peers.entry(key.clone()).or_insert_with(|| Peer {
+            peer: key.clone(),
+            ..Peer::default()
+        });
+        if let Some(id) = ev.session {
+            if id > self.max_session {
+                self.max_session = id;
+                self.s.sessions = id;
+            }
+            if self.counted.insert(id) {
+                p.sessions += 1;
+                if self.counted.len() as u64 > 2 * RECENT {
+                    let floor = self.max_session.saturating_sub(RECENT);
+                    self.counted.retain(|&x| x >= floor);
+                }
+            }
+        }
+        match &ev.shape {
+            Some(Shape::Session {
+                version, verify, ..
+            }) => {
+                *p.tls_versions.entry(version.to_string()).or_default() += 1;
+                *p.verify.entry(verify.to_string()).or_default() += 1;
+            }
+            Some(Shape::HandshakeFailed { .. }) => {
+                *p.verify.entry("SOFTWARE".into()).or_default() += 1;
+            }
+            Some(Shape::Ruleset { reject, .. }) if !reject.is_empty() => {
+                *p.refusals.entry(reject.to_string()).or_default() += 1;
+            }
+            _ => {}
+        }
+        if ex.is_some_and(|e| e.severity > Severity::Info) {
+            p.problems += 1;
+        }
+        self.problem(ex, Some(&key));
+    }
+
+    fn problem(&mut self, ex: Option<&Explained>, peer: Option<&str>) {
+        let Some(e) = ex else { return };
+        let Some(id) = e.cause_id else { return };
+        if e.severity == Severity::Info && e.cause_id.is_none() {
+            return;
+        }
+        let pr = self.problems.entry(id).or_insert_with(|| Problem {
+            cause_id: id,
+            severity: e.severity,
+            count: 0,
+            first_line: e.line,
+            summary: e.summary.clone(),
+            cause: e.cause.clone(),
+            fix: e.fix.clone(),
+            peers: Vec::new(),
+        });
+        pr.count += 1;
+        pr.severity = pr.severity.max(e.severity);
+        if let Some(p) = peer {
+            if pr.peers.len() < 5 && !pr.peers.iter().any(|x| x == p) {
+                pr.peers.push(p.to_string());
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> Summary {
+        let mut problems: Vec<Problem> = self.problems.into_values().collect();
+        problems.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.count.cmp(&a.count))
+                .then(a.first_line.cmp(&b.first_line))
+        });
+        let mut peers: Vec<Peer> = self.peers.into_values().collect();
+        peers.sort_by(|a, b| {
+            b.problems
+                .cmp(&a.problems)
+                .then(b.sessions.cmp(&a.sessions))
+                .then(a.peer.cmp(&b.peer))
+        });
+        self.s.problems = problems;
+        self.s.peers = peers;
+        self.s
+    }
+}
+
+/// Whether a line's explanation can change the summary (the others are
+/// counted from their shape alone, which is much cheaper).
+pub fn needs_explaining(ev: &Event<'_>) -> bool {
+    match &ev.shape {
+        None => false,
+        Some(Shape::Connect { .. })
+        | Some(Shape::DidNotIssue { .. })
+        | Some(Shape::Routine { .. })
+        | Some(Shape::Start { .. })
+        | Some(Shape::DhInit { .. })
+        | Some(Shape::TlsOther { .. })
+        | Some(Shape::From { .. }) => false,
+        Some(Shape::Init { ok, .. }) => !ok,
+        Some(Shape::Session {
+            verify,
+            version,
+            bits,
+            ..
+        }) => {
+            *verify != "OK"
+                || !matches!(*version, "TLSv1.2" | "TLSv1.3")
+                || super::bits_of(bits).is_some_and(|b| b < 128)
+        }
+        Some(Shape::Cert { verifymsg, .. }) => !verifymsg.eq_ignore_ascii_case("ok"),
+        Some(Shape::Delivery { stat, .. }) => !stat.starts_with("Sent"),
+        _ => true,
+    }
+}
