@@ -16,6 +16,7 @@ mod gui;
 mod gui_snapshots;
 mod layers;
 mod limits;
+mod log_explain;
 mod mc_m4;
 mod packaging;
 mod policy_diff;

@@ -570,6 +570,21 @@ fn explain_shape(
             out.side = side;
             tls_error(out, text);
         }
+        Shape::OpensslDetail { reason } => {
+            set(out, "openssl-detail", Severity::Warning, format!("OpenSSL's reason for the line before: {reason}"));
+            out.cause = Some(format!("OpenSSL's error queue, logged by sendmail right after the error it belongs to (the line before in this process): {reason}."));
+        }
+        Shape::CertVerify { depth, dn, reason } => {
+            let t = causes::verify_failure(reason, "peer");
+            let which = if depth == "0" {
+                "the certificate".to_string()
+            } else {
+                format!("the CA certificate {depth} step(s) up the chain")
+            };
+            set(out, "cert-verify", Severity::Warning, format!("verifying {which} {dn}: {reason}"));
+            out.doctor = doctor_id(t.id);
+            why(out, t.id, t.why, t.fix);
+        }
         Shape::Init { side, ok } => {
             out.side = Some(side);
             if ok {
@@ -730,12 +745,14 @@ fn handshake_failed(out: &mut Explained, side: Side, reason: &str, relay: &str) 
     set(out, "handshake-failed", Severity::Error, format!("TLS handshake with {} {relay} failed: {reason}", peer).replace("  ", " "));
     let (id, cause, fix): (&'static str, String, &str) = if r.contains("wrong version number") || r.contains("http request") || r.contains("packet length too long") {
         ("not-tls", format!("The {peer} did not speak TLS after STARTTLS (a firewall's SMTP inspection, a broken {peer}, or plain text sent by mistake)."), "`starttls-studio probe HOST:PORT` shows where the dialogue breaks; turn off SMTP inspection on firewalls in between")
-    } else if r.contains("unsupported protocol") || r.contains("protocol version") {
-        ("no-common-protocol", format!("The {peer} and sendmail have no TLS version in common (the {peer} offers only an old one such as TLS 1.0, which OpenSSL 3 refuses at its default security level)."), "upgrade the peer; or, knowingly, lower the security level in CipherList (@SECLEVEL=0) for it")
+    } else if r.contains("unsupported protocol") || r.contains("protocol version") || r.contains("no suitable signature algorithm") {
+        ("no-common-protocol", format!("The {peer} and sendmail have no TLS version or signature algorithm in common: the {peer} offers only an old protocol (TLS 1.0/1.1, whose SHA-1/MD5 signatures OpenSSL 3 refuses at its default security level) or only algorithms our key cannot sign with."), "upgrade the peer; or, knowingly, lower the security level in CipherList (@SECLEVEL=0) for it")
     } else if r.contains("no shared cipher") || r.contains("handshake failure") || r.contains("no cipher") {
         ("no-common-cipher", format!("The {peer} and sendmail have no cipher in common (or no signature algorithm for the certificate's key)."), "compare the cipher lists (`openssl s_client -starttls smtp -cipher …`); an RSA or ECDSA P-256 certificate works with every client")
     } else if r.contains("unknown ca") || r.contains("certificate unknown") || r.contains("bad certificate") || r.contains("certificate verify failed") {
         ("peer-rejected-our-cert", format!("The {peer} refused our certificate (it sent an alert: {reason}): it does not trust our CA, or the name does not match."), "give the partner our CA certificate (DIR/CAcert.pem) or serve a certificate from a CA it trusts; `starttls-studio probe` from its side shows the same")
+    } else if r.contains("unexpected message") {
+        ("handshake-protocol-error", format!("The {peer} broke the TLS protocol's order of messages: a {peer} with a TLS bug or an unusual configuration (one offering only PSK cipher suites does this)."), "`openssl s_client -starttls smtp` from the peer's side shows its offer; update or reconfigure the peer")
     } else if r.contains("eof") || r.contains("unexpected") || r.contains("reset") || r.is_empty() || r == "(null)" {
         ("handshake-aborted", format!("The {peer} closed the connection in the middle of the handshake (it gave up: often it does not accept our certificate, or it is a scanner)."), "`starttls-studio probe HOST:PORT` from the same place shows whether the handshake works")
     } else {
@@ -784,6 +801,23 @@ fn tls_error(out: &mut Explained, text: &str) {
     }
 }
 
+/// Whether a reply text is one of the TLS rulesets' (`policy`'s texts).
+fn is_tls_reply(t: &str) -> bool {
+    [
+        "encryption too weak",
+        "not authenticated",
+        "authentication failed",
+        "authentication required",
+        "no authentication requested",
+        "other side does not support STARTTLS",
+        "TLS handshake failed",
+        "STARTTLS failed",
+        "authentication failure",
+    ]
+    .iter()
+    .any(|p| t.trim_start().starts_with(p))
+}
+
 /// The SMTP reply in a `reject=` value: (code, text after the DSN).
 fn reply_parts(reject: &str) -> (&str, &str) {
     let mut it = reject.splitn(3, ' ');
@@ -825,6 +859,8 @@ fn ruleset_line(
         "tls_server" => Some(Ruleset::TlsServer),
         "tls_rcpt" => Some(Ruleset::TlsRcpt),
         "check_rcpt" => Some(Ruleset::Relay),
+        // A TLS_Clt requirement checked at MAIL is logged under check_mail.
+        "check_mail" if is_tls_reply(rtext) => Some(Ruleset::TlsClient),
         _ => None,
     };
     match rs {
@@ -834,8 +870,11 @@ fn ruleset_line(
             if let Some(t) = server_tls {
                 tls_macros(out, t);
             }
-            out.macros.entry("verify").or_insert_with(|| arg1.split(' ').next().unwrap_or("").to_string());
-            set(out, "ruleset", Severity::Error, format!("refused {kindword} by a TLS_Clt requirement: {reject}"));
+            if ruleset == "tls_client" {
+                out.macros.entry("verify").or_insert_with(|| arg1.split(' ').next().unwrap_or("").to_string());
+            }
+            let at = if ruleset == "check_mail" { " at MAIL" } else { "" };
+            set(out, "ruleset", Severity::Error, format!("refused {kindword}{at} by a TLS_Clt requirement: {reject}"));
             requirement_cause(out, "TLS_Clt", "the client", rtext, arg1, temp);
         }
         Some(Ruleset::TlsServer) | Some(Ruleset::TlsRcpt) => {
@@ -941,7 +980,7 @@ fn relay_denied(out: &mut Explained, tls: Option<&Tls>, rtext: &str) {
         None | Some("") => ("relay-no-tls", "No rule lets this client relay: it did not use STARTTLS (or the session's STARTTLS line is not in this log), so no certificate could allow it, and no Connect:/To: entry does.".to_string()),
         Some("OK") | Some("TRUSTED") => {
             let t = tls.expect("matched Some");
-            ("relay-no-cert-entry", format!("The client's certificate verified, but no CERTISSUER:/CERTSUBJECT: entry matches it: issuer {} , subject {} (entries must spell these DNs in sendmail's +XX form, exactly as logged here).", t.issuer, t.subject).replace(" ,", ","))
+            ("relay-no-cert-entry", format!("The client's certificate verified, but no entry lets it relay: sendmail looks up CERTISSUER:{} and relays on RELAY; only when that entry says SUBJECT does it look up CERTSUBJECT:{} (a CERTSUBJECT entry alone is never consulted). Entries must spell the DNs in sendmail's +XX form, exactly as logged.", t.issuer, t.subject))
         }
         Some("NO") => ("relay-no-cert", "The client presented no certificate (verify=NO), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.".to_string()),
         Some("NOT") => ("relay-no-cert", "No client certificate was asked for (verify=NOT: TLSSrvOptions has V), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.".to_string()),
@@ -970,6 +1009,11 @@ fn delivery(out: &mut Explained, session: Option<&Session>, to: &str, relay: &st
             .and_then(|s| s.client.as_ref())
             .map(|t| format!(", over {} with verify={}", t.version, t.verify))
             .unwrap_or_default();
+        let tls = if tls.is_empty() && matches!(mailer, "esmtp" | "smtp" | "relay" | "smtp8" | "dsmtp") {
+            " (this session logged no STARTTLS=client line: sent without TLS, at LogLevel 9 or more)".to_string()
+        } else {
+            tls
+        };
         set(out, "delivery", Severity::Info, format!("delivered to {to} via {via}{tls}"));
         return;
     }

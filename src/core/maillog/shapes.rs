@@ -62,6 +62,16 @@ pub enum Shape<'a> {
     },
     /// `STARTTLS=S, error: …` (an OpenSSL error queue line and the like)
     TlsError { side: Option<Side>, text: &'a str },
+    /// `STARTTLS=S: error:0A000126:SSL routines::REASON:file:line:` —
+    /// OpenSSL's error queue, detail of the line before.
+    OpensslDetail { reason: &'a str },
+    /// `STARTTLS: X509 cert verify: depth=N DN, state=N, reason=R` (and
+    /// `TLS cert verify:`): one step of certificate verification failed.
+    CertVerify {
+        depth: &'a str,
+        dn: &'a str,
+        reason: &'a str,
+    },
     /// `STARTTLS=S, init=N`
     Init { side: Side, ok: bool },
     /// `STARTTLS=S, Diffie-Hellman init, key=N bit (c)`
@@ -142,12 +152,10 @@ impl<'a> Iterator for Fields<'a> {
         let s = self.rest;
         let (name, after) = match s.find('=') {
             Some(i) if is_name(&s[..i]) => (&s[..i], &s[i + 1..]),
-            _ => {
-                self.rest = "";
-                return Some(("", s));
-            }
-        };
-        let mut from = 0;
+            // Not `name=value` (`accept failed=-1`): the text up to the
+            // next `, name=` is one nameless field.
+            _ => ("", s),
+        };        let mut from = 0;
         let end = loop {
             match after[from..].find(", ") {
                 Some(j) => {
@@ -261,6 +269,9 @@ pub fn classify(msg: &str) -> Option<Shape<'_>> {
         ("rejecting connections", "sendmail is refusing connections (load or out of resources)"),
         ("accepting connections again", "sendmail accepts connections again"),
         ("Authentication-Warning", "an Authentication-Warning header was added"),
+        ("SMTP outgoing connect on ", "sendmail opens a connection to deliver"),
+        ("AUTH=client, ", "SMTP AUTH as a client (mech= empty: none used)"),
+        ("AUTH=server, ", "SMTP AUTH by the client"),
     ];
     for (prefix, what) in routine {
         if m.starts_with(prefix) {
@@ -273,6 +284,16 @@ pub fn classify(msg: &str) -> Option<Shape<'_>> {
 fn starttls(m: &str) -> Shape<'_> {
     // STARTTLS: CACertPath missing
     if let Some(r) = m.strip_prefix("STARTTLS: ") {
+        if let Some(v) = r
+            .strip_prefix("X509 cert verify: ")
+            .or_else(|| r.strip_prefix("TLS cert verify: "))
+        {
+            let (head, reason) = v.rsplit_once(", reason=").unwrap_or((v, ""));
+            let head = head.rsplit_once(", state=").map_or(head, |(h, _)| h);
+            let head = head.strip_prefix("depth=").unwrap_or(head);
+            let (depth, dn) = head.split_once(' ').unwrap_or((head, ""));
+            return Shape::CertVerify { depth, dn, reason };
+        }
         if let Some(what) = r.strip_suffix(" missing") {
             if !what.contains(' ') {
                 return Shape::Missing { what };
@@ -289,6 +310,14 @@ fn starttls(m: &str) -> Shape<'_> {
     if let Some(r) = r.strip_prefix(": ") {
         if let Some(u) = unsafe_line(r) {
             return u;
+        }
+        if let Some(e) = r.strip_prefix("error:") {
+            // error:CODE:LIBRARY:FUNCTION:REASON:FILE:LINE:
+            let parts: Vec<&str> = e.splitn(5, ':').collect();
+            if parts.len() == 5 {
+                let reason = parts[4].split(':').next().unwrap_or("");
+                return Shape::OpensslDetail { reason };
+            }
         }
         return Shape::TlsError {
             side: Some(side),
@@ -385,6 +414,8 @@ mod tests {
         assert_eq!(v.len(), 4);
         let v: Vec<_> = fields("cert-subject=/CN=a, b, cert-issuer=, verifymsg=ok").collect();
         assert_eq!(v, [("cert-subject", "/CN=a, b"), ("cert-issuer", ""), ("verifymsg", "ok")]);
+        let v: Vec<_> = fields("accept failed=-1, reason=wrong version number, SSL_error=1").collect();
+        assert_eq!(v, [("", "accept failed=-1"), ("reason", "wrong version number"), ("SSL_error", "1")]);
     }
 
     #[test]
