@@ -7,6 +7,7 @@
 use super::settings::Settings;
 use crate::core::access::AccessMap;
 use crate::core::cert::CertInfo;
+use crate::core::maillog::Explained;
 use crate::core::pki::KeyKind;
 use crate::net::probe::ProbeReport;
 use crate::net::server::SessionLog;
@@ -14,6 +15,7 @@ use crate::net::setup::{ProbeSetup, ServerSetup};
 use crate::store::access::SaveReport;
 use crate::store::home::IssueReport;
 use crate::store::install::{InstallPlan, InstallReport};
+use std::collections::VecDeque;
 pub use crate::store::maildir::CapturedMessage;
 pub use crate::store::snapshot::Snapshot;
 use std::net::SocketAddr;
@@ -93,6 +95,14 @@ pub enum Command {
     },
     /// Forget the live test's sessions.
     ClearSessions,
+    /// Read a mail log from near its end and follow it (the Log view).
+    OpenLog {
+        path: PathBuf,
+    },
+    /// Stop following the log.
+    StopLog,
+    /// Fill the Decisions view from a log line's session and show it.
+    ExplainLogLine(Box<crate::core::maillog::Explained>),
     /// Fill the Decisions view from a live-test session and show it.
     ExplainSession(Box<SessionLog>),
     /// Remember the last probe target typed (settings).
@@ -191,6 +201,19 @@ pub enum Command {
 
 /// Why a job failed: what it was doing, and the error in words. A job
 /// returns `Err(Failed)`; the tab that started it shows "what: error".
+/// The log being followed: lines as they were explained.
+#[derive(Default)]
+pub struct LogState {
+    pub job: Option<u64>,
+    pub path: Option<PathBuf>,
+    pub lines: VecDeque<Explained>,
+    /// Lines read in all (more than `lines` holds once it is full).
+    pub read: u64,
+}
+
+/// How many explained lines the Log view keeps (the oldest go first).
+pub const LOG_KEEP: usize = 5000;
+
 #[derive(Debug)]
 pub struct Failed {
     pub what: String,
@@ -216,6 +239,12 @@ pub enum Outcome {
         what: String,
         error: String,
     },
+    /// Lines of the followed log, explained; `read`: lines read in all.
+    LogLines {
+        lines: Vec<crate::core::maillog::Explained>,
+        read: u64,
+    },
+    LogStopped,
     Snapshot(Snapshot),
     PkiReady {
         ca: Option<CertInfo>,

@@ -477,6 +477,78 @@ impl StudioApp {
                 self.explain.from_session(&s);
                 self.tab = Tab::Explain;
             }
+            Command::ExplainLogLine(e) => {
+                self.explain.from_log_line(&e);
+                self.tab = Tab::Explain;
+            }
+            Command::OpenLog { path } => {
+                if let Some(stop) = self.log_stop.take() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                let stop = Arc::new(AtomicBool::new(false));
+                let stop_job = stop.clone();
+                self.log = super::commands::LogState {
+                    path: Some(path.clone()),
+                    ..Default::default()
+                };
+                let id = self.jobs.spawn("follow the log", true, move |_, reply| {
+                    use crate::core::maillog::{frame, Explainer};
+                    use crate::store::logread::LogReader;
+                    let mut r = LogReader::open(Some(&path), true).map_err(Failed::doing("Opening the log"))?;
+                    r.skip_to_tail(super::logview::TAIL)
+                        .map_err(Failed::doing("Reading the log"))?;
+                    let mut ex = Explainer::default();
+                    let mut buf = String::new();
+                    let mut batch = Vec::new();
+                    let mut read = 0u64;
+                    let mut last = std::time::Instant::now();
+                    // The reader returns at the end of the file only when
+                    // stopped; a batch goes out every 100 ms or 500 lines.
+                    let (tx, rx) = std::sync::mpsc::channel::<Option<String>>();
+                    let stop_reader = stop_job.clone();
+                    let reader = std::thread::Builder::new()
+                        .name("log-reader".into())
+                        .spawn(move || {
+                            while let Ok(true) = r.next_line(&mut buf, &stop_reader) {
+                                if tx.send(Some(std::mem::take(&mut buf))).is_err() {
+                                    return;
+                                }
+                            }
+                            let _ = tx.send(None);
+                        })
+                        .map_err(Failed::doing("Reading the log"))?;
+                    loop {
+                        let got = rx.recv_timeout(std::time::Duration::from_millis(100));
+                        let ended = matches!(got, Ok(None) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected));
+                        if let Ok(Some(line)) = got {
+                            read += 1;
+                            let f = frame::frame(&line);
+                            let ev = ex.feed(read, &line, f.as_ref());
+                            batch.push(ex.explain(&ev));
+                        }
+                        if !batch.is_empty() && (ended || batch.len() >= 500 || last.elapsed().as_millis() >= 100) {
+                            reply.event(Outcome::LogLines {
+                                lines: std::mem::take(&mut batch),
+                                read,
+                            });
+                            last = std::time::Instant::now();
+                        }
+                        if ended {
+                            break;
+                        }
+                    }
+                    let _ = reader.join();
+                    Ok(Outcome::LogStopped)
+                });
+                self.job_tab.insert(id, Tab::Log);
+                self.log.job = Some(id);
+                self.log_stop = Some(stop);
+            }
+            Command::StopLog => {
+                if let Some(stop) = self.log_stop.take() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
             Command::SetProbeTarget(target) => self.settings.probe_target = target,
         }
     }
@@ -659,6 +731,16 @@ impl StudioApp {
                 if !files.is_empty() {
                     self.execute(Command::ReadMessages { paths: files });
                 }
+            }
+            Outcome::LogLines { lines, read } => {
+                self.log.read = read;
+                self.log.lines.extend(lines);
+                while self.log.lines.len() > super::commands::LOG_KEEP {
+                    self.log.lines.pop_front();
+                }
+            }
+            Outcome::LogStopped => {
+                self.log.job = None;
             }
             Outcome::ServerStopped => {
                 self.notify(Tab::Live, false, "The server stopped.");

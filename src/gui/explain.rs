@@ -126,6 +126,40 @@ impl ExplainView {
     }
 }
 
+impl ExplainView {
+    /// Fills the peer from a log line's macros (`log explain`'s), and the
+    /// question from the line's ruleset.
+    pub fn from_log_line(&mut self, e: &crate::core::maillog::Explained) {
+        let m = |k: &str| e.macros.get(k).cloned().unwrap_or_default();
+        self.ruleset = match e.ruleset.as_deref() {
+            Some("tls_client") | Some("check_mail") => Ruleset::TlsClient,
+            Some("tls_server") => Ruleset::TlsServer,
+            Some("tls_rcpt") => Ruleset::TlsRcpt,
+            _ if e.side == Some(crate::core::maillog::shapes::Side::Client) => Ruleset::TlsServer,
+            _ => Ruleset::Relay,
+        };
+        self.verify = m("verify");
+        self.cert_issuer = m("cert_issuer");
+        self.cert_subject = m("cert_subject");
+        self.cn_subject = m("cn_subject");
+        self.cipher_bits = m("cipher_bits");
+        self.tls_version = m("tls_version");
+        self.cipher = m("cipher");
+        self.client_name = m("client_name");
+        self.client_addr = m("client_addr");
+        self.server_name = m("server_name");
+        self.server_addr = m("server_addr");
+        // The recipient of a check_rcpt/tls_rcpt refusal is its arg1.
+        if matches!(self.ruleset, Ruleset::Relay | Ruleset::TlsRcpt) && e.ruleset.is_some() {
+            if let Some(arg) = e.text.split("arg1=").nth(1) {
+                let a = arg.split(", ").next().unwrap_or("");
+                self.rcpt = a.trim_matches(['<', '>']).to_string();
+            }
+        }
+        self.loaded.clear();
+    }
+}
+
 fn ruleset_label(r: Ruleset) -> &'static str {
     match r {
         Ruleset::Relay => "relay — may this client relay? (CERTISSUER/CERTSUBJECT)",

@@ -18,6 +18,7 @@ mod executor;
 pub mod explain;
 pub mod jobs;
 pub mod live;
+pub mod logview;
 pub mod mc_form;
 pub mod overview;
 pub mod partners;
@@ -41,7 +42,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use view::ViewCtx;
 
-/// The screens, in tab order (Ctrl+1 … Ctrl+8).
+/// The screens, in tab order (Ctrl+1 … Ctrl+9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tab {
     Overview,
@@ -52,10 +53,11 @@ pub enum Tab {
     Live,
     Doctor,
     Partners,
+    Log,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 8] = [
+    pub const ALL: [Tab; 9] = [
         Tab::Overview,
         Tab::Setup,
         Tab::Certificates,
@@ -64,6 +66,7 @@ impl Tab {
         Tab::Live,
         Tab::Doctor,
         Tab::Partners,
+        Tab::Log,
     ];
     pub fn title(self) -> &'static str {
         match self {
@@ -75,6 +78,7 @@ impl Tab {
             Tab::Live => "Live test",
             Tab::Doctor => "Doctor",
             Tab::Partners => "Partners",
+            Tab::Log => "Log",
         }
     }
     fn key(self) -> &'static str {
@@ -87,6 +91,7 @@ impl Tab {
             Tab::Live => "live",
             Tab::Doctor => "doctor",
             Tab::Partners => "partners",
+            Tab::Log => "log",
         }
     }
     fn from_key(s: &str) -> Option<Tab> {
@@ -143,6 +148,9 @@ pub struct StudioApp {
     pub doctor_view: doctor::DoctorView,
     pub doctor_report: Option<crate::store::doctor::Report>,
     pub partners_view: partners::PartnersView,
+    pub log_view: logview::LogView,
+    pub log: commands::LogState,
+    log_stop: Option<Arc<AtomicBool>>,
     pub partners: Option<partners::PartnersState>,
     pub trust_preview: Option<partners::TrustPreview>,
     /// The last `mc apply` preview, and why it would be refused.
@@ -194,6 +202,9 @@ impl StudioApp {
             mc_plan: None,
             mc_result: None,
             partners_view: Default::default(),
+            log_view: Default::default(),
+            log: Default::default(),
+            log_stop: None,
             partners: None,
             trust_preview: None,
             pending: Sink::default(),
@@ -256,6 +267,7 @@ impl StudioApp {
                 egui::Key::Num6,
                 egui::Key::Num7,
                 egui::Key::Num8,
+                egui::Key::Num9,
             ]
             .into_iter()
             .enumerate()
@@ -408,6 +420,7 @@ impl StudioApp {
                 trust_preview: self.trust_preview.as_ref(),
                 mc_result: self.mc_result.as_ref(),
                 jobs: &self.jobs,
+                log: &self.log,
             };
             let out = &mut self.pending;
             match self.tab {
@@ -419,6 +432,7 @@ impl StudioApp {
                 Tab::Doctor => doctor::show(&mut self.doctor_view, &cx, out, ui),
                 Tab::Partners => partners::show(&mut self.partners_view, &cx, out, ui),
                 Tab::Overview => overview::show(&cx, out, ui),
+                Tab::Log => logview::show(&mut self.log_view, &cx, out, ui),
             }
         });
 

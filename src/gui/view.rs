@@ -39,4 +39,5 @@ pub struct ViewCtx<'a> {
     pub trust_preview: Option<&'a super::commands::TrustPreview>,
     pub mc_result: Option<&'a (bool, Vec<String>)>,
     pub jobs: &'a Jobs,
+    pub log: &'a super::commands::LogState,
 }

@@ -9,6 +9,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use starttls_studio::gui::{wizard::Step, StudioApp, Tab};
 use starttls_studio::store::home::Home;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -844,4 +845,68 @@ fn overview_opens_first_and_agrees_with_status() {
     // Each section leads to its view.
     click(&mut h, "Open Partners");
     assert_eq!(h.state().tab, Tab::Partners);
+}
+
+#[test]
+fn log_view_follows_explains_and_leads_to_decisions() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    let log = dir.path().join("mail.log");
+    let corpus = project_root().join("tests/data/maillog");
+    std::fs::write(&log, std::fs::read(corpus.join("verify-ok-l14.log")).unwrap()).unwrap();
+    let mut h = harness(&home);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num9);
+    h.step();
+    assert_eq!(h.state().tab, Tab::Log);
+    // A log that cannot be read says why and what to do, in the view.
+    type_into(&mut h, "Log file", "/nonexistent/mail.log");
+    click(&mut h, "Open and follow");
+    wait_for(&mut h, 10, "the error", |a| a.notices.contains_key(&Tab::Log));
+    assert!(h.state().notices[&Tab::Log].text.contains("journalctl"), "{:?}", h.state().notices[&Tab::Log]);
+    type_into(&mut h, "Log file", log.to_str().unwrap());
+    click(&mut h, "Open and follow");
+    wait_for(&mut h, 10, "the lines", |a| a.log.read > 0);
+    assert!(h.query_by_label("No problems in the lines read (so far).").is_some());
+    // Lines appended later arrive while following; the CLI explains them alike.
+    let refusal = std::fs::read(corpus.join("tls-clt-verify-no-cert.log")).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(&refusal)
+        .unwrap();
+    wait_for(&mut h, 10, "the appended lines", |a| {
+        a.log.lines.iter().any(|e| e.cause_id == Some("verify-required"))
+    });
+    let cli = run(studio(&home).args(["log", "explain", "--json"]).arg(&log));
+    let cli: Vec<serde_json::Value> = String::from_utf8(cli.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let gui: Vec<serde_json::Value> = h.state().log.lines.iter().map(|e| serde_json::json!(e)).collect();
+    assert_eq!(gui, cli, "the view explains as log explain does");
+    let refused = h
+        .state()
+        .log
+        .lines
+        .iter()
+        .find(|e| e.cause_id == Some("verify-required"))
+        .unwrap()
+        .clone();
+    let prefix = format!("{:>6}  error", refused.line);
+    h.get_all_by(|n| n.label().is_some_and(|l| l.starts_with(&prefix)))
+        .next()
+        .expect("the refusal's row")
+        .click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label_contains("What to do:").is_some());
+    click(&mut h, "Open in Decisions");
+    assert_eq!(h.state().tab, Tab::Explain);
+    assert_eq!(h.state().explain.verify, "NO");
+    assert_eq!(h.state().explain.client_addr, "127.0.0.12");
+    click(&mut h, "Log");
+    click(&mut h, "Stop following");
+    wait_for(&mut h, 10, "the reader to stop", |a| a.log.job.is_none());
 }

@@ -109,6 +109,8 @@ const MAX_TEXT: usize = 4096;
 /// The explainer: feed it lines in order.
 pub struct Explainer {
     sessions: HashMap<(String, u32), Session>,
+    /// Session number → its key (host, pid).
+    by_id: HashMap<u64, (String, u32)>,
     order: VecDeque<(String, u32)>,
     qids: HashMap<String, (String, u32)>,
     qid_order: VecDeque<String>,
@@ -150,6 +152,7 @@ impl Explainer {
     pub fn new(access: Option<(Database, Options)>) -> Self {
         Explainer {
             sessions: HashMap::new(),
+            by_id: HashMap::new(),
             order: VecDeque::new(),
             qids: HashMap::new(),
             qid_order: VecDeque::new(),
@@ -229,11 +232,14 @@ impl Explainer {
             self.next += 1;
             if self.sessions.len() >= MAX_SESSIONS {
                 if let Some(old) = self.order.pop_front() {
-                    self.sessions.remove(&old);
+                    if let Some(gone) = self.sessions.remove(&old) {
+                        self.by_id.remove(&gone.id);
+                    }
                 }
             }
             self.order.push_back(key.clone());
-            self.sessions.insert(
+            self.by_id.insert(self.next, key.clone());
+            let replaced = self.sessions.insert(
                 key.clone(),
                 Session {
                     id: self.next,
@@ -242,6 +248,9 @@ impl Explainer {
                     client: None,
                 },
             );
+            if let Some(old) = replaced {
+                self.by_id.remove(&old.id);
+            }
         }
         let s = self.sessions.get_mut(&key)?;
         if let Some(q) = qid_owned {
@@ -315,14 +324,10 @@ impl Explainer {
 
     fn session_of(&self, id: Option<u64>) -> Option<&Session> {
         let id = id?;
-        // The session just touched is at or near the back of `order`.
-        self.order
-            .iter()
-            .rev()
-            .take(64)
-            .filter_map(|k| self.sessions.get(k))
-            .find(|s| s.id == id)
-            .or_else(|| self.sessions.values().find(|s| s.id == id))
+        self.by_id
+            .get(&id)
+            .and_then(|k| self.sessions.get(k))
+            .filter(|s| s.id == id)
     }
 
     /// The peer of a session, once a line has named it.

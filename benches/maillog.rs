@@ -1,0 +1,101 @@
+//! `log explain` on a 1,000,000-line mail log (the recorded corpus of
+//! tests/data/maillog repeated, each repetition with its own pids), as a
+//! whole process, against `grep -c STARTTLS` on the same file in the same
+//! run: lines per second, peak RSS, and the speed ratio (target ≥ 0.3× grep).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `cmd` with its output into a file (GNU grep stops at the first
+/// match when its output is /dev/null), returning the wall time and the
+/// peak RSS (VmHWM) in KiB.
+fn run_measured(cmd: &mut Command) -> (Duration, u64) {
+    let sink = tempfile::tempfile().expect("temp file");
+    let t = Instant::now();
+    let mut child = cmd.stdout(sink).stderr(Stdio::null()).spawn().expect("spawn");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_file) {
+            if let Some(kb) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(st) = child.try_wait().expect("wait") {
+            assert!(st.success() || cmd.get_program() == "grep", "{cmd:?} failed");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    (t.elapsed(), peak)
+}
+
+fn main() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/maillog");
+    let mut lines: Vec<String> = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&root)
+        .expect("corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    names.sort();
+    for p in names {
+        lines.extend(std::fs::read_to_string(p).expect("read").lines().map(str::to_string));
+    }
+    let n = 1_000_000;
+    let mut text = String::with_capacity(n * 160);
+    let mut rep = 0u32;
+    let mut made = 0usize;
+    'outer: loop {
+        rep += 1;
+        for l in &lines {
+            // a new pid per repetition: sessions stay apart
+            let l = match (l.find('['), l.find("]: ")) {
+                (Some(a), Some(b)) if a < b => format!("{}[{}]{}", &l[..a], 100_000 + rep * 1000 + (l[a + 1..b].parse::<u32>().unwrap_or(0) % 1000), &l[b + 1..]),
+                _ => l.clone(),
+            };
+            text.push_str(&l);
+            text.push('\n');
+            made += 1;
+            if made >= n {
+                break 'outer;
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("mail.log");
+    std::fs::write(&file, &text).expect("write log");
+    let count = text.lines().count();
+    let studio = env!("CARGO_BIN_EXE_starttls-studio");
+    let best = |args: &[&str], grep: bool| {
+        (0..3)
+            .map(|_| {
+                if grep {
+                    run_measured(Command::new("grep").args(["-c", "STARTTLS"]).arg(&file))
+                } else {
+                    run_measured(Command::new(studio).args(["log", "explain"]).arg(&file).args(args))
+                }
+            })
+            .min_by_key(|x| x.0)
+            .expect("runs")
+    };
+    let (g, g_rss) = best(&[], true);
+    let (s, s_rss) = best(&["--summary"], false);
+    let (j, j_rss) = best(&["--json"], false);
+    let mb = text.len() as f64 / 1e6;
+    println!("log explain, {count} lines ({mb:.0} MB):");
+    println!("  grep -c STARTTLS      {:>8.3} s  {:>6} KiB", g.as_secs_f64(), g_rss);
+    for (name, t, rss) in [("--summary", s, s_rss), ("--json", j, j_rss)] {
+        println!(
+            "  log explain {name:<22} {:>8.3} s  {:>6} KiB  {:>10.0} lines/s  {:.2}× grep's speed",
+            t.as_secs_f64(),
+            rss,
+            count as f64 / t.as_secs_f64(),
+            g.as_secs_f64() / t.as_secs_f64()
+        );
+    }
+}
