@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 fn run_measured(cmd: &mut Command) -> (Duration, u64) {
     let sink = tempfile::tempfile().expect("temp file");
     let t = Instant::now();
-    let mut child = cmd.stdout(sink).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdout(sink)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let status_file = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
@@ -26,7 +30,10 @@ fn run_measured(cmd: &mut Command) -> (Duration, u64) {
             }
         }
         if let Some(st) = child.try_wait().expect("wait") {
-            assert!(st.success() || cmd.get_program() == "grep", "{cmd:?} failed");
+            assert!(
+                st.success() || cmd.get_program() == "grep",
+                "{cmd:?} failed"
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -44,7 +51,12 @@ fn main() {
         .collect();
     names.sort();
     for p in names {
-        lines.extend(std::fs::read_to_string(p).expect("read").lines().map(str::to_string));
+        lines.extend(
+            std::fs::read_to_string(p)
+                .expect("read")
+                .lines()
+                .map(str::to_string),
+        );
     }
     let n = 1_000_000;
     let mut text = String::with_capacity(n * 160);
@@ -55,7 +67,12 @@ fn main() {
         for l in &lines {
             // a new pid per repetition: sessions stay apart
             let l = match (l.find('['), l.find("]: ")) {
-                (Some(a), Some(b)) if a < b => format!("{}[{}]{}", &l[..a], 100_000 + rep * 1000 + (l[a + 1..b].parse::<u32>().unwrap_or(0) % 1000), &l[b + 1..]),
+                (Some(a), Some(b)) if a < b => format!(
+                    "{}[{}]{}",
+                    &l[..a],
+                    100_000 + rep * 1000 + (l[a + 1..b].parse::<u32>().unwrap_or(0) % 1000),
+                    &l[b + 1..]
+                ),
                 _ => l.clone(),
             };
             text.push_str(&l);
@@ -77,7 +94,12 @@ fn main() {
                 if grep {
                     run_measured(Command::new("grep").args(["-c", "STARTTLS"]).arg(&file))
                 } else {
-                    run_measured(Command::new(studio).args(["log", "explain"]).arg(&file).args(args))
+                    run_measured(
+                        Command::new(studio)
+                            .args(["log", "explain"])
+                            .arg(&file)
+                            .args(args),
+                    )
                 }
             })
             .min_by_key(|x| x.0)
@@ -88,7 +110,11 @@ fn main() {
     let (j, j_rss) = best(&["--json"], false);
     let mb = text.len() as f64 / 1e6;
     println!("log explain, {count} lines ({mb:.0} MB):");
-    println!("  grep -c STARTTLS      {:>8.3} s  {:>6} KiB", g.as_secs_f64(), g_rss);
+    println!(
+        "  grep -c STARTTLS      {:>8.3} s  {:>6} KiB",
+        g.as_secs_f64(),
+        g_rss
+    );
     for (name, t, rss) in [("--summary", s, s_rss), ("--json", j, j_rss)] {
         println!(
             "  log explain {name:<22} {:>8.3} s  {:>6} KiB  {:>10.0} lines/s  {:.2}× grep's speed",

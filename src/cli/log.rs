@@ -32,6 +32,9 @@ pub struct ExplainArgs {
     /// Keep reading as the log grows, like tail -F (reopens a rotated log)
     #[arg(long)]
     pub follow: bool,
+    /// Read sendmail's entries from the systemd journal (journalctl -o json -t sm-mta -t sendmail -t sm-msp-queue) instead of a file
+    #[arg(long, conflicts_with = "file")]
+    pub journal: bool,
     /// Replay each refusal through the policy evaluator against this access map (the source file) and show its trace
     #[arg(long, value_name = "FILE")]
     pub access: Option<PathBuf>,
@@ -64,8 +67,12 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
         )),
         None => None,
     };
-    let mut reader = LogReader::open(path.as_deref(), a.follow)
-        .map_err(|e| refused(e, "give the log file, or - to read standard input"))?;
+    let mut reader = if a.journal {
+        LogReader::journal(a.follow, None).map_err(|e| refused(e, "give the log file instead"))?
+    } else {
+        LogReader::open(path.as_deref(), a.follow)
+            .map_err(|e| refused(e, "give the log file, or - to read standard input"))?
+    };
     let mut ex = Explainer::new(access);
     let stop = AtomicBool::new(false);
     let stdout = io::stdout();
@@ -95,7 +102,10 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
         } else {
             if !e.known {
                 unknown += 1;
-            } else if !a.all && matches!(e.kind, Some("routine" | "connect" | "daemon" | "dh-init")) && e.cause.is_none() {
+            } else if !a.all
+                && matches!(e.kind, Some("routine" | "connect" | "daemon" | "dh-init"))
+                && e.cause.is_none()
+            {
                 routine += 1;
                 continue;
             }
@@ -217,7 +227,11 @@ fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            writeln!(out, "  {}: {} session(s), {} problem line(s)", p.peer, p.sessions, p.problems)?;
+            writeln!(
+                out,
+                "  {}: {} session(s), {} problem line(s)",
+                p.peer, p.sessions, p.problems
+            )?;
             if !p.tls_versions.is_empty() {
                 writeln!(out, "      TLS: {}", join(&p.tls_versions))?;
             }

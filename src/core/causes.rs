@@ -23,14 +23,22 @@ pub fn unsafe_file(file: &str, reason: &str) -> Text {
             fix: format!("chmod 600 {file} and restart sendmail (`starttls-studio doctor --fix` does the chmod)"),
         }
     } else if lower.contains("writable directory") {
-        let who = if lower.starts_with("world") { "World" } else { "Group" };
+        let who = if lower.starts_with("world") {
+            "World"
+        } else {
+            "Group"
+        };
         Text {
             id: "dir-writable-by-others",
             why: format!("sendmail refuses files under a directory that others can write, because they could swap the files: it logs `unsafe: {who} writable directory` and silently offers no STARTTLS (for the access map: `unsafe map file`)."),
             fix: format!("chmod go-w the directory on the path to {file} that others can write (`starttls-studio doctor` names it), or keep the TLS files under a directory only root can write; restart sendmail"),
         }
     } else if lower.contains("writable file") {
-        let who = if lower.starts_with("world") { "World" } else { "Group" };
+        let who = if lower.starts_with("world") {
+            "World"
+        } else {
+            "Group"
+        };
         Text {
             id: "file-writable-by-others",
             why: format!("sendmail refuses a certificate file that others can write: it logs `STARTTLS=server: file {file} unsafe: {who} writable file` and silently offers no STARTTLS."),
@@ -178,7 +186,10 @@ mod tests {
         for (msg, id) in [
             ("unable to get local issuer certificate", "cert-untrusted"),
             ("self-signed certificate", "cert-self-signed"),
-            ("self signed certificate in certificate chain", "cert-untrusted"),
+            (
+                "self signed certificate in certificate chain",
+                "cert-untrusted",
+            ),
             ("certificate has expired", "cert-expired"),
             ("CRL has expired", "crl-expired"),
             ("certificate revoked", "cert-revoked"),

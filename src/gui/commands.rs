@@ -15,9 +15,9 @@ use crate::net::setup::{ProbeSetup, ServerSetup};
 use crate::store::access::SaveReport;
 use crate::store::home::IssueReport;
 use crate::store::install::{InstallPlan, InstallReport};
-use std::collections::VecDeque;
 pub use crate::store::maildir::CapturedMessage;
 pub use crate::store::snapshot::Snapshot;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -95,9 +95,10 @@ pub enum Command {
     },
     /// Forget the live test's sessions.
     ClearSessions,
-    /// Read a mail log from near its end and follow it (the Log view).
+    /// Read a mail log from near its end and follow it (the Log view);
+    /// `None`: sendmail's entries in the systemd journal.
     OpenLog {
-        path: PathBuf,
+        path: Option<PathBuf>,
     },
     /// Stop following the log.
     StopLog,
@@ -205,7 +206,8 @@ pub enum Command {
 #[derive(Default)]
 pub struct LogState {
     pub job: Option<u64>,
-    pub path: Option<PathBuf>,
+    /// What is read: the file's path, or "the journal".
+    pub source: Option<String>,
     pub lines: VecDeque<Explained>,
     /// Lines read in all (more than `lines` holds once it is full).
     pub read: u64,

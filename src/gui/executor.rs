@@ -488,15 +488,26 @@ impl StudioApp {
                 let stop = Arc::new(AtomicBool::new(false));
                 let stop_job = stop.clone();
                 self.log = super::commands::LogState {
-                    path: Some(path.clone()),
+                    source: Some(match &path {
+                        Some(p) => p.display().to_string(),
+                        None => "sendmail's entries in the journal".into(),
+                    }),
                     ..Default::default()
                 };
                 let id = self.jobs.spawn("follow the log", true, move |_, reply| {
                     use crate::core::maillog::{frame, Explainer};
                     use crate::store::logread::LogReader;
-                    let mut r = LogReader::open(Some(&path), true).map_err(Failed::doing("Opening the log"))?;
-                    r.skip_to_tail(super::logview::TAIL)
-                        .map_err(Failed::doing("Reading the log"))?;
+                    let mut r = match &path {
+                        Some(path) => {
+                            let mut r = LogReader::open(Some(path), true)
+                                .map_err(Failed::doing("Opening the log"))?;
+                            r.skip_to_tail(super::logview::TAIL)
+                                .map_err(Failed::doing("Reading the log"))?;
+                            r
+                        }
+                        None => LogReader::journal(true, Some(super::logview::TAIL))
+                            .map_err(Failed::doing("Reading the journal"))?,
+                    };
                     let mut ex = Explainer::default();
                     let mut buf = String::new();
                     let mut batch = Vec::new();
@@ -506,27 +517,44 @@ impl StudioApp {
                     // stopped; a batch goes out every 100 ms or 500 lines.
                     let (tx, rx) = std::sync::mpsc::channel::<Option<String>>();
                     let stop_reader = stop_job.clone();
+                    let journal = r.journal_process();
                     let reader = std::thread::Builder::new()
                         .name("log-reader".into())
                         .spawn(move || {
                             while let Ok(true) = r.next_line(&mut buf, &stop_reader) {
-                                if tx.send(Some(std::mem::take(&mut buf))).is_err() {
-                                    return;
+                                if stop_reader.load(Ordering::Relaxed)
+                                    || tx.send(Some(std::mem::take(&mut buf))).is_err()
+                                {
+                                    break;
                                 }
                             }
+                            r.close();
                             let _ = tx.send(None);
                         })
                         .map_err(Failed::doing("Reading the log"))?;
                     loop {
                         let got = rx.recv_timeout(std::time::Duration::from_millis(100));
-                        let ended = matches!(got, Ok(None) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected));
+                        let stopped = stop_job.load(Ordering::Relaxed);
+                        if stopped {
+                            // a read blocked on journalctl's output ends with it
+                            if let Some(Ok(mut c)) = journal.as_ref().map(|j| j.lock()) {
+                                let _ = c.kill();
+                            }
+                        }
+                        let ended = stopped
+                            || matches!(
+                                got,
+                                Ok(None) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+                            );
                         if let Ok(Some(line)) = got {
                             read += 1;
                             let f = frame::frame(&line);
                             let ev = ex.feed(read, &line, f.as_ref());
                             batch.push(ex.explain(&ev));
                         }
-                        if !batch.is_empty() && (ended || batch.len() >= 500 || last.elapsed().as_millis() >= 100) {
+                        if !batch.is_empty()
+                            && (ended || batch.len() >= 500 || last.elapsed().as_millis() >= 100)
+                        {
                             reply.event(Outcome::LogLines {
                                 lines: std::mem::take(&mut batch),
                                 read,

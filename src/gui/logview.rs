@@ -46,9 +46,7 @@ fn wanted(v: &LogView, e: &Explained) -> bool {
         }
         Show::Everything => true,
     };
-    shown
-        && (v.peer.is_empty()
-            || e.peer.as_deref().is_some_and(|p| p.contains(v.peer.trim())))
+    shown && (v.peer.is_empty() || e.peer.as_deref().is_some_and(|p| p.contains(v.peer.trim())))
 }
 
 fn severity_text(s: Severity, known: bool) -> (&'static str, fn(&egui::Visuals) -> egui::Color32) {
@@ -75,18 +73,27 @@ pub fn show(v: &mut LogView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
             if ui.button("Stop following").clicked() {
                 out.push(Command::StopLog);
             }
-        } else if ui.button("Open and follow").clicked() || enter {
-            out.push(Command::OpenLog {
-                path: PathBuf::from(v.path.trim()),
-            });
+        } else {
+            if ui.button("Open and follow").clicked() || enter {
+                out.push(Command::OpenLog {
+                    path: Some(PathBuf::from(v.path.trim())),
+                });
+            }
+            if ui
+                .button("Follow the journal")
+                .on_hover_text(crate::store::logread::JOURNAL_ACCESS)
+                .clicked()
+            {
+                out.push(Command::OpenLog { path: None });
+            }
         }
     });
-    ui.weak("Debian: /var/log/mail.log (root and the adm group may read it). Without rsyslog the log is in the journal: `journalctl -t sm-mta -o json > FILE` and open FILE.");
-    if let Some(p) = &state.path {
+    ui.weak("Debian: /var/log/mail.log (root and the adm group may read it); systems without rsyslog keep the log only in the journal.");
+    if let Some(p) = &state.source {
         ui.label(format!(
             "{} {}: {} line(s) read{}",
             if following { "Following" } else { "Read" },
-            p.display(),
+            p,
             state.read,
             if state.read as usize > state.lines.len() {
                 format!(", the last {} kept", state.lines.len())
@@ -106,13 +113,20 @@ pub fn show(v: &mut LogView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
             .labelled_by(l.id);
     });
     let rows: Vec<&Explained> = state.lines.iter().filter(|e| wanted(v, e)).collect();
-    if state.path.is_some() && rows.is_empty() {
+    if state.source.is_some() && state.read == 0 && following {
+        ui.label(format!(
+            "Nothing yet. If sendmail logs here and nothing comes: {}.",
+            crate::store::logread::JOURNAL_ACCESS
+        ));
+    } else if state.source.is_some() && rows.is_empty() {
         ui.label(match v.show {
             Show::Problems => "No problems in the lines read (so far).",
             _ => "No lines match.",
         });
     }
-    let selected = v.selected.and_then(|n| rows.iter().find(|e| e.line == n).copied());
+    let selected = v
+        .selected
+        .and_then(|n| rows.iter().find(|e| e.line == n).copied());
     if let Some(e) = selected {
         details(e, out, ui);
         ui.separator();
@@ -128,17 +142,26 @@ pub fn show(v: &mut LogView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
                     "{:>6}  {:<8} {}{}",
                     e.line,
                     word,
-                    e.peer.as_deref().map(|p| format!("{p}: ")).unwrap_or_default(),
+                    e.peer
+                        .as_deref()
+                        .map(|p| format!("{p}: "))
+                        .unwrap_or_default(),
                     e.summary.as_deref().unwrap_or(&e.text)
                 );
-                let rich = egui::RichText::new(text).color(color(ui.visuals())).monospace();
+                let rich = egui::RichText::new(text)
+                    .color(color(ui.visuals()))
+                    .monospace();
                 let r = ui.add(
                     egui::Button::selectable(v.selected == Some(e.line), rich)
                         .truncate()
                         .min_size(egui::vec2(ui.available_width(), 0.0)),
                 );
                 if r.clicked() {
-                    v.selected = if v.selected == Some(e.line) { None } else { Some(e.line) };
+                    v.selected = if v.selected == Some(e.line) {
+                        None
+                    } else {
+                        Some(e.line)
+                    };
                 }
                 r.on_hover_text(&e.text);
             }
@@ -164,14 +187,13 @@ fn details(e: &Explained, out: &mut Sink, ui: &mut egui::Ui) {
             ui.weak(m.join("  "));
         }
         ui.horizontal(|ui| {
-            if e.macros.contains_key("verify") {
-                if ui
+            if e.macros.contains_key("verify")
+                && ui
                     .button("Open in Decisions")
                     .on_hover_text("What would sendmail decide for this session? The Decisions view, filled with its macro values")
                     .clicked()
-                {
-                    out.push(Command::ExplainLogLine(Box::new(e.clone())));
-                }
+            {
+                out.push(Command::ExplainLogLine(Box::new(e.clone())));
             }
             if let Some(id) = e.doctor {
                 if ui

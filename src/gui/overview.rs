@@ -208,5 +208,41 @@ pub fn show(cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
                     }
                 },
             );
+            section(
+                ui,
+                out,
+                "sendmail's log",
+                Some((Tab::Log, "Open Log")),
+                |ui, _| match &cx.log.source {
+                    Some(p) => {
+                        let errors = cx
+                            .log
+                            .lines
+                            .iter()
+                            .filter(|e| e.severity == crate::core::maillog::Severity::Error)
+                            .count();
+                        let warnings = cx
+                            .log
+                            .lines
+                            .iter()
+                            .filter(|e| e.severity == crate::core::maillog::Severity::Warning)
+                            .count();
+                        badge(
+                            ui,
+                            errors == 0 && warnings == 0,
+                            errors == 0,
+                            &format!(
+                                "{}: {} line(s) read, {errors} error(s), {warnings} warning(s) among the last {}",
+                                p,
+                                cx.log.read,
+                                cx.log.lines.len()
+                            ),
+                        );
+                    }
+                    None => {
+                        ui.label("Not read in this session.");
+                    }
+                },
+            );
         });
 }

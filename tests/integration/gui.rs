@@ -853,7 +853,11 @@ fn log_view_follows_explains_and_leads_to_decisions() {
     let home = dir.path().join("home");
     let log = dir.path().join("mail.log");
     let corpus = project_root().join("tests/data/maillog");
-    std::fs::write(&log, std::fs::read(corpus.join("verify-ok-l14.log")).unwrap()).unwrap();
+    std::fs::write(
+        &log,
+        std::fs::read(corpus.join("verify-ok-l14.log")).unwrap(),
+    )
+    .unwrap();
     let mut h = harness(&home);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num9);
     h.step();
@@ -861,12 +865,20 @@ fn log_view_follows_explains_and_leads_to_decisions() {
     // A log that cannot be read says why and what to do, in the view.
     type_into(&mut h, "Log file", "/nonexistent/mail.log");
     click(&mut h, "Open and follow");
-    wait_for(&mut h, 10, "the error", |a| a.notices.contains_key(&Tab::Log));
-    assert!(h.state().notices[&Tab::Log].text.contains("journalctl"), "{:?}", h.state().notices[&Tab::Log]);
+    wait_for(&mut h, 10, "the error", |a| {
+        a.notices.contains_key(&Tab::Log)
+    });
+    assert!(
+        h.state().notices[&Tab::Log].text.contains("journalctl"),
+        "{:?}",
+        h.state().notices[&Tab::Log]
+    );
     type_into(&mut h, "Log file", log.to_str().unwrap());
     click(&mut h, "Open and follow");
     wait_for(&mut h, 10, "the lines", |a| a.log.read > 0);
-    assert!(h.query_by_label("No problems in the lines read (so far).").is_some());
+    assert!(h
+        .query_by_label("No problems in the lines read (so far).")
+        .is_some());
     // Lines appended later arrive while following; the CLI explains them alike.
     let refusal = std::fs::read(corpus.join("tls-clt-verify-no-cert.log")).unwrap();
     std::fs::OpenOptions::new()
@@ -876,7 +888,10 @@ fn log_view_follows_explains_and_leads_to_decisions() {
         .write_all(&refusal)
         .unwrap();
     wait_for(&mut h, 10, "the appended lines", |a| {
-        a.log.lines.iter().any(|e| e.cause_id == Some("verify-required"))
+        a.log
+            .lines
+            .iter()
+            .any(|e| e.cause_id == Some("verify-required"))
     });
     let cli = run(studio(&home).args(["log", "explain", "--json"]).arg(&log));
     let cli: Vec<serde_json::Value> = String::from_utf8(cli.stdout)
@@ -884,7 +899,13 @@ fn log_view_follows_explains_and_leads_to_decisions() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let gui: Vec<serde_json::Value> = h.state().log.lines.iter().map(|e| serde_json::json!(e)).collect();
+    let gui: Vec<serde_json::Value> = h
+        .state()
+        .log
+        .lines
+        .iter()
+        .map(|e| serde_json::json!(e))
+        .collect();
     assert_eq!(gui, cli, "the view explains as log explain does");
     let refused = h
         .state()
@@ -909,4 +930,11 @@ fn log_view_follows_explains_and_leads_to_decisions() {
     click(&mut h, "Log");
     click(&mut h, "Stop following");
     wait_for(&mut h, 10, "the reader to stop", |a| a.log.job.is_none());
+    // The journal (journalctl): it starts, and stops even while journalctl
+    // has nothing to say.
+    click(&mut h, "Follow the journal");
+    wait_for(&mut h, 10, "journalctl to start", |a| a.log.job.is_some());
+    std::thread::sleep(Duration::from_millis(300));
+    click(&mut h, "Stop following");
+    wait_for(&mut h, 10, "journalctl to stop", |a| a.log.job.is_none());
 }

@@ -166,3 +166,38 @@ fn snapshot_overview_light() {
 fn snapshot_overview_dark() {
     overview("overview-dark", egui::Theme::Dark);
 }
+
+#[test]
+fn snapshot_log() {
+    let dir = fixed_dir("log");
+    let log = dir.join("mail.log");
+    let corpus = crate::support::project_root().join("tests/data/maillog");
+    let mut text = Vec::new();
+    for name in [
+        "verify-ok-l14",
+        "tls-clt-verify-fail",
+        "relay-denied-no-cert-l14",
+    ] {
+        text.extend(std::fs::read(corpus.join(format!("{name}.log"))).unwrap());
+    }
+    std::fs::write(&log, text).unwrap();
+    let mut h = harness(dir.join("home"), egui::Theme::Light);
+    wait_for(&mut h, 60, "the home", |a| a.snapshot.is_some());
+    click(&mut h, "Log");
+    type_into(&mut h, "Log file", log.to_str().unwrap());
+    click(&mut h, "Open and follow");
+    wait_for(&mut h, 30, "the lines", |a| a.log.read > 20);
+    let line = h
+        .state()
+        .log
+        .lines
+        .iter()
+        .find(|e| e.cause_id == Some("verify-required"))
+        .unwrap()
+        .line;
+    h.state_mut().log_view.selected = Some(line);
+    click(&mut h, "Stop following");
+    wait_for(&mut h, 30, "the reader to stop", |a| a.log.job.is_none());
+    settle(&mut h);
+    h.snapshot("log");
+}

@@ -43,8 +43,12 @@ fn expected(name: &str) -> &'static [&'static str] {
     let base = name.trim_end_matches("-l14").trim_end_matches("-l9");
     let l14 = name.ends_with("-l14") || !name.ends_with("-l9");
     match base {
-        "daemon-start" | "verify-ok" | "local-delivery-plain" | "client-verify-ok"
-        | "relay-certissuer-ok" | "relay-certsubject-ok" => &[],
+        "daemon-start"
+        | "verify-ok"
+        | "local-delivery-plain"
+        | "client-verify-ok"
+        | "relay-certissuer-ok"
+        | "relay-certsubject-ok" => &[],
         "verify-no" | "local-delivery-tls" => &["no-client-cert"],
         // LogLevel 9 has no verifymsg line: only "did not verify".
         "verify-fail-unknown-ca" if l14 => &["verify-fail", "cert-untrusted"],
@@ -58,8 +62,11 @@ fn expected(name: &str) -> &'static [&'static str] {
         "handshake-abandoned" => &["handshake-aborted"],
         "handshake-old-protocol" => &["no-common-protocol"],
         "handshake-psk-only" => &["handshake-protocol-error"],
-        "tls-clt-verify-no-cert" | "tls-clt-perm-verify" | "tls-clt-temp-verify"
-        | "tls-clt-verify-perm-err" | "tls-clt-verify-no-tls" => &["verify-required"],
+        "tls-clt-verify-no-cert"
+        | "tls-clt-perm-verify"
+        | "tls-clt-temp-verify"
+        | "tls-clt-verify-perm-err"
+        | "tls-clt-verify-no-tls" => &["verify-required"],
         "tls-clt-verify-fail" => &["verify-required", "cert-untrusted"],
         "tls-clt-encr-no-tls" => &["encryption-required"],
         "tls-clt-encr-weak" | "tls-clt-verify-bits" => &["encryption-too-weak"],
@@ -112,7 +119,11 @@ fn explain(input: &[u8], args: &[&str]) -> Vec<serde_json::Value> {
     let w = std::thread::spawn(move || stdin.write_all(&data));
     let out = child.wait_with_output().unwrap();
     w.join().unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -144,7 +155,10 @@ fn reframe(sink: &str) -> Vec<(&'static str, String)> {
         rfc.push_str(&format!(
             "2026-12-{day:02}T{clock}.000000+00:00 mx.peer.test {rest}\n"
         ));
-        short.push_str(&format!("{} {day:02} {clock} mx.peer.test {rest}\n", &time[..3]));
+        short.push_str(&format!(
+            "{} {day:02} {clock} mx.peer.test {rest}\n",
+            &time[..3]
+        ));
         let j = serde_json::json!({
             "MESSAGE": msg,
             "SYSLOG_IDENTIFIER": prog,
@@ -173,7 +187,12 @@ fn every_scripted_cause_is_named_in_every_framing() {
         let text = std::fs::read_to_string(corpus().join(format!("{}.log", s.name))).unwrap();
         assert!(!text.is_empty(), "{}: empty recording", s.name);
         let got = explain(text.as_bytes(), &[]);
-        assert_eq!(got.len(), text.lines().count(), "{}: one object per line", s.name);
+        assert_eq!(
+            got.len(),
+            text.lines().count(),
+            "{}: one object per line",
+            s.name
+        );
         let unknown: Vec<&str> = got
             .iter()
             .filter(|o| o["known"] == false)
@@ -185,13 +204,19 @@ fn every_scripted_cause_is_named_in_every_framing() {
         let named = ids(&got);
         for want in expected(&s.name) {
             if !named.contains(*want) {
-                failures.push(format!("{} ({}): {want} not named; named {named:?}", s.name, s.what));
+                failures.push(format!(
+                    "{} ({}): {want} not named; named {named:?}",
+                    s.name, s.what
+                ));
             }
         }
         if expected(&s.name).is_empty() {
             for p in PROBLEMS {
                 if named.contains(*p) {
-                    failures.push(format!("{} ({}): nothing was wrong, but {p} named", s.name, s.what));
+                    failures.push(format!(
+                        "{} ({}): nothing was wrong, but {p} named",
+                        s.name, s.what
+                    ));
                 }
             }
         }
@@ -206,16 +231,33 @@ fn every_scripted_cause_is_named_in_every_framing() {
         }
         for (framing, t) in reframe(&text) {
             let again = explain(t.as_bytes(), &[]);
-            let a: Vec<_> = got.iter().map(|o| (&o["kind"], &o["cause_id"], &o["session"], &o["peer"])).collect();
-            let b: Vec<_> = again.iter().map(|o| (&o["kind"], &o["cause_id"], &o["session"], &o["peer"])).collect();
+            let a: Vec<_> = got
+                .iter()
+                .map(|o| (&o["kind"], &o["cause_id"], &o["session"], &o["peer"]))
+                .collect();
+            let b: Vec<_> = again
+                .iter()
+                .map(|o| (&o["kind"], &o["cause_id"], &o["session"], &o["peer"]))
+                .collect();
             if a != b {
-                failures.push(format!("{}: {framing} differs from the sink's framing", s.name));
+                failures.push(format!(
+                    "{}: {framing} differs from the sink's framing",
+                    s.name
+                ));
             }
-            assert!(again.iter().all(|o| o["host"] == "mx.peer.test"), "{}: {framing}: host", s.name);
+            assert!(
+                again.iter().all(|o| o["host"] == "mx.peer.test"),
+                "{}: {framing}: host",
+                s.name
+            );
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(shapes.len() >= 40, "{} distinct line shapes: {shapes:#?}", shapes.len());
+    assert!(
+        shapes.len() >= 40,
+        "{} distinct line shapes: {shapes:#?}",
+        shapes.len()
+    );
 }
 
 #[test]
@@ -240,10 +282,16 @@ fn replayed_decisions_agree_with_what_sendmail_logged() {
             if o["decision"]["agrees"] != true {
                 failures.push(format!(
                     "{}: line {}: sendmail logged {}, the evaluator says {} ({})",
-                    s.name, o["line"], o["reply"], o["decision"]["reply"], o["decision"]["explanation"]
+                    s.name,
+                    o["line"],
+                    o["reply"],
+                    o["decision"]["reply"],
+                    o["decision"]["explanation"]
                 ));
             }
-            assert!(o["decision"]["trace"].as_array().is_some_and(|t| !t.is_empty()));
+            assert!(o["decision"]["trace"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -263,8 +311,13 @@ fn json_keeps_its_schema() {
     for s in situations() {
         input.extend(std::fs::read(corpus().join(format!("{}.log", s.name))).unwrap());
     }
-    input.extend_from_slice(b"Dec  3 23:33:41 mx kernel: [1.2] eth0: link up\n\x00\xff\xfe garbage\n{\"MESSAGE\": \n");
-    let lines = input.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+    input.extend_from_slice(
+        b"Dec  3 23:33:41 mx kernel: [1.2] eth0: link up\n\x00\xff\xfe garbage\n{\"MESSAGE\": \n",
+    );
+    let lines = input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
     let got = explain(&input, &[]);
     assert_eq!(got.len(), lines);
     for (i, o) in got.iter().enumerate() {
@@ -344,7 +397,11 @@ fn bad_input_is_listed_never_dropped_and_memory_stays_bounded() {
     });
     let out = child.wait_with_output().unwrap();
     w.join().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(s["lines"].as_u64().unwrap() > 1_000_000, "{}", s["lines"]);
     assert_eq!(s["unknown"], 0);
@@ -359,12 +416,18 @@ fn summary_puts_the_problems_first_and_follow_sees_new_lines() {
         all.extend(std::fs::read(corpus().join(format!("{}.log", s.name))).unwrap());
     }
     std::fs::write(&log, &all).unwrap();
-    let out = run(Command::new(studio_bin()).args(["log", "explain"]).arg(&log).args(["--summary", "--json"]));
+    let out = run(Command::new(studio_bin())
+        .args(["log", "explain"])
+        .arg(&log)
+        .args(["--summary", "--json"]));
     assert!(out.status.success());
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let problems = s["problems"].as_array().unwrap();
     assert!(problems.len() >= 15, "{problems:#?}");
-    let sev: Vec<&str> = problems.iter().map(|p| p["severity"].as_str().unwrap()).collect();
+    let sev: Vec<&str> = problems
+        .iter()
+        .map(|p| p["severity"].as_str().unwrap())
+        .collect();
     let mut sorted = sev.clone();
     sorted.sort_by_key(|s| match *s {
         "error" => 0,
@@ -373,9 +436,22 @@ fn summary_puts_the_problems_first_and_follow_sees_new_lines() {
     });
     assert_eq!(sev, sorted, "errors first");
     let peers = s["peers"].as_array().unwrap();
-    let p2 = peers.iter().find(|p| p["peer"] == "[127.0.0.12]").expect("peer 127.0.0.12");
-    assert!(p2["refusals"].as_object().unwrap().keys().any(|r| r.contains("not authenticated")), "{p2}");
-    let plain = run(Command::new(studio_bin()).args(["log", "explain"]).arg(&log).arg("--summary"));
+    let p2 = peers
+        .iter()
+        .find(|p| p["peer"] == "[127.0.0.12]")
+        .expect("peer 127.0.0.12");
+    assert!(
+        p2["refusals"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|r| r.contains("not authenticated")),
+        "{p2}"
+    );
+    let plain = run(Command::new(studio_bin())
+        .args(["log", "explain"])
+        .arg(&log)
+        .arg("--summary"));
     let text = String::from_utf8(plain.stdout).unwrap();
     assert!(text.contains("problems, the worst first:"), "{text}");
 
@@ -391,7 +467,12 @@ fn summary_puts_the_problems_first_and_follow_sees_new_lines() {
         .unwrap();
     let grp = std::fs::read(corpus().join("key-group-readable.log")).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    std::fs::OpenOptions::new().append(true).open(&live).unwrap().write_all(&grp).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap()
+        .write_all(&grp)
+        .unwrap();
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut seen = BTreeMap::new();
@@ -409,6 +490,8 @@ fn summary_puts_the_problems_first_and_follow_sees_new_lines() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(seen.get("key-readable-by-others"), Some(&serde_json::json!("key-readable-by-others")));
+    assert_eq!(
+        seen.get("key-readable-by-others"),
+        Some(&serde_json::json!("key-readable-by-others"))
+    );
 }
-

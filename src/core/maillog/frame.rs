@@ -143,9 +143,7 @@ fn journal_json(line: &str) -> Option<Framed<'_>> {
     let message = text("MESSAGE")?;
     let time = text("__REALTIME_TIMESTAMP")
         .and_then(|us| us.parse::<i64>().ok())
-        .and_then(|us| {
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).ok()
-        })
+        .and_then(|us| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).ok())
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()
@@ -186,18 +184,50 @@ mod tests {
     fn framings() {
         let msg = "STARTTLS: CRLFile missing";
         for (line, time, host) in [
-            ("Dec  3 23:33:39 mx sm-mta[26161]: STARTTLS: CRLFile missing", "Dec  3 23:33:39", Some("mx")),
-            ("Dec  3 23:33:39 sm-mta[26161]: STARTTLS: CRLFile missing", "Dec  3 23:33:39", None),
-            ("Dec 03 23:33:39 mx sm-mta[26161]: STARTTLS: CRLFile missing", "Dec 03 23:33:39", Some("mx")),
-            ("Dec 03 23:33:39.123456 mx sm-mta[26161]: STARTTLS: CRLFile missing", "Dec 03 23:33:39.123456", Some("mx")),
-            ("2026-12-03T23:33:39.123456+00:00 mx sm-mta[26161]: STARTTLS: CRLFile missing", "2026-12-03T23:33:39.123456+00:00", Some("mx")),
-            ("2026-12-03T23:33:39+0000 mx sm-mta[26161]: STARTTLS: CRLFile missing", "2026-12-03T23:33:39+0000", Some("mx")),
-            ("Thu 2026-12-03 23:33:39 UTC mx sm-mta[26161]: STARTTLS: CRLFile missing", "Thu 2026-12-03 23:33:39 UTC", Some("mx")),
+            (
+                "Dec  3 23:33:39 mx sm-mta[26161]: STARTTLS: CRLFile missing",
+                "Dec  3 23:33:39",
+                Some("mx"),
+            ),
+            (
+                "Dec  3 23:33:39 sm-mta[26161]: STARTTLS: CRLFile missing",
+                "Dec  3 23:33:39",
+                None,
+            ),
+            (
+                "Dec 03 23:33:39 mx sm-mta[26161]: STARTTLS: CRLFile missing",
+                "Dec 03 23:33:39",
+                Some("mx"),
+            ),
+            (
+                "Dec 03 23:33:39.123456 mx sm-mta[26161]: STARTTLS: CRLFile missing",
+                "Dec 03 23:33:39.123456",
+                Some("mx"),
+            ),
+            (
+                "2026-12-03T23:33:39.123456+00:00 mx sm-mta[26161]: STARTTLS: CRLFile missing",
+                "2026-12-03T23:33:39.123456+00:00",
+                Some("mx"),
+            ),
+            (
+                "2026-12-03T23:33:39+0000 mx sm-mta[26161]: STARTTLS: CRLFile missing",
+                "2026-12-03T23:33:39+0000",
+                Some("mx"),
+            ),
+            (
+                "Thu 2026-12-03 23:33:39 UTC mx sm-mta[26161]: STARTTLS: CRLFile missing",
+                "Thu 2026-12-03 23:33:39 UTC",
+                Some("mx"),
+            ),
         ] {
             let (t, h, p, pid, m) = parts(line);
             assert_eq!(t.as_deref(), Some(time), "{line}");
             assert_eq!(h.as_deref(), host, "{line}");
-            assert_eq!((p.as_str(), pid, m.as_str()), ("sm-mta", Some(26161), msg), "{line}");
+            assert_eq!(
+                (p.as_str(), pid, m.as_str()),
+                ("sm-mta", Some(26161), msg),
+                "{line}"
+            );
         }
         // A bare message keeps its own colon.
         let (t, _, p, pid, m) = parts(msg);
@@ -205,12 +235,25 @@ mod tests {
         let j = r#"{"MESSAGE":"STARTTLS: CRLFile missing","SYSLOG_IDENTIFIER":"sm-mta","_PID":"26161","_HOSTNAME":"mx","__REALTIME_TIMESTAMP":"1796341219000000"}"#;
         let (t, h, p, pid, m) = parts(j);
         assert!(t.unwrap().starts_with("2026-12-03T"));
-        assert_eq!((h.as_deref(), p.as_str(), pid, m.as_str()), (Some("mx"), "sm-mta", Some(26161), msg));
+        assert_eq!(
+            (h.as_deref(), p.as_str(), pid, m.as_str()),
+            (Some("mx"), "sm-mta", Some(26161), msg)
+        );
         let bytes = r#"{"MESSAGE":[83,84,65,82,84,84,76,83,58,32,67,82,76,70,105,108,101,32,109,105,115,115,105,110,103],"_PID":"7"}"#;
         assert_eq!(parts(bytes).4, msg);
         assert!(frame("{not json").is_none());
         // Odd input frames as a bare message, without a panic.
-        for odd in ["", "Dec", "Dec  3", "Dec  3 23:33:39", "2026-12-03T", ": x", "[1]: y", "\u{fffd}\u{0}", "Thu 2026-12-03"] {
+        for odd in [
+            "",
+            "Dec",
+            "Dec  3",
+            "Dec  3 23:33:39",
+            "2026-12-03T",
+            ": x",
+            "[1]: y",
+            "\u{fffd}\u{0}",
+            "Thu 2026-12-03",
+        ] {
             let _ = frame(odd);
         }
     }

@@ -103,17 +103,60 @@ struct Session {
     client: Option<Tls>,
 }
 
-const MAX_SESSIONS: usize = 65_536;
+/// Sessions remembered at once (a session's lines come within seconds;
+/// older ones are forgotten first).
+const MAX_SESSIONS: usize = 16_384;
 const MAX_TEXT: usize = 4096;
+
+type Key = (u32, u32);
+type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
+/// A fast hasher for the session tables (FxHash's mixing: the keys are
+/// short and not chosen by an attacker who gains from collisions — a log
+/// crafted to collide only makes its own explanation slower).
+#[derive(Default)]
+pub struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        for b in chunks.remainder() {
+            self.add(u64::from(*b));
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+impl Fx {
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
 
 /// The explainer: feed it lines in order.
 pub struct Explainer {
-    sessions: HashMap<(String, u32), Session>,
+    sessions: Map<Key, Session>,
     /// Session number → its key (host, pid).
-    by_id: HashMap<u64, (String, u32)>,
-    order: VecDeque<(String, u32)>,
-    qids: HashMap<String, (String, u32)>,
+    by_id: Map<u64, Key>,
+    order: VecDeque<Key>,
+    qids: Map<String, Key>,
     qid_order: VecDeque<String>,
+    /// Host names, numbered (a log has few).
+    hosts: Map<String, u32>,
     next: u64,
     access: Option<(Database, Options)>,
 }
@@ -151,11 +194,12 @@ impl Explainer {
     /// `access`: replay refusals through the evaluator on this map.
     pub fn new(access: Option<(Database, Options)>) -> Self {
         Explainer {
-            sessions: HashMap::new(),
-            by_id: HashMap::new(),
+            sessions: Map::default(),
+            by_id: Map::default(),
             order: VecDeque::new(),
-            qids: HashMap::new(),
+            qids: Map::default(),
             qid_order: VecDeque::new(),
+            hosts: Map::default(),
             next: 0,
             access,
         }
@@ -185,7 +229,7 @@ impl Explainer {
     }
 
     fn track(&mut self, host: &str, pid: Option<u32>, ev: &Event<'_>) -> Option<u64> {
-        let qid_owned = ev.qid.map(str::to_string);
+        let qid = ev.qid;
         let pid = pid?;
         let connection_like = matches!(
             ev.shape,
@@ -200,14 +244,26 @@ impl Explainer {
                     | Shape::DidNotIssue { .. }
                     | Shape::LostInput { .. }
             )
-        ) || qid_owned.is_some();
-        let mut key = (host.to_string(), pid);
+        ) || qid.is_some();
+        let host_id = match self.hosts.get(host) {
+            Some(h) => *h,
+            None => {
+                let n = self.hosts.len() as u32;
+                if self.hosts.len() < 4096 {
+                    self.hosts.insert(host.to_string(), n);
+                }
+                n
+            }
+        };
+        let mut key: Key = (host_id, pid);
         // A queue id seen before belongs to its session, whatever process
         // logs it now (a queue run delivering later).
-        if let Some(q) = &qid_owned {
+        let mut qid_known = false;
+        if let Some(q) = qid {
             if let Some(k) = self.qids.get(q) {
+                qid_known = true;
                 if self.sessions.contains_key(k) {
-                    key = k.clone();
+                    key = *k;
                 }
             }
         }
@@ -224,7 +280,9 @@ impl Explainer {
             (_, Some(Shape::Connect { .. })) => true,
             (Some(s), _) => {
                 // A new client on a reused pid.
-                relay_now.is_some_and(|r| !s.peer.is_empty() && relay_parts(r).1 != relay_parts(&s.peer).1)
+                relay_now.is_some_and(|r| {
+                    !s.peer.is_empty() && relay_parts(r).1 != relay_parts(&s.peer).1
+                })
             }
             (None, _) => connection_like,
         };
@@ -237,10 +295,10 @@ impl Explainer {
                     }
                 }
             }
-            self.order.push_back(key.clone());
-            self.by_id.insert(self.next, key.clone());
+            self.order.push_back(key);
+            self.by_id.insert(self.next, key);
             let replaced = self.sessions.insert(
-                key.clone(),
+                key,
                 Session {
                     id: self.next,
                     peer: String::new(),
@@ -253,16 +311,14 @@ impl Explainer {
             }
         }
         let s = self.sessions.get_mut(&key)?;
-        if let Some(q) = qid_owned {
-            if !self.qids.contains_key(&q) {
-                if self.qids.len() >= MAX_SESSIONS {
-                    if let Some(old) = self.qid_order.pop_front() {
-                        self.qids.remove(&old);
-                    }
+        if let (Some(q), false) = (qid, qid_known) {
+            if self.qids.len() >= MAX_SESSIONS {
+                if let Some(old) = self.qid_order.pop_front() {
+                    self.qids.remove(&old);
                 }
-                self.qid_order.push_back(q.clone());
-                self.qids.insert(q, key.clone());
             }
+            self.qid_order.push_back(q.to_string());
+            self.qids.insert(q.to_string(), key);
         }
         match &ev.shape {
             Some(Shape::Connect { relay }) => s.peer = relay.to_string(),
@@ -369,9 +425,7 @@ impl Explainer {
             session: ev.session,
             time: f.and_then(|f| f.time.as_deref().map(str::to_string)),
             host: f.and_then(|f| f.host.as_deref().map(str::to_string)),
-            program: f
-                .map(|f| f.program.to_string())
-                .filter(|p| !p.is_empty()),
+            program: f.map(|f| f.program.to_string()).filter(|p| !p.is_empty()),
             pid: f.and_then(|f| f.pid),
             qid: ev.qid.map(str::to_string),
             peer: None,
@@ -512,7 +566,13 @@ fn explain_shape(
             verifymsg,
         } => {
             out.side = Some(side);
-            let t = session.and_then(|s| if side == Side::Server { s.server.as_ref() } else { s.client.as_ref() });
+            let t = session.and_then(|s| {
+                if side == Side::Server {
+                    s.server.as_ref()
+                } else {
+                    s.client.as_ref()
+                }
+            });
             if let Some(t) = t {
                 relay_macros(out, side, &t.relay);
                 tls_macros(out, t);
@@ -520,13 +580,23 @@ fn explain_shape(
             let peer = side.peer_word();
             let verify = t.map_or("", |t| t.verify.as_str());
             if subject.is_empty() && verifymsg.eq_ignore_ascii_case("ok") {
-                set(out, "tls-cert", Severity::Info, format!("the {peer} presented no certificate"));
+                set(
+                    out,
+                    "tls-cert",
+                    Severity::Info,
+                    format!("the {peer} presented no certificate"),
+                );
                 // The session line before gave the cause already (verify=NO).
                 if side == Side::Server && verify.is_empty() {
                     no_client_cert(out);
                 }
             } else if verifymsg.eq_ignore_ascii_case("ok") {
-                set(out, "tls-cert", Severity::Info, format!("the {peer}'s certificate {subject} (issuer {issuer}) verified"));
+                set(
+                    out,
+                    "tls-cert",
+                    Severity::Info,
+                    format!("the {peer}'s certificate {subject} (issuer {issuer}) verified"),
+                );
             } else {
                 let t = causes::verify_failure(verifymsg, peer);
                 set(out, "tls-cert", Severity::Warning, format!("the {peer}'s certificate {subject} (issuer {issuer}) did not verify: {verifymsg}"));
@@ -541,14 +611,24 @@ fn explain_shape(
         }
         Shape::Unsafe { file, reason } => {
             let t = causes::unsafe_file(file, reason);
-            set(out, "file-unsafe", Severity::Error, format!("sendmail refused to use {file} ({reason}): no STARTTLS"));
+            set(
+                out,
+                "file-unsafe",
+                Severity::Error,
+                format!("sendmail refused to use {file} ({reason}): no STARTTLS"),
+            );
             out.doctor = doctor_id(t.id);
             why(out, t.id, t.why, t.fix);
         }
         Shape::Missing { what } => missing(out, what),
         Shape::LoadVerifyLocs { side, path, file } => {
             out.side = Some(side);
-            set(out, "load-verify-locs", Severity::Error, format!("OpenSSL could not load the CAs from {file} / {path}"));
+            set(
+                out,
+                "load-verify-locs",
+                Severity::Error,
+                format!("OpenSSL could not load the CAs from {file} / {path}"),
+            );
             out.doctor = Some("ca-file-not-ca");
             why(
                 out,
@@ -557,7 +637,11 @@ fn explain_shape(
                 "point confCACERT at the PEM CA certificate (`starttls-studio install` writes DIR/CAcert.pem; `starttls-studio show FILE` says what a file holds); `starttls-studio doctor` checks both",
             );
         }
-        Shape::HandshakeFailed { side, reason, relay } => {
+        Shape::HandshakeFailed {
+            side,
+            reason,
+            relay,
+        } => {
             out.side = Some(side);
             let relay = if relay.is_empty() {
                 session.map_or("", |s| s.peer.as_str())
@@ -576,7 +660,12 @@ fn explain_shape(
             tls_error(out, text);
         }
         Shape::OpensslDetail { reason } => {
-            set(out, "openssl-detail", Severity::Warning, format!("OpenSSL's reason for the line before: {reason}"));
+            set(
+                out,
+                "openssl-detail",
+                Severity::Warning,
+                format!("OpenSSL's reason for the line before: {reason}"),
+            );
             out.cause = Some(format!("OpenSSL's error queue, logged by sendmail right after the error it belongs to (the line before in this process): {reason}."));
         }
         Shape::CertVerify { depth, dn, reason } => {
@@ -586,16 +675,34 @@ fn explain_shape(
             } else {
                 format!("the CA certificate {depth} step(s) up the chain")
             };
-            set(out, "cert-verify", Severity::Warning, format!("verifying {which} {dn}: {reason}"));
+            set(
+                out,
+                "cert-verify",
+                Severity::Warning,
+                format!("verifying {which} {dn}: {reason}"),
+            );
             out.doctor = doctor_id(t.id);
             why(out, t.id, t.why, t.fix);
         }
         Shape::Init { side, ok } => {
             out.side = Some(side);
             if ok {
-                set(out, "tls-init", Severity::Info, format!("TLS set up for the {} side", side.as_str()));
+                set(
+                    out,
+                    "tls-init",
+                    Severity::Info,
+                    format!("TLS set up for the {} side", side.as_str()),
+                );
             } else {
-                set(out, "tls-init", Severity::Error, format!("TLS could not be set up for the {} side: no STARTTLS", side.as_str()));
+                set(
+                    out,
+                    "tls-init",
+                    Severity::Error,
+                    format!(
+                        "TLS could not be set up for the {} side: no STARTTLS",
+                        side.as_str()
+                    ),
+                );
                 why(out, "tls-init-failed", "sendmail could not load its certificate, key or CAs; the lines just before this one (file … unsafe, … missing, load verify locs, an OpenSSL error) say which.", "`starttls-studio doctor` checks every TLS file sendmail reads; restart sendmail after the fix");
             }
         }
@@ -634,7 +741,12 @@ fn explain_shape(
         }
         Shape::Connect { relay } => {
             out.peer = Some(relay.to_string());
-            set(out, "connect", Severity::Info, format!("connection from {relay}"));
+            set(
+                out,
+                "connect",
+                Severity::Info,
+                format!("connection from {relay}"),
+            );
         }
         Shape::DidNotIssue { relay } => {
             out.peer = Some(relay.to_string());
@@ -642,7 +754,12 @@ fn explain_shape(
         }
         Shape::LostInput { relay, after } => {
             out.peer = Some(relay.to_string());
-            set(out, "lost-input", Severity::Warning, format!("{relay} dropped the connection after {after}"));
+            set(
+                out,
+                "lost-input",
+                Severity::Warning,
+                format!("{relay} dropped the connection after {after}"),
+            );
             if after.eq_ignore_ascii_case("STARTTLS") {
                 why(out, "client-gave-up-tls", "The client asked for STARTTLS and then left: it did not accept the TLS offer — most often it does not trust our certificate or has no protocol or cipher in common.", "`starttls-studio probe THIS-HOST:25` shows what clients see; check the certificate's name and chain");
             }
@@ -695,7 +812,15 @@ fn session_line(
         "OK" | "TRUSTED" | "NO" | "NOT" => Severity::Info,
         _ => Severity::Warning,
     };
-    set(out, "tls-session", severity, format!("{what}: {version}, {cipher}, {} bits; verify={verify} ({meaning})", bits.split('/').next().unwrap_or(bits)));
+    set(
+        out,
+        "tls-session",
+        severity,
+        format!(
+            "{what}: {version}, {cipher}, {} bits; verify={verify} ({meaning})",
+            bits.split('/').next().unwrap_or(bits)
+        ),
+    );
     match (side, verify) {
         (_, "OK" | "TRUSTED") => {}
         (Side::Server, "NO") => no_client_cert(out),
@@ -715,7 +840,14 @@ fn session_line(
     if let Some(b) = bits_of(bits) {
         if b < 128 && out.cause_id.is_none() {
             out.severity = Severity::Warning;
-            why(out, "weak-cipher", format!("The cipher has only {b} bits: ENCR:128 and VERIFY:128 requirements refuse it."), "allow only modern ciphers on both ends (CipherList / TLS 1.2+)");
+            why(
+                out,
+                "weak-cipher",
+                format!(
+                    "The cipher has only {b} bits: ENCR:128 and VERIFY:128 requirements refuse it."
+                ),
+                "allow only modern ciphers on both ends (CipherList / TLS 1.2+)",
+            );
         }
     }
     if matches!(version, "TLSv1" | "TLSv1.1" | "SSLv3") && out.cause_id.is_none() {
@@ -730,16 +862,31 @@ fn missing(out: &mut Explained, what: &str) {
             set(out, "setting-missing", Severity::Info, "no CRL configured (confCRL unset): client certificates are not checked for revocation".into());
         }
         "CACertPath" | "CACertFile" | "CertFile" | "KeyFile" => {
-            set(out, "setting-missing", Severity::Error, format!("{what} is not set: sendmail offers no STARTTLS"));
+            set(
+                out,
+                "setting-missing",
+                Severity::Error,
+                format!("{what} is not set: sendmail offers no STARTTLS"),
+            );
             out.doctor = Some("setting-missing");
             why(out, "setting-missing", format!("sendmail offers STARTTLS only when confSERVER_CERT, confSERVER_KEY, confCACERT and confCACERT_PATH are all set; {what} is not (or its file does not exist)."), "add the four define lines `starttls-studio install FQDN --to DIR` prints (or run `starttls-studio mc apply --to DIR`), rebuild sendmail.cf, restart sendmail");
         }
         "ClientCertFile" | "ClientKeyFile" => {
-            set(out, "setting-missing", Severity::Info, format!("{what} is not set: sendmail sends no certificate when it delivers"));
+            set(
+                out,
+                "setting-missing",
+                Severity::Info,
+                format!("{what} is not set: sendmail sends no certificate when it delivers"),
+            );
             why(out, "client-cert-unset", "Without confCLIENT_CERT/confCLIENT_KEY sendmail presents no certificate to the servers it delivers to: partners that relay by certificate, or require VERIFY, refuse it.", "define confCLIENT_CERT and confCLIENT_KEY (the host certificate works: it has clientAuth)");
         }
         _ => {
-            set(out, "setting-missing", Severity::Warning, format!("{what} is missing"));
+            set(
+                out,
+                "setting-missing",
+                Severity::Warning,
+                format!("{what} is missing"),
+            );
         }
     }
 }
@@ -747,21 +894,48 @@ fn missing(out: &mut Explained, what: &str) {
 fn handshake_failed(out: &mut Explained, side: Side, reason: &str, relay: &str) {
     let r = reason.to_ascii_lowercase();
     let peer = side.peer_word();
-    set(out, "handshake-failed", Severity::Error, format!("TLS handshake with {} {relay} failed: {reason}", peer).replace("  ", " "));
-    let (id, cause, fix): (&'static str, String, &str) = if r.contains("wrong version number") || r.contains("http request") || r.contains("packet length too long") {
+    set(
+        out,
+        "handshake-failed",
+        Severity::Error,
+        format!("TLS handshake with {} {relay} failed: {reason}", peer).replace("  ", " "),
+    );
+    let (id, cause, fix): (&'static str, String, &str) = if r.contains("wrong version number")
+        || r.contains("http request")
+        || r.contains("packet length too long")
+    {
         ("not-tls", format!("The {peer} did not speak TLS after STARTTLS (a firewall's SMTP inspection, a broken {peer}, or plain text sent by mistake)."), "`starttls-studio probe HOST:PORT` shows where the dialogue breaks; turn off SMTP inspection on firewalls in between")
-    } else if r.contains("unsupported protocol") || r.contains("protocol version") || r.contains("no suitable signature algorithm") {
+    } else if r.contains("unsupported protocol")
+        || r.contains("protocol version")
+        || r.contains("no suitable signature algorithm")
+    {
         ("no-common-protocol", format!("The {peer} and sendmail have no TLS version or signature algorithm in common: the {peer} offers only an old protocol (TLS 1.0/1.1, whose SHA-1/MD5 signatures OpenSSL 3 refuses at its default security level) or only algorithms our key cannot sign with."), "upgrade the peer; or, knowingly, lower the security level in CipherList (@SECLEVEL=0) for it")
-    } else if r.contains("no shared cipher") || r.contains("handshake failure") || r.contains("no cipher") {
+    } else if r.contains("no shared cipher")
+        || r.contains("handshake failure")
+        || r.contains("no cipher")
+    {
         ("no-common-cipher", format!("The {peer} and sendmail have no cipher in common (or no signature algorithm for the certificate's key)."), "compare the cipher lists (`openssl s_client -starttls smtp -cipher …`); an RSA or ECDSA P-256 certificate works with every client")
-    } else if r.contains("unknown ca") || r.contains("certificate unknown") || r.contains("bad certificate") || r.contains("certificate verify failed") {
+    } else if r.contains("unknown ca")
+        || r.contains("certificate unknown")
+        || r.contains("bad certificate")
+        || r.contains("certificate verify failed")
+    {
         ("peer-rejected-our-cert", format!("The {peer} refused our certificate (it sent an alert: {reason}): it does not trust our CA, or the name does not match."), "give the partner our CA certificate (DIR/CAcert.pem) or serve a certificate from a CA it trusts; `starttls-studio probe` from its side shows the same")
     } else if r.contains("unexpected message") {
         ("handshake-protocol-error", format!("The {peer} broke the TLS protocol's order of messages: a {peer} with a TLS bug or an unusual configuration (one offering only PSK cipher suites does this)."), "`openssl s_client -starttls smtp` from the peer's side shows its offer; update or reconfigure the peer")
-    } else if r.contains("eof") || r.contains("unexpected") || r.contains("reset") || r.is_empty() || r == "(null)" {
+    } else if r.contains("eof")
+        || r.contains("unexpected")
+        || r.contains("reset")
+        || r.is_empty()
+        || r == "(null)"
+    {
         ("handshake-aborted", format!("The {peer} closed the connection in the middle of the handshake (it gave up: often it does not accept our certificate, or it is a scanner)."), "`starttls-studio probe HOST:PORT` from the same place shows whether the handshake works")
     } else {
-        ("handshake-failed", format!("OpenSSL ended the handshake: {reason}."), "`starttls-studio probe HOST:PORT` shows the handshake step by step")
+        (
+            "handshake-failed",
+            format!("OpenSSL ended the handshake: {reason}."),
+            "`starttls-studio probe HOST:PORT` shows the handshake step by step",
+        )
     };
     let tail = if side == Side::Server {
         " sendmail then answers `454 4.3.0 TLS not available` style errors or drops the session; the client may retry without TLS."
@@ -774,34 +948,69 @@ fn handshake_failed(out: &mut Explained, side: Side, reason: &str, relay: &str) 
 fn tls_error(out: &mut Explained, text: &str) {
     let t = text.to_ascii_lowercase();
     if t.contains("use_privatekey") || t.contains("private key") && t.contains("failed") {
-        set(out, "tls-error", Severity::Error, format!("sendmail could not load its private key: {text}"));
+        set(
+            out,
+            "tls-error",
+            Severity::Error,
+            format!("sendmail could not load its private key: {text}"),
+        );
         out.doctor = Some("key-unreadable");
         why(out, "key-unreadable", "The key file cannot be read as a PEM private key (encrypted with a passphrase, not a key, or damaged); sendmail offers no STARTTLS.", "install the key that belongs to the certificate (`starttls-studio install FQDN --to DIR`); `starttls-studio doctor` checks it");
     } else if t.contains("check_private_key") {
-        set(out, "tls-error", Severity::Error, format!("the key does not belong to the certificate: {text}"));
+        set(
+            out,
+            "tls-error",
+            Severity::Error,
+            format!("the key does not belong to the certificate: {text}"),
+        );
         out.doctor = Some("key-cert-mismatch");
         why(out, "key-cert-mismatch", "OpenSSL checks that the key belongs to the certificate; when it does not, sendmail offers no STARTTLS.", "install the key issued with this certificate (`starttls-studio install FQDN --to DIR` writes both)");
     } else if t.contains("use_certificate") {
-        set(out, "tls-error", Severity::Error, format!("sendmail could not load its certificate: {text}"));
+        set(
+            out,
+            "tls-error",
+            Severity::Error,
+            format!("sendmail could not load its certificate: {text}"),
+        );
         out.doctor = Some("cert-unreadable");
         why(out, "cert-unreadable", "The certificate file is not a PEM certificate OpenSSL can read; sendmail offers no STARTTLS.", "`starttls-studio show FILE` says what the file holds; `starttls-studio install` writes a PEM certificate");
     } else if t.contains("crl") {
-        set(out, "tls-error", Severity::Error, format!("a problem with the CRL: {text}"));
+        set(
+            out,
+            "tls-error",
+            Severity::Error,
+            format!("a problem with the CRL: {text}"),
+        );
         out.doctor = Some("crl-unreadable");
         why(out, "crl-unreadable", "sendmail could not load the CRL named by confCRL.", "write a PEM CRL there (`starttls-studio cert crl`), or remove confCRL; restart sendmail");
     } else if t.contains("no certificate or crl found") {
-        set(out, "tls-error", Severity::Error, format!("OpenSSL: {text}"));
+        set(
+            out,
+            "tls-error",
+            Severity::Error,
+            format!("OpenSSL: {text}"),
+        );
         out.doctor = Some("ca-file-not-ca");
         why(out, "ca-file-unloadable", "The CA file (confCACERT) holds no certificate: empty, a key, a DER file or a leftover; sendmail offers no STARTTLS.", "point confCACERT at the PEM CA certificate (`starttls-studio install` writes DIR/CAcert.pem)");
     } else if t.contains("dh") && (t.contains("param") || t.contains("diffie")) {
-        set(out, "tls-error", Severity::Warning, format!("DH parameters: {text}"));
+        set(
+            out,
+            "tls-error",
+            Severity::Warning,
+            format!("DH parameters: {text}"),
+        );
         out.doctor = Some("dh-params-unreadable");
         why(out, "dh-params-unreadable", "sendmail could not read the DH parameters file and uses its built-in group; STARTTLS is still offered.", "regenerate the file (`openssl dhparam -out FILE 2048`) or remove confDH_PARAMETERS");
     } else if t.contains("dane") {
         set(out, "tls-error", Severity::Error, format!("DANE: {text}"));
         why(out, "dane-failed", "The server's certificate does not match the TLSA records published for it (or they could not be checked); with DANE, sendmail does not deliver to it.", "compare `starttls-studio dane tlsa FQDN --cert THE-SERVED-CERT` with the published record (dig TLSA _25._tcp.HOST)");
     } else {
-        set(out, "tls-error", Severity::Warning, format!("TLS error: {text}"));
+        set(
+            out,
+            "tls-error",
+            Severity::Warning,
+            format!("TLS error: {text}"),
+        );
         why(out, "tls-error", format!("OpenSSL reported: {text}. An OpenSSL error line belongs to the sendmail line just before it (same process)."), "");
     }
 }
@@ -876,10 +1085,21 @@ fn ruleset_line(
                 tls_macros(out, t);
             }
             if ruleset == "tls_client" {
-                out.macros.entry("verify").or_insert_with(|| arg1.split(' ').next().unwrap_or("").to_string());
+                out.macros
+                    .entry("verify")
+                    .or_insert_with(|| arg1.split(' ').next().unwrap_or("").to_string());
             }
-            let at = if ruleset == "check_mail" { " at MAIL" } else { "" };
-            set(out, "ruleset", Severity::Error, format!("refused {kindword}{at} by a TLS_Clt requirement: {reject}"));
+            let at = if ruleset == "check_mail" {
+                " at MAIL"
+            } else {
+                ""
+            };
+            set(
+                out,
+                "ruleset",
+                Severity::Error,
+                format!("refused {kindword}{at} by a TLS_Clt requirement: {reject}"),
+            );
             requirement_cause(out, "TLS_Clt", "the client", rtext, arg1, temp);
         }
         Some(Ruleset::TlsServer) | Some(Ruleset::TlsRcpt) => {
@@ -889,12 +1109,19 @@ fn ruleset_line(
                 tls_macros(out, t);
             }
             let (tag, who) = if rs == Some(Ruleset::TlsServer) {
-                out.macros.entry("verify").or_insert_with(|| arg1.to_string());
+                out.macros
+                    .entry("verify")
+                    .or_insert_with(|| arg1.to_string());
                 ("TLS_Srv", "the server")
             } else {
                 ("TLS_Rcpt", "the server")
             };
-            set(out, "ruleset", Severity::Error, format!("delivery refused {kindword} by a {tag} requirement: {reject}"));
+            set(
+                out,
+                "ruleset",
+                Severity::Error,
+                format!("delivery refused {kindword} by a {tag} requirement: {reject}"),
+            );
             requirement_cause(out, tag, who, rtext, arg1, temp);
         }
         Some(Ruleset::Relay) => {
@@ -903,16 +1130,36 @@ fn ruleset_line(
             if let Some(t) = server_tls {
                 tls_macros(out, t);
             }
-            set(out, "ruleset", Severity::Error, format!("recipient {arg1} refused: {reject}"));
+            set(
+                out,
+                "ruleset",
+                Severity::Error,
+                format!("recipient {arg1} refused: {reject}"),
+            );
             if rtext.contains("Relaying denied") {
                 relay_denied(out, server_tls, rtext);
             } else {
-                why(out, "rcpt-refused", format!("check_rcpt refused the recipient: {rtext}."), "look up To:/Connect:/From: entries for it in the access map");
+                why(
+                    out,
+                    "rcpt-refused",
+                    format!("check_rcpt refused the recipient: {rtext}."),
+                    "look up To:/Connect:/From: entries for it in the access map",
+                );
             }
         }
         _ => {
-            set(out, "ruleset", Severity::Warning, format!("ruleset {ruleset} refused {arg1}: {reject}"));
-            why(out, "ruleset-refused", format!("The {ruleset} check refused: {rtext}."), "");
+            set(
+                out,
+                "ruleset",
+                Severity::Warning,
+                format!("ruleset {ruleset} refused {arg1}: {reject}"),
+            );
+            why(
+                out,
+                "ruleset-refused",
+                format!("The {ruleset} check refused: {rtext}."),
+                "",
+            );
         }
     }
     let (Some(rs), Some((db, opts))) = (rs, access) else {
@@ -932,35 +1179,69 @@ fn ruleset_line(
     out.decision = Some(Replay { decision, agrees });
 }
 
-fn requirement_cause(out: &mut Explained, tag: &str, who: &str, rtext: &str, arg1: &str, temp: bool) {
+fn requirement_cause(
+    out: &mut Explained,
+    tag: &str,
+    who: &str,
+    rtext: &str,
+    arg1: &str,
+    temp: bool,
+) {
     let t = rtext.trim();
-    let (id, cause): (&'static str, String) = if let Some(rest) = t.strip_prefix("encryption too weak ") {
+    let (id, cause): (&'static str, String) = if let Some(rest) =
+        t.strip_prefix("encryption too weak ")
+    {
         let mut nums = rest.split(" less than ");
         let have = nums.next().unwrap_or("?");
         let need = nums.next().unwrap_or("?");
         if have == "0" {
             ("encryption-required", format!("A {tag} entry requires encryption (ENCR:{need} or VERIFY:{need}) and {who} did not use TLS at all (0 bits)."))
         } else {
-            ("encryption-too-weak", format!("A {tag} entry requires {need}-bit encryption; {who}'s cipher has {have} bits."))
+            (
+                "encryption-too-weak",
+                format!(
+                    "A {tag} entry requires {need}-bit encryption; {who}'s cipher has {have} bits."
+                ),
+            )
         }
     } else if t.starts_with("not authenticated") {
-        ("verify-required", format!("A {tag} entry requires VERIFY and {who} presented no certificate (verify=NO)."))
+        (
+            "verify-required",
+            format!(
+                "A {tag} entry requires VERIFY and {who} presented no certificate (verify=NO)."
+            ),
+        )
     } else if t.starts_with("authentication failed") {
         ("verify-required", format!("A {tag} entry requires VERIFY and {who}'s certificate did not verify (verify=FAIL); the session's verifymsg says why."))
     } else if t.starts_with("authentication required") {
-        ("verify-required", format!("A {tag} entry requires VERIFY and {who} did not use STARTTLS at all."))
+        (
+            "verify-required",
+            format!("A {tag} entry requires VERIFY and {who} did not use STARTTLS at all."),
+        )
     } else if t.starts_with("no authentication requested") {
         ("verify-required", format!("A {tag} entry requires VERIFY but no certificate was asked for (verify=NOT: TLSSrvOptions has V)."))
     } else if t.starts_with("other side does not support STARTTLS") {
-        ("encryption-required", format!("A {tag} entry requires TLS and {who} does not offer STARTTLS."))
+        (
+            "encryption-required",
+            format!("A {tag} entry requires TLS and {who} does not offer STARTTLS."),
+        )
     } else if t.starts_with("TLS handshake failed") {
         ("handshake-failed", "The TLS handshake failed (verify=SOFTWARE), which sendmail refuses when a requirement applies.".to_string())
     } else if t.starts_with("STARTTLS failed") {
-        ("starttls-refused", "STARTTLS failed (verify=PROTOCOL).".to_string())
+        (
+            "starttls-refused",
+            "STARTTLS failed (verify=PROTOCOL).".to_string(),
+        )
     } else if t.contains("does not match") {
-        ("cert-name-mismatch", format!("A {tag} entry requires the certificate's CN to match: {t}."))
+        (
+            "cert-name-mismatch",
+            format!("A {tag} entry requires the certificate's CN to match: {t}."),
+        )
     } else {
-        ("requirement-not-met", format!("A {tag} requirement was not met: {t} (arg1={arg1})."))
+        (
+            "requirement-not-met",
+            format!("A {tag} requirement was not met: {t} (arg1={arg1})."),
+        )
     };
     let code = if temp {
         "The refusal is temporary (4xx): the default without TLS_PERM_ERR, or a TEMP+ prefix on the entry; the sender retries and the mail waits in its queue."
@@ -1000,7 +1281,14 @@ fn relay_denied(out: &mut Explained, tls: Option<&Tls>, rtext: &str) {
     why(out, id, format!("{cause}{lookup}"), fix);
 }
 
-fn delivery(out: &mut Explained, session: Option<&Session>, to: &str, relay: &str, mailer: &str, stat: &str) {
+fn delivery(
+    out: &mut Explained,
+    session: Option<&Session>,
+    to: &str,
+    relay: &str,
+    mailer: &str,
+    stat: &str,
+) {
     if !relay.is_empty() {
         out.peer = Some(relay.to_string());
     }
@@ -1014,12 +1302,19 @@ fn delivery(out: &mut Explained, session: Option<&Session>, to: &str, relay: &st
             .and_then(|s| s.client.as_ref())
             .map(|t| format!(", over {} with verify={}", t.version, t.verify))
             .unwrap_or_default();
-        let tls = if tls.is_empty() && matches!(mailer, "esmtp" | "smtp" | "relay" | "smtp8" | "dsmtp") {
+        let tls = if tls.is_empty()
+            && matches!(mailer, "esmtp" | "smtp" | "relay" | "smtp8" | "dsmtp")
+        {
             " (this session logged no STARTTLS=client line: sent without TLS, at LogLevel 9 or more)".to_string()
         } else {
             tls
         };
-        set(out, "delivery", Severity::Info, format!("delivered to {to} via {via}{tls}"));
+        set(
+            out,
+            "delivery",
+            Severity::Info,
+            format!("delivered to {to} via {via}{tls}"),
+        );
         return;
     }
     let s = stat.to_ascii_lowercase();
@@ -1028,10 +1323,20 @@ fn delivery(out: &mut Explained, session: Option<&Session>, to: &str, relay: &st
     } else {
         Severity::Error
     };
-    set(out, "delivery", severity, format!("delivery to {to} via {via}: {stat}"));
+    set(
+        out,
+        "delivery",
+        severity,
+        format!("delivery to {to} via {via}: {stat}"),
+    );
     if s.contains("tls handshake failed") {
         why(out, "handshake-failed", "The TLS handshake with the server failed and a requirement (TLS_Srv/TLS_Rcpt, or the tls_server ruleset with verify=SOFTWARE) does not allow sending without it.", "`starttls-studio probe SERVER:25` shows the handshake; see this session's `connect failed` line");
-    } else if s.contains("4.7.0") || s.contains("5.7.0") || s.contains("not authenticated") || s.contains("encryption too weak") || s.contains("authentication") {
+    } else if s.contains("4.7.0")
+        || s.contains("5.7.0")
+        || s.contains("not authenticated")
+        || s.contains("encryption too weak")
+        || s.contains("authentication")
+    {
         why(out, "requirement-not-met", "A TLS requirement for this server or recipient was not met (see this session's ruleset=tls_server/tls_rcpt line).", "find the TLS_Srv:/TLS_Rcpt: entry in the access map (`log explain --access /etc/mail/access`)");
     }
 }

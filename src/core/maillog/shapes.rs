@@ -46,14 +46,15 @@ pub enum Shape<'a> {
         verifymsg: &'a str,
     },
     /// `STARTTLS=S: file F unsafe: REASON`
-    Unsafe {
-        file: &'a str,
-        reason: &'a str,
-    },
+    Unsafe { file: &'a str, reason: &'a str },
     /// `STARTTLS: CACertPath missing` (and the other files)
     Missing { what: &'a str },
     /// `STARTTLS=S, error: load verify locs P, F failed: N`
-    LoadVerifyLocs { side: Side, path: &'a str, file: &'a str },
+    LoadVerifyLocs {
+        side: Side,
+        path: &'a str,
+        file: &'a str,
+    },
     /// `STARTTLS=server, error: accept failed=…` / `STARTTLS=client, error: connect failed=…`
     HandshakeFailed {
         side: Side,
@@ -155,9 +156,10 @@ impl<'a> Iterator for Fields<'a> {
             // Not `name=value` (`accept failed=-1`): the text up to the
             // next `, name=` is one nameless field.
             _ => ("", s),
-        };        let mut from = 0;
+        };
+        let mut from = 0;
         let end = loop {
-            match after[from..].find(", ") {
+            match comma_blank(&after[from..]) {
                 Some(j) => {
                     let at = from + j;
                     let next = &after[at + 2..];
@@ -172,6 +174,21 @@ impl<'a> Iterator for Fields<'a> {
         self.rest = after.get(end + 2..).unwrap_or("");
         Some((name, &after[..end]))
     }
+}
+
+/// The position of the next `, ` (memchr for the comma: this runs for
+/// every field of every line).
+fn comma_blank(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut at = 0;
+    while let Some(i) = memchr::memchr(b',', &b[at..]) {
+        let i = at + i;
+        if b.get(i + 1) == Some(&b' ') {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
 }
 
 fn is_name(s: &str) -> bool {
@@ -254,10 +271,19 @@ pub fn classify(msg: &str) -> Option<Shape<'_>> {
     let routine: &[(&str, &'static str)] = &[
         ("AUTH: available mech", "SMTP AUTH mechanisms on offer"),
         ("Milter", "milter status"),
-        ("tls_srv_features=", "TLS feature lookup (Srv_Features/Clt_Features)"),
-        ("tls_clt_features=", "TLS feature lookup (Srv_Features/Clt_Features)"),
+        (
+            "tls_srv_features=",
+            "TLS feature lookup (Srv_Features/Clt_Features)",
+        ),
+        (
+            "tls_clt_features=",
+            "TLS feature lookup (Srv_Features/Clt_Features)",
+        ),
         ("engine=", "OpenSSL engine setup"),
-        ("error: safesasl(", "a SASL configuration file that does not exist (harmless unless SMTP AUTH is wanted)"),
+        (
+            "error: safesasl(",
+            "a SASL configuration file that does not exist (harmless unless SMTP AUTH is wanted)",
+        ),
         ("alias database ", "alias database rebuilt"),
         ("done; delay=", "queue run finished"),
         ("clone ", "a message was split for its recipients"),
@@ -266,11 +292,26 @@ pub fn classify(msg: &str) -> Option<Shape<'_>> {
         ("sender notify: ", "a delay warning"),
         ("timeout waiting for input", "a peer went silent"),
         ("collect: ", "a message was cut short while being received"),
-        ("rejecting connections", "sendmail is refusing connections (load or out of resources)"),
-        ("accepting connections again", "sendmail accepts connections again"),
-        ("Authentication-Warning", "an Authentication-Warning header was added"),
-        ("SMTP outgoing connect on ", "sendmail opens a connection to deliver"),
-        ("AUTH=client, ", "SMTP AUTH as a client (mech= empty: none used)"),
+        (
+            "rejecting connections",
+            "sendmail is refusing connections (load or out of resources)",
+        ),
+        (
+            "accepting connections again",
+            "sendmail accepts connections again",
+        ),
+        (
+            "Authentication-Warning",
+            "an Authentication-Warning header was added",
+        ),
+        (
+            "SMTP outgoing connect on ",
+            "sendmail opens a connection to deliver",
+        ),
+        (
+            "AUTH=client, ",
+            "SMTP AUTH as a client (mech= empty: none used)",
+        ),
         ("AUTH=server, ", "SMTP AUTH by the client"),
     ];
     for (prefix, what) in routine {
@@ -302,7 +343,10 @@ fn starttls(m: &str) -> Shape<'_> {
         if let Some(u) = unsafe_line(r) {
             return u;
         }
-        return Shape::TlsError { side: None, text: r };
+        return Shape::TlsError {
+            side: None,
+            text: r,
+        };
     }
     let Some((side, r)) = side_of(m) else {
         return Shape::TlsOther { text: m };
@@ -401,21 +445,51 @@ mod tests {
 
     #[test]
     fn qids() {
-        assert_eq!(split_qid("6B3NXeM7026171: Milter: x"), (Some("6B3NXeM7026171"), "Milter: x"));
-        assert_eq!(split_qid("NOQUEUE: connect from x"), (None, "connect from x"));
-        assert_eq!(split_qid("STARTTLS: CRLFile missing"), (None, "STARTTLS: CRLFile missing"));
+        assert_eq!(
+            split_qid("6B3NXeM7026171: Milter: x"),
+            (Some("6B3NXeM7026171"), "Milter: x")
+        );
+        assert_eq!(
+            split_qid("NOQUEUE: connect from x"),
+            (None, "connect from x")
+        );
+        assert_eq!(
+            split_qid("STARTTLS: CRLFile missing"),
+            (None, "STARTTLS: CRLFile missing")
+        );
         assert_eq!(split_qid("1234567890: x"), (None, "1234567890: x"));
     }
 
     #[test]
     fn field_lists() {
         let v: Vec<_> = fields("ruleset=check_rcpt, arg1=<b@r.example>, relay=[127.0.0.3], reject=550 5.7.1 <b@r.example>... Relaying denied, sorry, really").collect();
-        assert_eq!(v[3], ("reject", "550 5.7.1 <b@r.example>... Relaying denied, sorry, really"));
+        assert_eq!(
+            v[3],
+            (
+                "reject",
+                "550 5.7.1 <b@r.example>... Relaying denied, sorry, really"
+            )
+        );
         assert_eq!(v.len(), 4);
         let v: Vec<_> = fields("cert-subject=/CN=a, b, cert-issuer=, verifymsg=ok").collect();
-        assert_eq!(v, [("cert-subject", "/CN=a, b"), ("cert-issuer", ""), ("verifymsg", "ok")]);
-        let v: Vec<_> = fields("accept failed=-1, reason=wrong version number, SSL_error=1").collect();
-        assert_eq!(v, [("", "accept failed=-1"), ("reason", "wrong version number"), ("SSL_error", "1")]);
+        assert_eq!(
+            v,
+            [
+                ("cert-subject", "/CN=a, b"),
+                ("cert-issuer", ""),
+                ("verifymsg", "ok")
+            ]
+        );
+        let v: Vec<_> =
+            fields("accept failed=-1, reason=wrong version number, SSL_error=1").collect();
+        assert_eq!(
+            v,
+            [
+                ("", "accept failed=-1"),
+                ("reason", "wrong version number"),
+                ("SSL_error", "1")
+            ]
+        );
     }
 
     #[test]
@@ -426,10 +500,19 @@ mod tests {
         ));
         assert_eq!(
             classify("STARTTLS=server: file /k unsafe: Group readable file"),
-            Some(Shape::Unsafe { file: "/k", reason: "Group readable file" })
+            Some(Shape::Unsafe {
+                file: "/k",
+                reason: "Group readable file"
+            })
         );
-        assert_eq!(classify("STARTTLS: CACertPath missing"), Some(Shape::Missing { what: "CACertPath" }));
-        assert_eq!(relay_parts("client.example.net [127.0.0.2] (may be forged)"), ("client.example.net", "127.0.0.2"));
+        assert_eq!(
+            classify("STARTTLS: CACertPath missing"),
+            Some(Shape::Missing { what: "CACertPath" })
+        );
+        assert_eq!(
+            relay_parts("client.example.net [127.0.0.2] (may be forged)"),
+            ("client.example.net", "127.0.0.2")
+        );
         assert_eq!(relay_parts("[127.0.0.2]"), ("[127.0.0.2]", "127.0.0.2"));
         assert_eq!(classify("hello"), None);
     }

@@ -62,8 +62,8 @@ pub struct Summary {
 pub struct Builder {
     s: Summary,
     problems: HashMap<&'static str, Problem>,
-    peers: HashMap<String, Peer>,
-    counted: HashSet<u64>,
+    peers: HashMap<String, Peer, std::hash::BuildHasherDefault<super::Fx>>,
+    counted: HashSet<u64, std::hash::BuildHasherDefault<super::Fx>>,
     max_session: u64,
 }
 
@@ -95,14 +95,23 @@ impl Builder {
             return;
         };
         let key = if self.peers.contains_key(peer) || self.peers.len() < MAX_PEERS {
-            peer.to_string()
+            peer
         } else {
-            OTHER.to_string()
+            OTHER
         };
-        let p = self.peers.entry(key.clone()).or_insert_with(|| Peer {
-            peer: key.clone(),
-            ..Peer::default()
-        });
+        if !self.peers.contains_key(key) {
+            self.peers.insert(
+                key.to_string(),
+                Peer {
+                    peer: key.to_string(),
+                    ..Peer::default()
+                },
+            );
+        }
+        let problem_peer = ex.and_then(|e| e.cause_id).map(|_| key.to_string());
+        let Some(p) = self.peers.get_mut(key) else {
+            return;
+        };
         if let Some(id) = ev.session {
             if id > self.max_session {
                 self.max_session = id;
@@ -134,7 +143,7 @@ impl Builder {
         if ex.is_some_and(|e| e.severity > Severity::Info) {
             p.problems += 1;
         }
-        self.problem(ex, Some(&key));
+        self.problem(ex, problem_peer.as_deref());
     }
 
     fn problem(&mut self, ex: Option<&Explained>, peer: Option<&str>) {

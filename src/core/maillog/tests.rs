@@ -39,7 +39,7 @@ fn a_session_is_grouped_and_explained() {
     assert_eq!(out[2].macros["verify"], "NO");
     assert_eq!(out[2].macros["client_addr"], "127.0.0.3");
     let denied = &out[4];
-    assert_eq!(denied.cause_id, Some("relay-cert-not-verified"));
+    assert_eq!(denied.cause_id, Some("relay-no-cert"));
     assert!(denied.cause.as_deref().unwrap().contains("not the reason"));
     assert_eq!(denied.peer.as_deref(), Some("[127.0.0.3]"));
     assert_eq!(denied.qid.as_deref(), Some("6B3NXe7R026182"));
@@ -59,9 +59,17 @@ fn a_refusal_is_replayed_through_the_evaluator() {
 fn odd_input_never_panics() {
     let mut e = Explainer::default();
     for (i, l) in [
-        "", "\u{0}\u{1}\u{fffd}", "STARTTLS=server, relay=", "STARTTLS=server: file ", "ruleset=",
-        "to=", "from=, relay=", "STARTTLS=client, error: connect failed=", "{\"MESSAGE\": 5}",
-        "Dec  3 23:33:40 sm-mta[x]: STARTTLS", "Dec  3 23:33:40 h sm-mta[4294967296]: y",
+        "",
+        "\u{0}\u{1}\u{fffd}",
+        "STARTTLS=server, relay=",
+        "STARTTLS=server: file ",
+        "ruleset=",
+        "to=",
+        "from=, relay=",
+        "STARTTLS=client, error: connect failed=",
+        "{\"MESSAGE\": 5}",
+        "Dec  3 23:33:40 sm-mta[x]: STARTTLS",
+        "Dec  3 23:33:40 h sm-mta[4294967296]: y",
         "sm-mta[1]: QQQQQQQQQQ12345: to=<a>, stat=Deferred: 403 4.7.0 TLS handshake failed.",
     ]
     .iter()

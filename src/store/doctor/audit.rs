@@ -634,9 +634,18 @@ impl Audit<'_> {
                 "key-readable-by-others",
                 Severity::Error,
                 Some(path),
-                format!("{what} {} has mode {mode:04o}: others may read or change it", path.display()),
+                format!(
+                    "{what} {} has mode {mode:04o}: others may read or change it",
+                    path.display()
+                ),
                 causes::unsafe_file(&path.display().to_string(), who).why,
-                auto(format!("chmod 600 {}", path.display()), FixAction::Chmod { path: path.to_path_buf(), mode: 0o600 }),
+                auto(
+                    format!("chmod 600 {}", path.display()),
+                    FixAction::Chmod {
+                        path: path.to_path_buf(),
+                        mode: 0o600,
+                    },
+                ),
             ));
         }
         let uid = meta.uid();
@@ -805,8 +814,15 @@ impl Audit<'_> {
                     Severity::Error,
                     Some(p),
                     format!("{} has mode {mode:04o}: others may change it", p.display()),
-                    causes::unsafe_file(&p.display().to_string(), &format!("{who} writable file")).why,
-                    auto(format!("chmod go-w {}", p.display()), FixAction::Chmod { path: p.clone(), mode: mode & !0o022 }),
+                    causes::unsafe_file(&p.display().to_string(), &format!("{who} writable file"))
+                        .why,
+                    auto(
+                        format!("chmod go-w {}", p.display()),
+                        FixAction::Chmod {
+                            path: p.clone(),
+                            mode: mode & !0o022,
+                        },
+                    ),
                 ));
             }
         }
@@ -863,8 +879,18 @@ impl Audit<'_> {
                     "dir-writable-by-others",
                     Severity::Error,
                     Some(d),
-                    format!("{} is {}-writable (mode {mode:04o}){}, on the path to {}", d.display(), who.to_lowercase(), if sticky { " with the sticky bit" } else { "" }, file.display()),
-                    causes::unsafe_file(&file.display().to_string(), &format!("{who} writable directory")).why,
+                    format!(
+                        "{} is {}-writable (mode {mode:04o}){}, on the path to {}",
+                        d.display(),
+                        who.to_lowercase(),
+                        if sticky { " with the sticky bit" } else { "" },
+                        file.display()
+                    ),
+                    causes::unsafe_file(
+                        &file.display().to_string(),
+                        &format!("{who} writable directory"),
+                    )
+                    .why,
                     fix,
                 ));
             }
