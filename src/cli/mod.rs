@@ -104,6 +104,9 @@ pub struct Cli {
     /// Data directory (CA, issued certificates, settings) [default: the platform data directory]
     #[arg(long, global = true, env = "STARTTLS_STUDIO_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// The passphrase of PKCS#12 (.p12/.pfx) files read or written: the file's first line, - for standard input [default: STARTTLS_STUDIO_PASSPHRASE]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -147,10 +150,10 @@ pub enum Command {
         /// The sendmail.mc the printed lines are for [default: /etc/mail/sendmail.mc if present]
         #[arg(long, value_name = "FILE")]
         mc: Option<PathBuf>,
-        /// A host certificate from elsewhere (a public CA, an existing PKI) instead of the home's; the home's CA stays the CA for client certificates
-        #[arg(long, value_name = "FILE", requires = "key")]
+        /// A host certificate from elsewhere (a public CA, an existing PKI) instead of the home's — PEM, or a PKCS#12 file holding the key and chain too; the home's CA stays the CA for client certificates
+        #[arg(long, value_name = "FILE")]
         cert: Option<PathBuf>,
-        /// Its private key
+        /// Its private key (not needed when --cert is a PKCS#12 file)
         #[arg(long, value_name = "FILE", requires = "cert")]
         key: Option<PathBuf>,
         /// Its intermediate CA certificates (any order; a root is left out)
@@ -192,7 +195,7 @@ pub enum Command {
     Bundle {
         /// The host (as given to `cert issue`)
         fqdn: String,
-        /// FILE.tar (reproducible archive, mode 0600) or a directory
+        /// FILE.tar (reproducible archive, mode 0600), a directory, or FILE.p12/.pfx (key, certificate and CA as PKCS#12 for Windows/Exchange; needs --passphrase-file)
         #[arg(long, value_name = "DIR|FILE.tar")]
         out: PathBuf,
         /// Where the files will live on the host (used in the sendmail.mc lines)
@@ -201,6 +204,9 @@ pub enum Command {
         /// No certificate and no key: the README has the partner make its key and a request on its own host (one openssl line), to be signed here with `cert sign`
         #[arg(long)]
         csr_first: bool,
+        /// With --out FILE.p12: 3DES and HMAC-SHA1 (old Windows, macOS keychains) instead of AES-256 and HMAC-SHA256
+        #[arg(long)]
+        p12_legacy: bool,
     },
     /// Every certificate over time: the CA, the hosts, each installed copy (current or out of date), the CRL's nextUpdate; exit 1 when something is expired or out of date
     Status {
@@ -271,12 +277,12 @@ pub enum CaCommand {
     },
     /// Adopt an existing CA from a PEM certificate and its private key
     Import {
-        /// The CA certificate (PEM)
+        /// The CA certificate (PEM or DER), or a PKCS#12 file with its key (`ca export`'s backup)
         #[arg(long, value_name = "FILE")]
         cert: PathBuf,
-        /// The CA's private key (PEM, unencrypted)
+        /// The CA's private key (PEM, unencrypted); not needed with a PKCS#12 file
         #[arg(long, value_name = "FILE")]
-        key: PathBuf,
+        key: Option<PathBuf>,
         /// Read the key even if others may read it
         #[arg(long)]
         allow_insecure_key: bool,
@@ -286,6 +292,15 @@ pub enum CaCommand {
         /// JSON object with the certificate's fields (as `show --json`)
         #[arg(long)]
         json: bool,
+    },
+    /// Back up the CA's key and certificate as an encrypted PKCS#12 file (mode 0600; the passphrase from --passphrase-file or STARTTLS_STUDIO_PASSPHRASE); `ca import --cert FILE` restores it
+    Export {
+        /// The file to write
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// 3DES and an HMAC-SHA1 MAC (for old Windows and macOS keychains) instead of AES-256 and HMAC-SHA256
+        #[arg(long)]
+        legacy: bool,
     },
 }
 
@@ -411,6 +426,9 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         }
         _ => {}
     }
+    if let Some(f) = &cli.passphrase_file {
+        crate::store::certfiles::set_passphrase(crate::store::certfiles::read_passphrase_file(f)?);
+    }
     // Nor does reading a log.
     let command = match cli.command {
         Some(Command::Log(c)) => return log::log(c),
@@ -438,9 +456,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             chain,
             ..
         } => {
-            let external = cert
-                .zip(key)
-                .map(|(cert, key)| install::External { cert, key, chain });
+            let external = cert.map(|cert| install::External { cert, key, chain });
             let jobs = if all {
                 home.installs()?
             } else {
@@ -474,9 +490,7 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             chain,
             ..
         } => {
-            let external = cert
-                .zip(key)
-                .map(|(cert, key)| install::External { cert, key, chain });
+            let external = cert.map(|cert| install::External { cert, key, chain });
             let (Some(fqdn), Some(to)) = (fqdn, to) else {
                 return Err(refused("install needs FQDN and --to DIR", "or --all"));
             };
@@ -513,8 +527,26 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Bundle {
             fqdn,
             out,
+            p12_legacy,
+            ..
+        } if out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("p12") || e.eq_ignore_ascii_case("pfx")) =>
+        {
+            crate::store::p12::export_host(&home, &fqdn, &out, p12_legacy)?;
+            outln!(
+                "{}: {fqdn}'s key and certificate with the CA, PKCS#12 ({}), mode 0600: it holds the private key",
+                out.display(),
+                if p12_legacy { "3DES, HMAC-SHA1" } else { "AES-256-CBC, PBKDF2-HMAC-SHA256" }
+            );
+            Ok(0)
+        }
+        Command::Bundle {
+            fqdn,
+            out,
             prefix,
             csr_first,
+            ..
         } => bundle_cmd(&home, &fqdn, &out, &prefix, csr_first),
         Command::Policy(PolicyCommand::Eval(p)) => access::policy_eval(p),
         Command::Rehash { dirs, old } => {
@@ -547,12 +579,21 @@ fn ca(home: &Home, c: CaCommand) -> Result<i32, Error> {
             key,
             allow_insecure_key,
         } => {
-            let info = home.import_ca(&cert, &key, allow_insecure_key)?;
+            let info = home.import_ca(&cert, key.as_deref(), allow_insecure_key)?;
             print_ca(
                 home,
                 &format!("Imported CA {} ({}", info.subject, info.key_type),
                 &info,
             )?;
+        }
+        CaCommand::Export { out, legacy } => {
+            crate::store::p12::export_ca(home, &out, legacy)?;
+            outln!(
+                "{}: the CA's key and certificate, encrypted with the passphrase ({}), mode 0600; restore with `starttls-studio ca import --cert {} --passphrase-file FILE`",
+                out.display(),
+                if legacy { "3DES, HMAC-SHA1" } else { "AES-256-CBC, PBKDF2-HMAC-SHA256" },
+                out.display()
+            );
         }
         CaCommand::Show { json } => {
             let Some(info) = home.ca_info()? else {

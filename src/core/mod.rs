@@ -13,6 +13,7 @@ pub mod linediff;
 pub mod m4;
 pub mod maillog;
 mod oid_names;
+pub mod p12;
 pub mod pem;
 pub mod pki;
 pub mod policy;

@@ -9,9 +9,89 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// The DER certificates in a file (PEM, several, or DER).
+/// The passphrase for PKCS#12 files: given once by the CLI
+/// (`--passphrase-file`), else `STARTTLS_STUDIO_PASSPHRASE`.
+static PASSPHRASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the passphrase PKCS#12 files are opened (and written) with.
+pub fn set_passphrase(p: String) {
+    let _ = PASSPHRASE.set(p);
+}
+
+/// The passphrase set, or `STARTTLS_STUDIO_PASSPHRASE`.
+pub fn passphrase() -> Option<String> {
+    PASSPHRASE
+        .get()
+        .cloned()
+        .or_else(|| std::env::var("STARTTLS_STUDIO_PASSPHRASE").ok())
+}
+
+/// Reads a passphrase file (its first line), refusing one others can read.
+pub fn read_passphrase_file(path: &Path) -> Result<String, Error> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_line(&mut s)
+            .map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                action: "read the passphrase from standard input",
+                source,
+            })?;
+        s
+    } else {
+        read_key_file(path, false)?
+    };
+    Ok(text.lines().next().unwrap_or("").to_string())
+}
+
+/// The PKCS#12 contents of `data` (from `path`), opened with the
+/// passphrase; errors say what to do.
+fn open_p12(path: &Path, data: &[u8]) -> Result<crate::core::p12::Contents, Error> {
+    use crate::core::p12::{self, P12Error};
+    let pass = passphrase().unwrap_or_default();
+    p12::read(data, &pass).map_err(|e| match e {
+        P12Error::Passphrase => refused(
+            format!(
+                "{} is a PKCS#12 (.p12/.pfx) file and {}",
+                path.display(),
+                if passphrase().is_some() {
+                    "the passphrase given does not open it"
+                } else {
+                    "needs its passphrase"
+                }
+            ),
+            "give it with --passphrase-file FILE (first line; - reads standard input) or STARTTLS_STUDIO_PASSPHRASE",
+        ),
+        other => refused(format!("{}: {other}", path.display()), "convert it with `openssl pkcs12 -in FILE -nodes -out FILE.pem` and give the PEM file"),
+    })
+}
+
+/// The private key in a PKCS#12 file, as PEM (`None`: the file is not
+/// PKCS#12 or holds no key).
+pub fn p12_key(path: &Path) -> Result<Option<String>, Error> {
+    let data = fsutil::read_limited(path, PKI_FILE_LIMIT)?;
+    if !crate::core::p12::looks_like_pkcs12(&data) {
+        return Ok(None);
+    }
+    Ok(open_p12(path, &data)?
+        .key_pkcs8
+        .map(|k| crate::core::pem::encode("PRIVATE KEY", &k)))
+}
+
+/// The DER certificates in a file (PEM, several, DER, or PKCS#12: the
+/// key's chain first).
 pub fn ders_in_file(path: &Path) -> Result<Vec<Vec<u8>>, Error> {
     let data = fsutil::read_limited(path, PKI_FILE_LIMIT)?;
+    if crate::core::p12::looks_like_pkcs12(&data) {
+        let c = open_p12(path, &data)?;
+        if c.certs.is_empty() {
+            return Err(refused(
+                format!("{} holds a key but no certificate", path.display()),
+                "give the file with the certificate",
+            ));
+        }
+        return Ok(c.certs);
+    }
     cert::certificates_in(&data).map_err(|source| Error::Cert {
         path: path.to_path_buf(),
         source,

@@ -188,10 +188,12 @@ impl Home {
     /// `ca import`: adopts an existing CA (PEM certificate and key) after
     /// checking that it is a CA, that the key matches, and that we can sign
     /// with it.
+    /// `key_path` `None`: the key comes from `cert_path`, a PKCS#12 file
+    /// (`ca export`'s backup).
     pub fn import_ca(
         &self,
         cert_path: &Path,
-        key_path: &Path,
+        key_path: Option<&Path>,
         allow_insecure_key: bool,
     ) -> Result<CertInfo, Error> {
         let _lock = self.lock()?;
@@ -203,7 +205,16 @@ impl Home {
                 "give a file with just the CA certificate",
             ));
         }
-        let key_pem = read_key_file(key_path, allow_insecure_key)?;
+        let key_pem = match key_path {
+            Some(k) => read_key_file(k, allow_insecure_key)?,
+            None => certfiles::p12_key(cert_path)?.ok_or_else(|| {
+                refused(
+                    format!("{} holds no private key", cert_path.display()),
+                    "give the CA's key with --key FILE (or a .p12 that holds both)",
+                )
+            })?,
+        };
+        let key_path = key_path.unwrap_or(cert_path);
         let ca = SigningCa::new(&ders[0], &key_pem).map_err(|e| match e {
             pki::PkiError::Key(m) => refused(
                 format!("{}: {m}", key_path.display()),

@@ -198,7 +198,8 @@ fn ca_files(home: &Home, hint: &str) -> Result<Vec<LayoutFile>, Error> {
 #[derive(Debug, Clone)]
 pub struct External {
     pub cert: PathBuf,
-    pub key: PathBuf,
+    /// `None`: the key is in `cert`, a PKCS#12 file.
+    pub key: Option<PathBuf>,
     pub chain: Option<PathBuf>,
 }
 
@@ -242,15 +243,28 @@ fn check_external(fqdn: &str, e: &External) -> Result<CheckedExternal, Error> {
             "give the FQDN the certificate names (CN or subjectAltName)",
         ));
     }
-    let key_pem =
-        String::from_utf8_lossy(&fsutil::read_limited(&e.key, PKI_FILE_LIMIT)?).into_owned();
+    let (key_pem, key_file) = match &e.key {
+        Some(k) => (
+            String::from_utf8_lossy(&fsutil::read_limited(k, PKI_FILE_LIMIT)?).into_owned(),
+            k.clone(),
+        ),
+        None => (
+            super::certfiles::p12_key(&e.cert)?.ok_or_else(|| {
+                refused(
+                    format!("{} holds no private key", e.cert.display()),
+                    "give the key with --key FILE (or a PKCS#12 file that holds both)",
+                )
+            })?,
+            e.cert.clone(),
+        ),
+    };
     match chain::key_matches(&leaf.der, &key_pem) {
         Ok(KeyMatch::Matches) => {}
         Ok(KeyMatch::DoesNotMatch) => {
             return Err(refused(
                 format!(
                     "{} is not the key of {} ({})",
-                    e.key.display(),
+                    key_file.display(),
                     e.cert.display(),
                     leaf.subject
                 ),
@@ -258,12 +272,12 @@ fn check_external(fqdn: &str, e: &External) -> Result<CheckedExternal, Error> {
             ))
         }
         Ok(KeyMatch::Encrypted) => return Err(refused(
-            format!("{} is encrypted with a passphrase", e.key.display()),
+            format!("{} is encrypted with a passphrase", key_file.display()),
             "sendmail starts unattended and cannot ask for it: openssl pkey -in KEY -out KEY.new",
         )),
         Ok(KeyMatch::Unreadable(m)) => {
             return Err(refused(
-                format!("{}: {m}", e.key.display()),
+                format!("{}: {m}", key_file.display()),
                 "give the PEM private key",
             ))
         }

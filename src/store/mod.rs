@@ -14,6 +14,7 @@ pub mod lock;
 pub mod logread;
 pub mod maildir;
 pub mod mc;
+pub mod p12;
 pub mod rehash;
 pub mod snapshot;
 pub mod status;

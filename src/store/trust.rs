@@ -173,6 +173,12 @@ pub fn add(
 ) -> Result<AddReport, Error> {
     let certs = certfiles::infos_in_file(file)?;
     check_cas(file, &certs, allow_expired, now)?;
+    if !dir.is_dir() {
+        return Err(refused(
+            format!("{} is not a directory", dir.display()),
+            "give the install directory (the one `install FQDN --to DIR` wrote), or create it first",
+        ));
+    }
     let certs_dir = dir.join(CAPATH_DIR);
     if let Some(m) = fsutil::managed_by(&certs_dir) {
         return Err(refused(

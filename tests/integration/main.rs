@@ -18,6 +18,7 @@ mod layers;
 mod limits;
 mod log_explain;
 mod mc_m4;
+mod p12_cli;
 mod packaging;
 mod policy_diff;
 mod probe_peer;

@@ -12,85 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::sendmail_peer::{installed_peer_args, log_field, out_text, studio_setup};
+use crate::support::pki::{partner, Partner};
 use crate::support::{links, openssl, openssl_links, require, run, run_ok, studio, tempdir, Peer};
-
-/// A CA (CN `cn`, its own key) and one client certificate it issued.
-struct Partner {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn partner(dir: &Path, tag: &str, cn: &str, client: &str) -> Partner {
-    fs::create_dir_all(dir).unwrap();
-    let p = |n: &str| dir.join(format!("{tag}-{n}"));
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "30",
-            ])
-            .args([
-                "-subj",
-                &format!("/O=Partner/CN={cn}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-keyout",
-            ])
-            .arg(p("ca.key"))
-            .arg("-out")
-            .arg(p("ca.pem")),
-    );
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-            ])
-            .args(["-subj", &format!("/CN={client}"), "-keyout"])
-            .arg(p("client.key"))
-            .arg("-out")
-            .arg(p("client.csr")),
-    );
-    // With an authority key identifier, as CAs write them: OpenSSL picks
-    // the right one of two same-subject CAs by it (without, it tries only
-    // the first it finds by name).
-    fs::write(
-        p("ext"),
-        "authorityKeyIdentifier=keyid\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    run_ok(
-        openssl()
-            .args(["x509", "-req", "-days", "30", "-extfile"])
-            .arg(p("ext"))
-            .arg("-in")
-            .arg(p("client.csr"))
-            .arg("-CA")
-            .arg(p("ca.pem"))
-            .arg("-CAkey")
-            .arg(p("ca.key"))
-            .arg("-out")
-            .arg(p("client.pem")),
-    );
-    Partner {
-        ca: p("ca.pem"),
-        cert: p("client.pem"),
-        key: p("client.key"),
-    }
-}
 
 /// `verify=` from sendmail's log for one session with this client
 /// certificate, and the RCPT reply for a remote recipient.

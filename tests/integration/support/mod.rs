@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 mod peer;
-mod pki;
+pub mod pki;
 mod sandbox;
 mod serve;
 
