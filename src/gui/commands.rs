@@ -174,13 +174,16 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Look at a CA file before trusting it.
+    /// `passphrase`: for a PKCS#12 file.
     PreviewTrust {
         file: PathBuf,
+        passphrase: Option<String>,
     },
     TrustAdd {
         file: PathBuf,
         dir: PathBuf,
         announce: bool,
+        passphrase: Option<String>,
     },
     TrustRemove {
         dir: PathBuf,

@@ -331,8 +331,11 @@ impl StudioApp {
                     }))
                 });
             }
-            Command::PreviewTrust { file } => {
+            Command::PreviewTrust { file, passphrase } => {
                 self.spawn("partners preview", Tab::Partners, move |_, _| {
+                    if let Some(p) = passphrase {
+                        certfiles::set_passphrase(p);
+                    }
                     let certs = certfiles::infos_in_file(&file)
                         .map_err(Failed::doing(format!("Reading {}", file.display())))?;
                     let refused = trust::check_cas(&file, &certs, false, widgets::now_unix())
@@ -349,8 +352,12 @@ impl StudioApp {
                 file,
                 dir,
                 announce,
+                passphrase,
             } => {
                 self.spawn("partners trust", Tab::Partners, move |_, _| {
+                    if let Some(p) = passphrase {
+                        certfiles::set_passphrase(p);
+                    }
                     let r = trust::add(&file, &dir, announce, false, widgets::now_unix())
                         .map_err(Failed::doing(format!("Trusting {}", file.display())))?;
                     let mut said: Vec<String> = r

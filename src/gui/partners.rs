@@ -18,6 +18,8 @@ pub struct PartnersView {
     pub dir: String,
     pub file: String,
     pub announce: bool,
+    /// For a PKCS#12 file (never saved).
+    pub passphrase: String,
     /// The fingerprint whose removal awaits a yes.
     pub confirm_remove: Option<String>,
     /// The install directory was filled in from the snapshot once (an
@@ -40,6 +42,10 @@ fn lines_naming(cx: &ViewCtx, ca: &CertInfo) -> Vec<(usize, String)> {
         })
         .map(|(l, e)| (l, format!("{} {}", e.key(), e.value())))
         .collect()
+}
+
+fn passphrase(v: &PartnersView) -> Option<String> {
+    (!v.passphrase.is_empty()).then(|| v.passphrase.clone())
 }
 
 pub fn show(v: &mut PartnersView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
@@ -131,11 +137,16 @@ pub fn show(v: &mut PartnersView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::U
         ui.heading("Trust a partner's CA");
         ui.horizontal(|ui| {
             let l = ui.label("CA certificate file");
-            ui.add(egui::TextEdit::singleline(&mut v.file).id_salt("partners-file").desired_width(360.0).hint_text("partner-root-ca.pem"))
+            ui.add(egui::TextEdit::singleline(&mut v.file).id_salt("partners-file").desired_width(360.0).hint_text("partner-root-ca.pem, or .p12/.pfx"))
                 .labelled_by(l.id);
             if ui.add_enabled(!running && !v.file.trim().is_empty(), egui::Button::new("Look at it")).clicked() {
-                out.push(Command::PreviewTrust { file: PathBuf::from(v.file.trim()) });
+                out.push(Command::PreviewTrust { file: PathBuf::from(v.file.trim()), passphrase: passphrase(v) });
             }
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Passphrase (.p12/.pfx only)");
+            ui.add(egui::TextEdit::singleline(&mut v.passphrase).id_salt("partners-pass").password(true).desired_width(200.0))
+                .labelled_by(l.id);
         });
         ui.checkbox(&mut v.announce, "Also name it to clients (CAcert.pem): only for CAs whose clients must be asked by name");
         if let Some(pv) = cx.trust_preview {
@@ -162,7 +173,7 @@ pub fn show(v: &mut PartnersView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::U
                             if v.announce { ", and adds it to CAcert.pem" } else { "" }
                         ));
                         if ui.add_enabled(!running && !v.dir.trim().is_empty(), egui::Button::new("Trust it")).clicked() {
-                            out.push(Command::TrustAdd { file: pv.file.clone(), dir, announce: v.announce });
+                            out.push(Command::TrustAdd { file: pv.file.clone(), dir, announce: v.announce, passphrase: passphrase(v) });
                         }
                     }
                 }

@@ -9,20 +9,25 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// The passphrase for PKCS#12 files: given once by the CLI
-/// (`--passphrase-file`), else `STARTTLS_STUDIO_PASSPHRASE`.
-static PASSPHRASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+/// The passphrase for PKCS#12 files: the CLI's `--passphrase-file`, the
+/// GUI's passphrase field, else `STARTTLS_STUDIO_PASSPHRASE`. One per
+/// process: every reader of certificate files sees it without threading
+/// it through each call.
+static PASSPHRASE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// Sets the passphrase PKCS#12 files are opened (and written) with.
 pub fn set_passphrase(p: String) {
-    let _ = PASSPHRASE.set(p);
+    if let Ok(mut g) = PASSPHRASE.lock() {
+        *g = Some(p);
+    }
 }
 
 /// The passphrase set, or `STARTTLS_STUDIO_PASSPHRASE`.
 pub fn passphrase() -> Option<String> {
     PASSPHRASE
-        .get()
-        .cloned()
+        .lock()
+        .ok()
+        .and_then(|g| g.clone())
         .or_else(|| std::env::var("STARTTLS_STUDIO_PASSPHRASE").ok())
 }
 

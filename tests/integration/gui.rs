@@ -938,3 +938,81 @@ fn log_view_follows_explains_and_leads_to_decisions() {
     click(&mut h, "Stop following");
     wait_for(&mut h, 10, "journalctl to stop", |a| a.log.job.is_none());
 }
+
+#[test]
+fn partners_trusts_a_ca_from_a_p12_with_its_passphrase() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let tls = dir.path().join("tls");
+    run_ok(
+        studio(&home)
+            .args(["install", "mx.example.org", "--to"])
+            .arg(&tls),
+    );
+    let p = crate::support::pki::partner(
+        &dir.path().join("pk"),
+        "p",
+        "Partner P12 CA",
+        "mx.p12.example",
+    );
+    let store = dir.path().join("partner.p12");
+    run_ok(
+        openssl()
+            .args(["pkcs12", "-export", "-nokeys", "-in"])
+            .arg(&p.ca)
+            .args(["-passout", "pass:sesame", "-out"])
+            .arg(&store),
+    );
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Partners");
+    h.step();
+    h.step();
+    type_into(&mut h, "Install directory", tls.to_str().unwrap());
+    type_into(&mut h, "CA certificate file", store.to_str().unwrap());
+    // Without the passphrase: the error says what is missing.
+    click(&mut h, "Look at it");
+    wait_for(&mut h, 30, "the error", |a| {
+        a.notices.contains_key(&Tab::Partners)
+    });
+    assert!(
+        h.state().notices[&Tab::Partners]
+            .text
+            .contains("passphrase"),
+        "{:?}",
+        h.state().notices[&Tab::Partners]
+    );
+    // a password field: the accessibility tree shows dots, the state the text
+    h.get_by_label("Passphrase (.p12/.pfx only)").focus();
+    h.step();
+    h.get_by_label("Passphrase (.p12/.pfx only)")
+        .type_text("sesame");
+    h.step();
+    assert_eq!(h.state().partners_view.passphrase, "sesame");
+    click(&mut h, "Look at it");
+    wait_for(&mut h, 30, "the preview", |a| {
+        a.trust_preview
+            .as_ref()
+            .is_some_and(|p| p.refused.is_none())
+    });
+    click(&mut h, "Trust it");
+    let listed = || {
+        run_ok(
+            studio(&home)
+                .args(["trust", "list", "--json", "--to"])
+                .arg(&tls),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !listed().contains("Partner P12 CA") {
+        assert!(Instant::now() < deadline, "not trusted: {}", listed());
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    run_ok(
+        openssl()
+            .args(["verify", "-CApath"])
+            .arg(tls.join("certs"))
+            .arg(&p.cert),
+    );
+}
