@@ -159,6 +159,9 @@ pub enum Command {
         /// Its intermediate CA certificates (any order; a root is left out)
         #[arg(long, value_name = "FILE", requires = "cert")]
         chain: Option<PathBuf>,
+        /// Also install the home's CRL into DIR/certs (crl.pem with its HASH.r0 link) and print confCRL; later installs of DIR (--all, the renewal timer) keep it current
+        #[arg(long, conflicts_with = "all")]
+        crl: bool,
     },
     /// Print every certificate in a file (PEM, possibly several, or DER)
     Show {
@@ -357,8 +360,12 @@ pub enum CertCommand {
         /// The host whose certificate to revoke
         fqdn: String,
     },
-    /// Re-sign the CRL (valid 30 days) and print its path
-    Crl,
+    /// Re-sign the CRL (valid 30 days) and print its path; with --due DAYS only when it expires within DAYS days (for the renewal timer)
+    Crl {
+        /// Re-sign only a CRL whose nextUpdate is within DAYS days (none yet: nothing to do)
+        #[arg(long, value_name = "DAYS")]
+        due: Option<u32>,
+    },
 }
 
 /// Parses the process arguments and runs; returns the exit status.
@@ -454,9 +461,15 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             cert,
             key,
             chain,
+            crl,
             ..
         } => {
             let external = cert.map(|cert| install::External { cert, key, chain });
+            if crl {
+                if let Some(to) = &to {
+                    install::enable_crl(&home, to)?;
+                }
+            }
             let jobs = if all {
                 home.installs()?
             } else {
@@ -488,12 +501,16 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             cert,
             key,
             chain,
+            crl,
             ..
         } => {
             let external = cert.map(|cert| install::External { cert, key, chain });
             let (Some(fqdn), Some(to)) = (fqdn, to) else {
                 return Err(refused("install needs FQDN and --to DIR", "or --all"));
             };
+            if crl {
+                install::enable_crl(&home, &to)?;
+            }
             install_cmd(&home, &fqdn, &to, mc.as_deref(), external.as_ref())
         }
         Command::Status { json } => status_cmd(&home, json),
@@ -716,7 +733,27 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
                 home.archive_dir().display()
             );
         }
-        CertCommand::Crl => outln!("{}", home.write_crl()?.display()),
+        CertCommand::Crl { due: None } => outln!("{}", home.write_crl()?.display()),
+        CertCommand::Crl { due: Some(days) } => {
+            let path = home.crl_path();
+            let next =
+                crate::store::fsutil::read_limited(&path, crate::store::fsutil::PKI_FILE_LIMIT)
+                    .ok()
+                    .and_then(|d| crate::core::cert::crl_next_update(&d));
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            match next {
+                None if !path.exists() => {
+                    outln!("no CRL in {} yet: nothing to re-sign", home.root.display())
+                }
+                Some((t, text)) if t - now > i64::from(days) * 86_400 => {
+                    outln!(
+                        "{}: next update {text}, not due within {days} day(s)",
+                        path.display()
+                    )
+                }
+                _ => outln!("{} (re-signed)", home.write_crl()?.display()),
+            }
+        }
         CertCommand::Sign { csr, days } => {
             let data =
                 crate::store::fsutil::read_limited(&csr, crate::store::fsutil::PKI_FILE_LIMIT)?;
@@ -940,6 +977,9 @@ fn install_cmd(
         eprintln!("  {n}");
     }
     out!("{}", advice.lines);
+    if let Some(l) = install::crl_line(&report.plan) {
+        out!("{l}");
+    }
     Ok(if r.errors.is_empty() { 0 } else { 1 })
 }
 

@@ -301,6 +301,7 @@ pub fn install_and_restart(
         &settings.server_cert,
         &settings.server_key,
         &settings.ca_file,
+        &settings.crl,
     ]
     .into_iter()
     .flatten()

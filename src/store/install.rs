@@ -485,6 +485,17 @@ pub fn plan_from(
     }
     let capath = to.join(CAPATH_DIR);
     let partners = announced_partners(&to, &capath);
+    let mut layout = layout;
+    // The CRL goes along once an install has one (`install --crl`): every
+    // later install (`--all`, the renewal timer) brings the current one.
+    if capath.join(CRL_FILE).exists() && home.crl_path().exists() {
+        layout.push(LayoutFile {
+            rel: Path::new(CAPATH_DIR).join(CRL_FILE),
+            contents: fsutil::read_limited(&home.crl_path(), PKI_FILE_LIMIT)?,
+            mode: 0o644,
+            secret: false,
+        });
+    }
     let files = layout
         .into_iter()
         .map(|mut f| {
@@ -659,6 +670,42 @@ pub fn apply(plan: &InstallPlan) -> Result<InstallReport, Error> {
 /// The `sendmail.mc` lines for an installation.
 pub fn mc_lines(plan: &InstallPlan) -> String {
     mc_lines_for(&plan.fqdn, &plan.to)
+}
+
+/// The CRL's name in an install's CA directory (`install --crl`).
+pub const CRL_FILE: &str = "crl.pem";
+
+/// `install --crl`: puts the home's CRL into `to`'s CA directory, so that
+/// this and every later install of `to` brings the current one (with its
+/// `HASH.r0` link, as `openssl rehash` makes). Refused without a CRL.
+pub fn enable_crl(home: &Home, to: &Path) -> Result<PathBuf, Error> {
+    if !home.crl_path().exists() {
+        return Err(refused(
+            format!("no CRL in {}", home.root.display()),
+            "sign one first: `starttls-studio cert crl` (cert revoke signs one too)",
+        ));
+    }
+    let capath = absolute(to).join(CAPATH_DIR);
+    fsutil::create_dir_all(&capath, 0o755)?;
+    let target = capath.join(CRL_FILE);
+    if !target.exists() {
+        let _lock = super::lock::lock_dir(&capath, "the CA directory")?;
+        fsutil::write_atomic(
+            &target,
+            &fsutil::read_limited(&home.crl_path(), PKI_FILE_LIMIT)?,
+            0o644,
+        )?;
+    }
+    Ok(target)
+}
+
+/// The `confCRL` line for an install that carries the CRL.
+pub fn crl_line(plan: &InstallPlan) -> Option<String> {
+    let crl = plan.capath.join(CRL_FILE);
+    plan.files
+        .iter()
+        .any(|f| f.path == crl)
+        .then(|| format!("define(`confCRL', `{}')dnl\n", crl.display()))
 }
 
 /// The `sendmail.mc` lines for `fqdn`'s files installed in `to`.

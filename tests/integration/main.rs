@@ -9,6 +9,7 @@ mod bundle_cli;
 mod cli_pki;
 mod concurrency;
 mod crash_safety;
+mod crl_cli;
 mod debian_system;
 mod doctor_cli;
 mod fuzz_corpus;
