@@ -296,6 +296,12 @@ pub enum CaCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Re-sign the CA certificate with the same key and subject for --days more days: certificates it issued keep verifying; the old one is archived. Then `install --all` brings it to every install
+    Renew {
+        /// Validity in days from now
+        #[arg(long, default_value_t = CA_DAYS_DEFAULT)]
+        days: u32,
+    },
     /// Back up the CA's key and certificate as an encrypted PKCS#12 file (mode 0600; the passphrase from --passphrase-file or STARTTLS_STUDIO_PASSPHRASE); `ca import --cert FILE` restores it
     Export {
         /// The file to write
@@ -602,6 +608,22 @@ fn ca(home: &Home, c: CaCommand) -> Result<i32, Error> {
                 &format!("Imported CA {} ({}", info.subject, info.key_type),
                 &info,
             )?;
+        }
+        CaCommand::Renew { days } => {
+            let (old, new) = home.renew_ca(days)?;
+            outln!(
+                "Re-signed CA {} (same key and subject): valid until {} (was {}); serial {} (was {})",
+                new.subject,
+                new.not_after,
+                old.not_after,
+                new.serial,
+                old.serial
+            );
+            outln!(
+                "  certificates it issued keep verifying; the old certificate is in {}",
+                home.archive_dir().display()
+            );
+            outln!("  installs still hold the old one: run `starttls-studio install --all` (add --restart to restart sendmail), and send partners the new CA certificate");
         }
         CaCommand::Export { out, legacy } => {
             crate::store::p12::export_ca(home, &out, legacy)?;

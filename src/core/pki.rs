@@ -568,3 +568,129 @@ mod tests {
         assert!("rsa1024".parse::<KeyKind>().is_err());
     }
 }
+
+/// A DER time for X.509: UTCTime until 2049, GeneralizedTime after
+/// (RFC 5280 §4.1.2.5).
+fn x509_time(t: OffsetDateTime) -> Vec<u8> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let mut out = Vec::new();
+    if t.year() < 2050 {
+        let s = format!(
+            "{:02}{:02}{:02}{:02}{:02}{:02}Z",
+            t.year() % 100,
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        super::der::write_tlv(&mut out, 0x17, s.as_bytes());
+    } else {
+        let s = format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+        super::der::write_tlv(&mut out, 0x18, s.as_bytes());
+    }
+    out
+}
+
+/// The signature algorithm OIDs (dotted) rcgen signs with, by key.
+fn signature_oid(key: &KeyPair) -> Option<&'static str> {
+    let alg = key.algorithm();
+    if alg == &rcgen::PKCS_RSA_SHA256 {
+        Some("1.2.840.113549.1.1.11")
+    } else if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
+        Some("1.2.840.10045.4.3.2")
+    } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+        Some("1.2.840.10045.4.3.3")
+    } else if alg == &rcgen::PKCS_ED25519 {
+        Some("1.3.101.112")
+    } else {
+        None
+    }
+}
+
+/// `ca renew`: the CA certificate again, with the same key, subject,
+/// extensions (so the subject key identifier, and every issued
+/// certificate's authority key identifier, stay as they are), a new serial
+/// and the validity `now - 1h` … `now + days`. The TBS is the old one with
+/// only those two fields replaced, so the subject's bytes cannot change.
+pub fn renew_ca(
+    cert_der: &[u8],
+    key_pem: &str,
+    days: u32,
+    now: OffsetDateTime,
+) -> Result<String, PkiError> {
+    use super::der::{children, read_whole, write_tlv};
+    if days == 0 || days > 36_500 {
+        return Err(PkiError::Input(format!(
+            "--days {days} is out of range (1 to 36500)"
+        )));
+    }
+    let bad = |m: &str| PkiError::Ca(format!("the CA certificate cannot be re-signed: {m}"));
+    let key = read_key(key_pem)?;
+    let cert = read_whole(cert_der, 0x30, "not a certificate").map_err(|e| bad(&e.to_string()))?;
+    let parts: Vec<_> = children(cert.content)
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(&e.to_string()))?;
+    let [tbs, outer_alg, _sig] = parts.as_slice() else {
+        return Err(bad("not three parts"));
+    };
+    let fields: Vec<_> = children(tbs.content)
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(&e.to_string()))?;
+    // [0] version, serial, signature, issuer, validity, subject, spki, …
+    let (v, rest) = match fields.first() {
+        Some(f) if f.tag == 0xa0 => (Some(f), &fields[1..]),
+        _ => (None, &fields[..]),
+    };
+    if rest.len() < 6 {
+        return Err(bad("its TBS is too short"));
+    }
+    let alg_oid = children(rest[1].content)
+        .next()
+        .and_then(|r| r.ok())
+        .and_then(|o| super::der::oid_to_dotted(o.content));
+    let want = signature_oid(&key)
+        .ok_or_else(|| bad("this key's signature algorithm is not one rcgen signs with"))?;
+    if alg_oid.as_deref() != Some(want) || outer_alg.raw != rest[1].raw {
+        return Err(bad(&format!(
+            "it is signed with {} and this key signs with {want}; issue a new CA instead",
+            alg_oid.unwrap_or_default()
+        )));
+    }
+    let serial = random_serial()?;
+    let mut new_tbs_content = Vec::new();
+    if let Some(v) = v {
+        new_tbs_content.extend_from_slice(v.raw);
+    }
+    write_tlv(&mut new_tbs_content, 0x02, serial.as_ref());
+    new_tbs_content.extend_from_slice(rest[1].raw);
+    new_tbs_content.extend_from_slice(rest[2].raw);
+    let mut validity = x509_time(now - Duration::hours(1));
+    validity.extend(x509_time(now + Duration::days(i64::from(days))));
+    write_tlv(&mut new_tbs_content, 0x30, &validity);
+    for f in &rest[4..] {
+        new_tbs_content.extend_from_slice(f.raw);
+    }
+    let mut new_tbs = Vec::new();
+    write_tlv(&mut new_tbs, 0x30, &new_tbs_content);
+    let sig = rcgen::SigningKey::sign(&key, &new_tbs)
+        .map_err(|e| PkiError::Key(format!("signing failed: {e}")))?;
+    let mut bits = vec![0u8];
+    bits.extend(sig);
+    let mut body = new_tbs;
+    body.extend_from_slice(outer_alg.raw);
+    write_tlv(&mut body, 0x03, &bits);
+    let mut out = Vec::new();
+    write_tlv(&mut out, 0x30, &body);
+    // What was made must be a CA this key signs, as before.
+    SigningCa::new(&out, key_pem)?;
+    Ok(super::pem::encode("CERTIFICATE", &out))
+}

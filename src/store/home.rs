@@ -252,6 +252,26 @@ impl Home {
         Ok(SigningCa::new(&ders[0], &key)?)
     }
 
+    /// `ca renew`: the CA certificate re-signed with the same key and
+    /// subject for `days` more days; the old one goes to the archive
+    /// (`archive/ca-SERIAL.crt`). Certificates it issued keep verifying.
+    pub fn renew_ca(&self, days: u32) -> Result<(CertInfo, CertInfo), Error> {
+        let _lock = self.lock()?;
+        let old = self.load_ca()?.info;
+        let key = read_home_key(&self.ca_key_path(), 0o400)?;
+        let pem = pki::renew_ca(&old.der, &key, days, OffsetDateTime::now_utc())?;
+        let dir = self.archive_dir();
+        self.prepare_dir(&dir)?;
+        fsutil::write_atomic(
+            &dir.join(format!("ca-{}.crt", old.serial)),
+            &fsutil::read_limited(&self.ca_cert_path(), PKI_FILE_LIMIT)?,
+            0o644,
+        )?;
+        fsutil::write_atomic(&self.ca_cert_path(), pem.as_bytes(), 0o644)?;
+        let new = read_cert_file(&self.ca_cert_path())?;
+        Ok((old, new))
+    }
+
     /// `cert issue`: a new host certificate; refuses to replace one.
     pub fn issue(
         &self,

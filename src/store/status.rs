@@ -10,6 +10,8 @@ use crate::core::cert::CertInfo;
 use serde::Serialize;
 use std::path::PathBuf;
 
+/// How early the CA's own expiry is a warning.
+const CA_WARN_DAYS: i64 = 365;
 /// Under this many days left, a certificate is reported as expiring.
 pub const WARN_DAYS: i64 = 30;
 
@@ -85,7 +87,15 @@ pub fn status(home: &Home, now: i64) -> Result<Status, Error> {
         }
     };
     if let Some(ca) = home.ca_info()? {
-        judge(format!("the CA {}", ca.subject), ca.days_left(now), &mut s);
+        let days = ca.days_left(now);
+        // A CA's replacement reaches every partner slowly: a year ahead.
+        if (WARN_DAYS..CA_WARN_DAYS).contains(&days) {
+            s.warnings.push(format!(
+                "the CA {} expires in {days} day(s): re-sign it now (starttls-studio ca renew: same key and subject, issued certificates keep verifying), then install --all and send partners the new CA certificate",
+                ca.subject
+            ));
+        }
+        judge(format!("the CA {}", ca.subject), days, &mut s);
         s.ca = Some(cert("CA", &ca, now, false));
     }
     let hosts = home.list()?;

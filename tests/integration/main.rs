@@ -6,6 +6,7 @@ mod support;
 mod access_cli;
 mod bad_input;
 mod bundle_cli;
+mod ca_life;
 mod cli_pki;
 mod concurrency;
 mod crash_safety;
