@@ -514,61 +514,6 @@ impl SigningCa {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ca_and_host_certificate() {
-        let now = OffsetDateTime::now_utc();
-        let ca = create_ca("Test CA", KeyKind::EcdsaP256, 30, now).unwrap();
-        let signing = SigningCa::new(&ca.cert_der, &ca.key_pem).unwrap();
-        assert!(signing.info.is_ca);
-        let host = signing
-            .sign_host(
-                &["mx.example.org".into(), "127.0.0.1".into()],
-                KeyKind::EcdsaP256,
-                365,
-                now,
-            )
-            .unwrap();
-        let info = CertInfo::from_der(&host.cert_der).unwrap();
-        assert_eq!(info.subject, "/CN=mx.example.org");
-        assert_eq!(info.issuer, "/CN=Test CA");
-        assert_eq!(info.issuer_hash, signing.info.subject_hash);
-        assert_eq!(
-            info.sans,
-            vec!["mx.example.org".to_string(), "IP:127.0.0.1".into()]
-        );
-        assert_eq!(
-            info.extended_key_usage,
-            vec!["serverAuth".to_string(), "clientAuth".into()]
-        );
-        assert!(!info.is_ca);
-        assert_eq!(host.notes.len(), 1, "365 days outlive a 30-day CA: capped");
-        assert!(!format!("{host:?}").contains("PRIVATE"));
-    }
-
-    #[test]
-    fn wrong_key_is_refused() {
-        let now = OffsetDateTime::now_utc();
-        let a = create_ca("A", KeyKind::EcdsaP256, 30, now).unwrap();
-        let b = create_ca("B", KeyKind::EcdsaP256, 30, now).unwrap();
-        assert!(matches!(
-            SigningCa::new(&a.cert_der, &b.key_pem),
-            Err(PkiError::Ca(_))
-        ));
-    }
-
-    #[test]
-    fn key_kind_names() {
-        for k in KeyKind::ALL {
-            assert_eq!(k.name().parse::<KeyKind>().unwrap(), k);
-        }
-        assert!("rsa1024".parse::<KeyKind>().is_err());
-    }
-}
-
 /// A DER time for X.509: UTCTime until 2049, GeneralizedTime after
 /// (RFC 5280 §4.1.2.5).
 fn x509_time(t: OffsetDateTime) -> Vec<u8> {
@@ -693,4 +638,59 @@ pub fn renew_ca(
     // What was made must be a CA this key signs, as before.
     SigningCa::new(&out, key_pem)?;
     Ok(super::pem::encode("CERTIFICATE", &out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_and_host_certificate() {
+        let now = OffsetDateTime::now_utc();
+        let ca = create_ca("Test CA", KeyKind::EcdsaP256, 30, now).unwrap();
+        let signing = SigningCa::new(&ca.cert_der, &ca.key_pem).unwrap();
+        assert!(signing.info.is_ca);
+        let host = signing
+            .sign_host(
+                &["mx.example.org".into(), "127.0.0.1".into()],
+                KeyKind::EcdsaP256,
+                365,
+                now,
+            )
+            .unwrap();
+        let info = CertInfo::from_der(&host.cert_der).unwrap();
+        assert_eq!(info.subject, "/CN=mx.example.org");
+        assert_eq!(info.issuer, "/CN=Test CA");
+        assert_eq!(info.issuer_hash, signing.info.subject_hash);
+        assert_eq!(
+            info.sans,
+            vec!["mx.example.org".to_string(), "IP:127.0.0.1".into()]
+        );
+        assert_eq!(
+            info.extended_key_usage,
+            vec!["serverAuth".to_string(), "clientAuth".into()]
+        );
+        assert!(!info.is_ca);
+        assert_eq!(host.notes.len(), 1, "365 days outlive a 30-day CA: capped");
+        assert!(!format!("{host:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn wrong_key_is_refused() {
+        let now = OffsetDateTime::now_utc();
+        let a = create_ca("A", KeyKind::EcdsaP256, 30, now).unwrap();
+        let b = create_ca("B", KeyKind::EcdsaP256, 30, now).unwrap();
+        assert!(matches!(
+            SigningCa::new(&a.cert_der, &b.key_pem),
+            Err(PkiError::Ca(_))
+        ));
+    }
+
+    #[test]
+    fn key_kind_names() {
+        for k in KeyKind::ALL {
+            assert_eq!(k.name().parse::<KeyKind>().unwrap(), k);
+        }
+        assert!("rsa1024".parse::<KeyKind>().is_err());
+    }
 }
