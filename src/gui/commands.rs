@@ -31,6 +31,8 @@ pub enum Purpose {
     ProbeClientCert,
     ProbeClientKey,
     ProbeCaFile,
+    /// A partner's client certificate (the Partners view's onboarding).
+    PartnerCert,
 }
 
 /// An edit of the access map being edited; applied in memory, undoable.
@@ -185,6 +187,16 @@ pub enum Command {
         announce: bool,
         passphrase: Option<String>,
     },
+    /// Read a partner's certificate (PEM, DER or PKCS#12 with
+    /// `passphrase`) for the onboarding steps.
+    LoadPartnerCert {
+        path: PathBuf,
+        passphrase: Option<String>,
+    },
+    /// `cert sign`: sign a partner's request.
+    SignCsr {
+        path: PathBuf,
+    },
     TrustRemove {
         dir: PathBuf,
         fingerprint: String,
@@ -250,6 +262,13 @@ pub enum Outcome {
         read: u64,
     },
     LogStopped,
+    /// A partner's request, signed: the host, the certificate (PEM) and
+    /// where the home keeps it.
+    CsrSigned {
+        fqdn: String,
+        pem: String,
+        path: PathBuf,
+    },
     Snapshot(Snapshot),
     PkiReady {
         ca: Option<CertInfo>,

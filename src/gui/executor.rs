@@ -213,6 +213,37 @@ impl StudioApp {
                     Ok(Outcome::FilePicked { purpose, path })
                 });
             }
+            Command::LoadPartnerCert { path, passphrase } => {
+                self.spawn("partners read a certificate", Tab::Partners, move |_, _| {
+                    if let Some(p) = passphrase {
+                        certfiles::set_passphrase(p);
+                    }
+                    let certs = certfiles::infos_in_file(&path)
+                        .map_err(Failed::doing(format!("Reading {}", path.display())))?;
+                    Ok(Outcome::CertsLoaded {
+                        purpose: Purpose::PartnerCert,
+                        path,
+                        certs,
+                    })
+                });
+            }
+            Command::SignCsr { path } => {
+                self.spawn("partners sign a request", Tab::Partners, move |_, _| {
+                    let data = crate::store::fsutil::read_limited(
+                        &path,
+                        crate::store::fsutil::PKI_FILE_LIMIT,
+                    )
+                    .map_err(Failed::doing(format!("Reading {}", path.display())))?;
+                    let r = home
+                        .sign_csr(&data, crate::store::home::HOST_DAYS_DEFAULT)
+                        .map_err(Failed::doing(format!("Signing {}", path.display())))?;
+                    Ok(Outcome::CsrSigned {
+                        fqdn: r.entry.fqdn.clone(),
+                        pem: crate::core::pem::encode("CERTIFICATE", &r.entry.info.der),
+                        path: r.entry.cert_path,
+                    })
+                });
+            }
             Command::LoadCerts { purpose, path } => {
                 self.spawn("read a certificate", tab, move |_, _| {
                     let certs = certfiles::infos_in_file(&path)
@@ -752,6 +783,7 @@ impl StudioApp {
             } => match purpose {
                 Purpose::DnPickerCert => self.access_view.picker.on_loaded(path, certs),
                 Purpose::ExplainCert => self.explain.on_cert(certs),
+                Purpose::PartnerCert => self.partner_cert = Some((path, certs)),
                 _ => {}
             },
             Outcome::ServerListening { addr, description } => {
@@ -773,6 +805,15 @@ impl StudioApp {
                 while self.log.lines.len() > super::commands::LOG_KEEP {
                     self.log.lines.pop_front();
                 }
+            }
+            Outcome::CsrSigned { fqdn, pem, path } => {
+                self.notify(
+                    Tab::Partners,
+                    false,
+                    format!("Signed {fqdn}: the certificate is in {}; send it to the partner (it keeps its key)", path.display()),
+                );
+                self.signed = Some((fqdn, pem));
+                self.execute(Command::Reload);
             }
             Outcome::LogStopped => {
                 self.log.job = None;
@@ -862,6 +903,13 @@ impl StudioApp {
             Purpose::ProbeClientCert => self.live.client_cert = text,
             Purpose::ProbeClientKey => self.live.client_key = text,
             Purpose::ProbeCaFile => self.live.ca_file = text,
+            Purpose::PartnerCert => {
+                self.partners_view.cert = text;
+                self.push(Command::LoadPartnerCert {
+                    path: p,
+                    passphrase: None,
+                });
+            }
         }
     }
 }

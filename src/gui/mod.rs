@@ -149,6 +149,10 @@ pub struct StudioApp {
     pub doctor_report: Option<crate::store::doctor::Report>,
     pub partners_view: partners::PartnersView,
     pub log_view: logview::LogView,
+    /// The partner certificate the onboarding steps are about.
+    pub partner_cert: Option<(std::path::PathBuf, Vec<crate::core::cert::CertInfo>)>,
+    /// The last partner request signed: host and certificate (PEM).
+    pub signed: Option<(String, String)>,
     pub log: commands::LogState,
     log_stop: Option<Arc<AtomicBool>>,
     pub partners: Option<partners::PartnersState>,
@@ -203,6 +207,8 @@ impl StudioApp {
             mc_result: None,
             partners_view: Default::default(),
             log_view: Default::default(),
+            partner_cert: None,
+            signed: None,
             log: Default::default(),
             log_stop: None,
             partners: None,
@@ -421,6 +427,8 @@ impl StudioApp {
                 mc_result: self.mc_result.as_ref(),
                 jobs: &self.jobs,
                 log: &self.log,
+                partner_cert: self.partner_cert.as_ref(),
+                signed: self.signed.as_ref(),
             };
             let out = &mut self.pending;
             match self.tab {

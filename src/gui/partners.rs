@@ -25,6 +25,12 @@ pub struct PartnersView {
     /// The install directory was filled in from the snapshot once (an
     /// emptied field stays empty).
     pub prefilled: bool,
+    /// Onboarding: the partner's client certificate, its key, its host.
+    pub cert: String,
+    pub key: String,
+    pub host: String,
+    /// A partner's certificate request to sign.
+    pub csr: String,
 }
 
 /// The access map's lines (1-based) whose key names this CA's subject.
@@ -179,5 +185,154 @@ pub fn show(v: &mut PartnersView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::U
                 }
             });
         }
+        ui.separator();
+        onboard(v, cx, out, ui, running);
     });
+}
+
+/// The rest of the partner flow, for one partner host: its certificate,
+/// the relay rule (its whole CA, or this certificate only), a TLS_Clt
+/// requirement for its host, and a live test with its certificate against
+/// the embedded server; or, for a partner who keeps its key, signing its
+/// request. Each access change opens in the access editor, whose save
+/// shows the diff before it writes.
+fn onboard(v: &mut PartnersView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui, running: bool) {
+    ui.heading("Onboard a partner's host");
+    ui.label("With its client certificate (PEM, or .p12 with the passphrase above): the rule that lets it relay, a requirement for its host, and a live test. A partner who keeps its key sends a request (CSR) instead: sign it below.");
+    ui.horizontal(|ui| {
+        let l = ui.label("Its certificate");
+        ui.add(
+            egui::TextEdit::singleline(&mut v.cert)
+                .id_salt("partners-cert")
+                .desired_width(300.0)
+                .hint_text("mta.partner.example.crt or .p12"),
+        )
+        .labelled_by(l.id);
+        if ui
+            .add_enabled(
+                !running && !v.cert.trim().is_empty(),
+                egui::Button::new("Read it"),
+            )
+            .clicked()
+        {
+            out.push(Command::LoadPartnerCert {
+                path: PathBuf::from(v.cert.trim()),
+                passphrase: passphrase(v),
+            });
+        }
+    });
+    let Some((path, certs)) = cx
+        .partner_cert
+        .filter(|(p, _)| p.as_path() == std::path::Path::new(v.cert.trim()))
+    else {
+        sign_request(v, cx, out, ui, running);
+        return;
+    };
+    let Some(leaf) = certs.first() else { return };
+    if v.host.is_empty() {
+        v.host = leaf.subject_cn.clone().unwrap_or_default();
+    }
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(format!("{} — issued by {}, expires {}", leaf.subject, leaf.issuer, leaf.not_after));
+        let trusted = cx.partners.is_some_and(|p| p.cas.iter().any(|c| c.info.subject_sendmail == leaf.issuer_sendmail));
+        if leaf.is_ca {
+            ui.colored_label(ui.visuals().warn_fg_color, "This is a CA certificate: trust it above; here give a client certificate.");
+            return;
+        }
+        if cx.partners.is_none() {
+            ui.label("Show the trusted CAs above to see whether its CA is trusted here.");
+        } else if trusted {
+            ui.label("1. Its CA is trusted in this install: its certificate gets verify=OK.");
+        } else {
+            ui.colored_label(ui.visuals().warn_fg_color, "1. Its CA is not trusted in this install: trust the CA above first (verify=FAIL until then).");
+        }
+        ui.label("2. Let it relay (opens the access map; saving shows the diff):");
+        ui.horizontal(|ui| {
+            if ui.button("Every certificate of its CA…").on_hover_text(format!("CERTISSUER:{} RELAY", leaf.issuer_sendmail)).clicked() {
+                out.push(Command::EditAccess(AccessEdit::CertRelay { issuer: leaf.issuer_sendmail.clone(), subject: None }));
+                out.push(Command::ShowTab(Tab::Access));
+            }
+            if ui.button("This certificate only…").on_hover_text(format!("CERTISSUER:{} SUBJECT, CERTSUBJECT:{} RELAY", leaf.issuer_sendmail, leaf.subject_sendmail)).clicked() {
+                out.push(Command::EditAccess(AccessEdit::CertRelay { issuer: leaf.issuer_sendmail.clone(), subject: Some(leaf.subject_sendmail.clone()) }));
+                out.push(Command::ShowTab(Tab::Access));
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("3. Optionally require a verified certificate from");
+            let l = ui.label("its host");
+            ui.add(egui::TextEdit::singleline(&mut v.host).id_salt("partners-host").desired_width(220.0))
+                .labelled_by(l.id);
+            let host = v.host.trim().to_string();
+            if ui.add_enabled(!host.is_empty(), egui::Button::new("Require VERIFY…")).on_hover_text(format!("TLS_Clt:{host} VERIFY")).clicked() {
+                out.push(Command::EditAccess(AccessEdit::Set { key: format!("TLS_Clt:{host}"), value: "VERIFY".into() }));
+                out.push(Command::ShowTab(Tab::Access));
+            }
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("4. Live test — its key (PEM; empty for a .p12)");
+            ui.add(egui::TextEdit::singleline(&mut v.key).id_salt("partners-key").desired_width(260.0))
+                .labelled_by(l.id);
+        });
+        let key = if v.key.trim().is_empty() { path.clone() } else { PathBuf::from(v.key.trim()) };
+        let capath = PathBuf::from(v.dir.trim()).join("certs");
+        match cx.server.addr {
+            Some(addr) => {
+                if ui.button("Test with its certificate").on_hover_text("A STARTTLS session from it to the embedded server: the Live test tab shows verify and the decisions").clicked() {
+                    out.push(Command::Probe {
+                        setup: crate::net::setup::ProbeSetup {
+                            client: Some((path.clone(), key)),
+                            ca_file: Some(cx.home.ca_cert_path()),
+                            ..crate::net::setup::ProbeSetup::new(addr.to_string())
+                        },
+                        own_server: true,
+                    });
+                    out.push(Command::ShowTab(Tab::Live));
+                }
+            }
+            None if cx.server.running() => {
+                ui.label("The server is starting…");
+            }
+            None => {
+                let hosts = cx.snapshot.map_or(0, |s| s.hosts.len());
+                if ui
+                    .add_enabled(hosts > 0, egui::Button::new("Start the test server on this install's CAs"))
+                    .on_hover_text(format!("The embedded server on 127.0.0.1:{}, trusting {} and applying the open access map (as saved)", cx.settings.server_port, capath.display()))
+                    .clicked()
+                {
+                    let mut setup = crate::net::setup::ServerSetup::new(std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, cx.settings.server_port)));
+                    setup.ca_path = Some(capath);
+                    setup.access = cx.access.map(|d| d.path.clone());
+                    setup.hostname = cx.snapshot.and_then(|s| s.hosts.first()).map(|h| h.fqdn.clone());
+                    out.push(Command::StartServer(setup));
+                }
+            }
+        }
+    });
+    sign_request(v, cx, out, ui, running);
+}
+
+fn sign_request(
+    v: &mut PartnersView,
+    cx: &ViewCtx,
+    out: &mut Sink,
+    ui: &mut egui::Ui,
+    running: bool,
+) {
+    ui.horizontal(|ui| {
+        let l = ui.label("Its request (CSR)");
+        ui.add(egui::TextEdit::singleline(&mut v.csr).id_salt("partners-csr").desired_width(300.0).hint_text("mta.partner.example.csr"))
+            .labelled_by(l.id);
+        if ui.add_enabled(!running && !v.csr.trim().is_empty(), egui::Button::new("Sign it")).on_hover_text("cert sign: checks its signature and names, signs for a year, records it here without a key").clicked() {
+            out.push(Command::SignCsr { path: PathBuf::from(v.csr.trim()) });
+        }
+    });
+    if let Some((fqdn, pem)) = cx.signed {
+        ui.horizontal(|ui| {
+            ui.label(format!("The certificate for {fqdn}, to send back:"));
+            if ui.button("Copy the certificate").clicked() {
+                out.push(Command::CopyText(pem.clone()));
+            }
+        });
+    }
 }

@@ -40,4 +40,8 @@ pub struct ViewCtx<'a> {
     pub mc_result: Option<&'a (bool, Vec<String>)>,
     pub jobs: &'a Jobs,
     pub log: &'a super::commands::LogState,
+    /// The partner certificate read for onboarding (Partners view).
+    pub partner_cert: Option<&'a (std::path::PathBuf, Vec<crate::core::cert::CertInfo>)>,
+    /// The last signed partner request: host, certificate (PEM).
+    pub signed: Option<&'a (String, String)>,
 }

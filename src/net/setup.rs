@@ -44,7 +44,11 @@ pub fn load_identity(
     allow_insecure_key: bool,
 ) -> Result<Identity, Error> {
     let chain = certs_in_file(cert_path)?;
-    let key_pem = read_key_file(key_path, allow_insecure_key)?;
+    // A PKCS#12 file holds the key too (given as the key, or as both).
+    let key_pem = match crate::store::certfiles::p12_key(key_path)? {
+        Some(k) => k,
+        None => read_key_file(key_path, allow_insecure_key)?,
+    };
     let bad_key = || -> Error {
         refused(
             format!("{}: no usable private key", key_path.display()),

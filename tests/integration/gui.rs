@@ -1016,3 +1016,137 @@ fn partners_trusts_a_ca_from_a_p12_with_its_passphrase() {
             .arg(&p.cert),
     );
 }
+
+/// The whole partner flow in the Partners view, from an installed setup:
+/// trust its CA, read its certificate (.p12), let it relay, require VERIFY
+/// for its host, start the test server on the install's CAs and test with
+/// its certificate; and signing a partner's request. Counts the clicks and
+/// keystrokes a person needs.
+#[test]
+fn partner_onboarding_in_one_place() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let tls = dir.path().join("tls");
+    run_ok(
+        studio(&home)
+            .args(["install", "mx.example.org", "--to"])
+            .arg(&tls),
+    );
+    let access = dir.path().join("access");
+    std::fs::write(&access, "Connect:127.0.0.1\tRELAY\n").unwrap();
+    let p = crate::support::pki::partner(
+        &dir.path().join("pk"),
+        "p",
+        "Onboard CA",
+        "mta.onboard.example",
+    );
+    let p12 = dir.path().join("partner.p12");
+    run_ok(
+        openssl()
+            .args(["pkcs12", "-export", "-inkey"])
+            .arg(&p.key)
+            .arg("-in")
+            .arg(&p.cert)
+            .args(["-passout", "pass:sesame", "-out"])
+            .arg(&p12),
+    );
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    open_access(&mut h, &access, 30);
+    let (mut clicks, mut keys) = (0usize, 0usize);
+    let mut press = |h: &mut Harness<'static, StudioApp>, label: &str| {
+        click(h, label);
+        clicks += 1;
+    };
+    press(&mut h, "Partners");
+    h.step();
+    h.step();
+    type_into(&mut h, "Install directory", tls.to_str().unwrap());
+    keys += tls.to_str().unwrap().len();
+    press(&mut h, "Show trusted CAs");
+    wait_for(&mut h, 30, "the list", |a| a.partners.is_some());
+    type_into(&mut h, "CA certificate file", p.ca.to_str().unwrap());
+    keys += p.ca.to_str().unwrap().len();
+    press(&mut h, "Look at it");
+    wait_for(&mut h, 30, "the preview", |a| {
+        a.trust_preview
+            .as_ref()
+            .is_some_and(|t| t.refused.is_none())
+    });
+    press(&mut h, "Trust it");
+    wait_for(&mut h, 30, "the trust", |a| {
+        a.partners.as_ref().is_some_and(|p| p.cas.len() == 2)
+    });
+    h.get_by_label("Passphrase (.p12/.pfx only)").focus();
+    h.step();
+    h.get_by_label("Passphrase (.p12/.pfx only)")
+        .type_text("sesame");
+    keys += 6;
+    type_into(&mut h, "Its certificate", p12.to_str().unwrap());
+    keys += p12.to_str().unwrap().len();
+    press(&mut h, "Read it");
+    wait_for(&mut h, 30, "the certificate", |a| a.partner_cert.is_some());
+    assert!(h
+        .query_by_label_contains("Its CA is trusted in this install")
+        .is_some());
+    press(&mut h, "Every certificate of its CA…");
+    assert_eq!(h.state().tab, Tab::Access);
+    press(&mut h, "Partners");
+    assert_eq!(
+        h.get_by_label("its host").value().as_deref(),
+        Some("mta.onboard.example")
+    );
+    press(&mut h, "Require VERIFY…");
+    let text = String::from_utf8(h.state().access.as_ref().unwrap().map.to_bytes()).unwrap();
+    assert!(
+        text.contains("CERTISSUER:/O=Partner/CN=Onboard+20CA\tRELAY")
+            || text.contains("CERTISSUER:/O=Partner/CN=Onboard+20CA RELAY"),
+        "{text}"
+    );
+    assert!(text.contains("TLS_Clt:mta.onboard.example"), "{text}");
+    press(&mut h, "Partners");
+    h.state_mut().settings.server_port = free_port();
+    press(&mut h, "Start the test server on this install's CAs");
+    wait_for(&mut h, 30, "the server", |a| a.server.addr.is_some());
+    press(&mut h, "Test with its certificate");
+    wait_for(&mut h, 30, "the session", |a| {
+        !a.sessions.is_empty() && a.own_probe.is_some()
+    });
+    let s = h.state().sessions.last().unwrap();
+    assert_eq!(s.verify, starttls_studio::core::verify::Verify::Ok, "{s:?}");
+    assert_eq!(s.cert_issuer.as_deref(), Some("/O=Partner/CN=Onboard+20CA"));
+    eprintln!("partner onboarding: {clicks} clicks, {keys} keystrokes (paths typed)");
+    h.state_mut()
+        .execute(starttls_studio::gui::commands::Command::StopServer);
+    // a partner who keeps its key: its request, signed here
+    let csr = dir.path().join("req.csr");
+    run_ok(
+        openssl()
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+            ])
+            .arg(dir.path().join("req.key"))
+            .args([
+                "-subj",
+                "/CN=keeper.partner.example",
+                "-addext",
+                "subjectAltName=DNS:keeper.partner.example",
+                "-out",
+            ])
+            .arg(&csr),
+    );
+    click(&mut h, "Partners");
+    type_into(&mut h, "Its certificate", "");
+    type_into(&mut h, "Its request (CSR)", csr.to_str().unwrap());
+    click(&mut h, "Sign it");
+    wait_for(&mut h, 30, "the signature", |a| a.signed.is_some());
+    assert!(h.query_by_label("Copy the certificate").is_some());
+    assert!(run_ok(studio(&home).args(["cert", "list"])).contains("keeper.partner.example"));
+}

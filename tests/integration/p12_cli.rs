@@ -139,6 +139,38 @@ fn openssl_p12_files_are_read_in_both_schemes() {
             fingerprints(&p.cert)
         );
     }
+    // a corrupt file: cut short, or bytes flipped in the middle — a clear
+    // refusal naming the file, nothing installed
+    let good = fs::read(dir.path().join("modern.p12")).unwrap();
+    for (name, bytes) in [
+        ("cut.p12", good[..good.len() / 2].to_vec()),
+        ("flipped.p12", {
+            let mut b = good.clone();
+            let m = b.len() / 2;
+            for x in &mut b[m..m + 16] {
+                *x ^= 0x5a;
+            }
+            b
+        }),
+    ] {
+        let f = dir.path().join(name);
+        fs::write(&f, bytes).unwrap();
+        let to = dir.path().join(format!("tls-{name}"));
+        let o = run(studio(dir.path())
+            .args(["install", "mx.partner.example", "--to"])
+            .arg(&to)
+            .arg("--cert")
+            .arg(&f)
+            .arg("--passphrase-file")
+            .arg(&pf));
+        assert_eq!(o.status.code(), Some(1), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(name) && !err.contains("panicked"),
+            "{name}: {err}"
+        );
+        assert!(!to.join("mx.partner.example.key").exists(), "{name}");
+    }
     // a truststore (CA only, no key) is trusted as a CA file is
     let store = dir.path().join("ca-only.p12");
     run_ok(
