@@ -440,7 +440,9 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         _ => {}
     }
     if let Some(f) = &cli.passphrase_file {
-        crate::store::certfiles::set_passphrase(crate::store::certfiles::read_passphrase_file(f)?);
+        crate::store::certfiles::set_passphrase(Some(
+            crate::store::certfiles::read_passphrase_file(f)?,
+        ));
     }
     // Nor does reading a log.
     let command = match cli.command {

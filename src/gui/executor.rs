@@ -215,9 +215,7 @@ impl StudioApp {
             }
             Command::LoadPartnerCert { path, passphrase } => {
                 self.spawn("partners read a certificate", Tab::Partners, move |_, _| {
-                    if let Some(p) = passphrase {
-                        certfiles::set_passphrase(p);
-                    }
+                    certfiles::set_passphrase(passphrase);
                     let certs = certfiles::infos_in_file(&path)
                         .map_err(Failed::doing(format!("Reading {}", path.display())))?;
                     Ok(Outcome::CertsLoaded {
@@ -364,9 +362,7 @@ impl StudioApp {
             }
             Command::PreviewTrust { file, passphrase } => {
                 self.spawn("partners preview", Tab::Partners, move |_, _| {
-                    if let Some(p) = passphrase {
-                        certfiles::set_passphrase(p);
-                    }
+                    certfiles::set_passphrase(passphrase);
                     let certs = certfiles::infos_in_file(&file)
                         .map_err(Failed::doing(format!("Reading {}", file.display())))?;
                     let refused = trust::check_cas(&file, &certs, false, widgets::now_unix())
@@ -386,9 +382,7 @@ impl StudioApp {
                 passphrase,
             } => {
                 self.spawn("partners trust", Tab::Partners, move |_, _| {
-                    if let Some(p) = passphrase {
-                        certfiles::set_passphrase(p);
-                    }
+                    certfiles::set_passphrase(passphrase);
                     let r = trust::add(&file, &dir, announce, false, widgets::now_unix())
                         .map_err(Failed::doing(format!("Trusting {}", file.display())))?;
                     let mut said: Vec<String> = r

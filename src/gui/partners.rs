@@ -112,6 +112,16 @@ pub fn show(v: &mut PartnersView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::U
                             ui.monospace(format!("line {l}: {text}"));
                         }
                     }
+                    // The last live-test session with a certificate it issued.
+                    if let Some(s) = cx.sessions.iter().rev().find(|s| s.cert_issuer.as_deref() == Some(c.info.subject_sendmail.as_str())) {
+                        ui.label(format!(
+                            "Last live test with its certificate: {} from {}, verify={}{}",
+                            s.cert_subject.as_deref().unwrap_or("?"),
+                            s.peer,
+                            s.verify,
+                            s.decisions.last().map(|d| format!(", {}: {:?}", d.ruleset, d.outcome)).unwrap_or_default()
+                        ));
+                    }
                     ui.horizontal(|ui| {
                         ui.push_id(i, |ui| {
                             if cx.access.is_some() && lines.is_empty() && ui.button("Let its certificates relay…").on_hover_text("Adds CERTISSUER:… RELAY to the open access map; save it there (the diff is shown before it writes)").clicked() {
@@ -247,6 +257,27 @@ fn onboard(v: &mut PartnersView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui
         } else {
             ui.colored_label(ui.visuals().warn_fg_color, "1. Its CA is not trusted in this install: trust the CA above first (verify=FAIL until then).");
         }
+        if let Some(doc) = cx.access {
+            let host = v.host.trim().to_ascii_lowercase();
+            let mine: Vec<String> = doc
+                .map
+                .entries()
+                .filter(|(_, e)| {
+                    let k = e.key();
+                    let lower = k.to_ascii_lowercase();
+                    (lower.starts_with("certsubject:") && k[12..] == leaf.subject_sendmail)
+                        || (lower.starts_with("certissuer:") && k[11..] == leaf.issuer_sendmail)
+                        || (!host.is_empty() && (lower == format!("tls_clt:{host}") || lower == format!("tls_srv:{host}")))
+                })
+                .map(|(l, e)| format!("line {l}: {} {}", e.key(), e.value()))
+                .collect();
+            if mine.is_empty() {
+                ui.label("The access map has no line for it yet.");
+            }
+            for m in mine {
+                ui.monospace(m);
+            }
+        }
         ui.label("2. Let it relay (opens the access map; saving shows the diff):");
         ui.horizontal(|ui| {
             if ui.button("Every certificate of its CA…").on_hover_text(format!("CERTISSUER:{} RELAY", leaf.issuer_sendmail)).clicked() {
@@ -283,6 +314,7 @@ fn onboard(v: &mut PartnersView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui
                         setup: crate::net::setup::ProbeSetup {
                             client: Some((path.clone(), key)),
                             ca_file: Some(cx.home.ca_cert_path()),
+                            passphrase: passphrase(v),
                             ..crate::net::setup::ProbeSetup::new(addr.to_string())
                         },
                         own_server: true,

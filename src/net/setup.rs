@@ -121,6 +121,9 @@ pub struct ProbeSetup {
     pub ehlo_name: String,
     pub timeout: Duration,
     pub allow_insecure_key: bool,
+    /// For a client certificate in a PKCS#12 file [default: the
+    /// passphrase the process was given].
+    pub passphrase: Option<String>,
 }
 
 impl ProbeSetup {
@@ -134,6 +137,7 @@ impl ProbeSetup {
             ehlo_name: DEFAULT_EHLO_NAME.into(),
             timeout: DEFAULT_TIMEOUT,
             allow_insecure_key: false,
+            passphrase: None,
         }
     }
 }
@@ -147,6 +151,9 @@ pub fn probe_options(home: &Home, s: ProbeSetup) -> Result<ProbeOptions, Error> 
             "write HOST:PORT, e.g. 127.0.0.1:25",
         )
         .into());
+    }
+    if s.passphrase.is_some() {
+        crate::store::certfiles::set_passphrase(s.passphrase.clone());
     }
     let roots = probe_roots(home, s.ca_path.as_deref(), s.ca_file.as_deref())?;
     let client_auth = match &s.client {

@@ -9,25 +9,24 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// The passphrase for PKCS#12 files: the CLI's `--passphrase-file`, the
-/// GUI's passphrase field, else `STARTTLS_STUDIO_PASSPHRASE`. One per
-/// process: every reader of certificate files sees it without threading
-/// it through each call.
-static PASSPHRASE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-
-/// Sets the passphrase PKCS#12 files are opened (and written) with.
-pub fn set_passphrase(p: String) {
-    if let Ok(mut g) = PASSPHRASE.lock() {
-        *g = Some(p);
-    }
+// The passphrase for PKCS#12 files: the CLI's `--passphrase-file`, the
+// GUI's passphrase field, else `STARTTLS_STUDIO_PASSPHRASE`. Per thread:
+// the CLI sets it once on its one thread; each GUI job (a thread of its
+// own) sets what its view holds, so jobs never see each other's.
+thread_local! {
+    static PASSPHRASE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The passphrase set, or `STARTTLS_STUDIO_PASSPHRASE`.
+/// Sets (or, with `None`, clears) the passphrase PKCS#12 files are opened
+/// and written with on this thread.
+pub fn set_passphrase(p: Option<String>) {
+    PASSPHRASE.with(|c| *c.borrow_mut() = p);
+}
+
+/// The passphrase set on this thread, or `STARTTLS_STUDIO_PASSPHRASE`.
 pub fn passphrase() -> Option<String> {
     PASSPHRASE
-        .lock()
-        .ok()
-        .and_then(|g| g.clone())
+        .with(|c| c.borrow().clone())
         .or_else(|| std::env::var("STARTTLS_STUDIO_PASSPHRASE").ok())
 }
 
