@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::TcpListener;
 
 #[test]
-fn a_pkcs12_bundle_is_recognised_and_the_openssl_command_named() {
+fn a_pkcs12_bundle_needs_its_passphrase_and_is_then_read() {
     let t = tempdir();
     let home = t.path().join("home");
     Pki::new(&home).ecdsa_host("mx.example.org").make();
@@ -32,19 +32,30 @@ fn a_pkcs12_bundle_is_recognised_and_the_openssl_command_named() {
             t.path().join("access").display().to_string(),
         ],
     ] {
-        let o = run(studio(&home).args(&args));
+        // Without its passphrase: refused, saying what is missing.
+        let o = run(studio(&home)
+            .args(&args)
+            .env_remove("STARTTLS_STUDIO_PASSPHRASE"));
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(
-            err.contains("PKCS#12") && err.contains("openssl pkcs12 -in FILE -clcerts -nokeys"),
+            err.contains("PKCS#12") && err.contains("--passphrase-file"),
             "{args:?}: {err}"
         );
         assert!(
             err.contains(&p12.display().to_string()),
             "names the file: {err}"
         );
+        assert!(!t.path().join("access").exists(), "nothing written");
     }
-    assert!(!t.path().join("access").exists(), "nothing written");
+    // With it, the file is read like a PEM one.
+    let shown = run_ok(
+        studio(&home)
+            .arg("show")
+            .arg(&p12)
+            .env("STARTTLS_STUDIO_PASSPHRASE", "secret"),
+    );
+    assert!(shown.contains("mx.example.org"), "{shown}");
 }
 
 #[test]

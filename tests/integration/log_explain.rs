@@ -43,6 +43,27 @@ fn expected(name: &str) -> &'static [&'static str] {
     let base = name.trim_end_matches("-l14").trim_end_matches("-l9");
     let l14 = name.ends_with("-l14") || !name.ends_with("-l9");
     match base {
+        "tls-clt-verify-bits-ok"
+        | "tls-clt-encr-ok"
+        | "tls-clt-cn-ok"
+        | "relay-certissuer-ok-named"
+        | "capath-missing"
+        | "client-verify-ok-serve"
+        | "tls-srv-cn-ok" => &[],
+        "tls-clt-cn-mismatch" | "tls-clt-cn-unnamed" | "tls-srv-cn-mismatch" => {
+            &["cert-name-mismatch"]
+        }
+        "capath-unset" => &["setting-missing"],
+        "crl-missing" => &["file-missing", "crl-unreadable"],
+        "client-verify-fail-expired" => &["verify-fail", "cert-expired"],
+        "tls-srv-perm-verify" => &["verify-required", "cert-untrusted"],
+        "client-handshake-not-tls" => &["not-tls"],
+        // LogLevel 9 has no verify-reason lines
+        "tls-clt-verify-fail" if !l14 => &["verify-required", "verify-fail"],
+        "relay-denied-unknown-ca" if !l14 => &["relay-cert-not-verified", "verify-fail"],
+        "crl-revoked" if !l14 => &["verify-fail"],
+        "client-verify-fail" if !l14 => &["verify-fail"],
+        "tls-srv-verify-fail" if !l14 => &["verify-required", "verify-fail"],
         "daemon-start"
         | "verify-ok"
         | "local-delivery-plain"

@@ -221,6 +221,13 @@ impl Explainer {
         ev.sendmail = is_sendmail(&f.program);
         if ev.sendmail {
             let (qid, body) = shapes::split_qid(&f.message);
+            // A bounce names the original queue id and then its own:
+            // `QID: QID2: DSN: …`.
+            let body = if qid.is_some() {
+                shapes::split_qid(body).1
+            } else {
+                body
+            };
             ev.qid = qid;
             ev.shape = shapes::classify(body);
             ev.session = self.track(f.host.as_deref().unwrap_or(""), f.pid, &ev);
