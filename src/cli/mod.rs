@@ -245,6 +245,31 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum DaneCommand {
+    /// Start a DANE key rollover: make the host's next key (kept until `cert renew FQDN --next-key`) and print the record set to publish now: the current key's and the next key's
+    Rollover {
+        /// The host (as given to `cert issue`)
+        fqdn: String,
+        /// The port of the record name (_N._tcp)
+        #[arg(long, default_value_t = 25)]
+        port: u16,
+    },
+    /// Compare the TLSA records a DNS server publishes for the host with its key (and the next key during a rollover); exit 1 when the served key's record is missing
+    Check {
+        /// The host (as given to `cert issue`)
+        fqdn: String,
+        /// The DNS server to ask (HOST[:PORT])
+        #[arg(long, value_name = "SERVER")]
+        dns: String,
+        /// The port of the record name (_N._tcp)
+        #[arg(long, default_value_t = 25)]
+        port: u16,
+        /// The certificate sendmail serves, if not the home's
+        #[arg(long, value_name = "FILE")]
+        cert: Option<PathBuf>,
+        /// JSON: {name, current, next, stale, pkix, other, records}
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the DANE-EE record (3 1 1: SHA-256 of the public key) for the host's current certificate, in zone-file form
     Tlsa {
         /// The host (as given to `cert issue`)
@@ -360,6 +385,15 @@ pub enum CertCommand {
         /// Validity in days
         #[arg(long, default_value_t = HOST_DAYS_DEFAULT)]
         days: u32,
+        /// DANE rollover, second step: switch to the key `dane rollover FQDN` made (publish its record first and wait two TTLs)
+        #[arg(long, conflicts_with_all = ["reuse_key", "key", "due"], requires = "fqdn")]
+        next_key: bool,
+        /// With --next-key: refuse until this DNS server (HOST[:PORT]) serves the next key's TLSA record
+        #[arg(long, value_name = "SERVER", requires = "next_key")]
+        check_dns: Option<String>,
+        /// The port of the TLSA record name (_N._tcp.FQDN) for --check-dns
+        #[arg(long, default_value_t = 25, requires = "check_dns")]
+        port: u16,
     },
     /// Revoke a host certificate and re-sign the CRL
     Revoke {
@@ -530,6 +564,93 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
         Command::Doctor(a) => doctor::doctor(a),
         Command::Mc(c) => mc::mc_cmd(&home, c),
         Command::Trust(c) => trust::trust_cmd(&home, c),
+        Command::Dane(DaneCommand::Rollover { fqdn, port }) => {
+            let (host, next, made) = home.prepare_next_key(&fqdn)?;
+            let name = format!("_{port}._tcp.{}.", host.fqdn);
+            let cur = crate::core::cert::tlsa_311(&host.info.der).unwrap_or_default();
+            let nxt = crate::core::cert::tlsa_311_spki(&next);
+            outln!("{name} IN TLSA 3 1 1 {cur}");
+            outln!("{name} IN TLSA 3 1 1 {nxt}");
+            eprintln!(
+                "{} next key ({}): publish both records now (the current key's and the next one's); after at least two TTLs switch with",
+                if made { "made the" } else { "kept the existing" },
+                home.next_key_path(&host.fqdn).display(),
+            );
+            eprintln!(
+                "  starttls-studio cert renew {} --next-key --check-dns YOUR-DNS-SERVER, then install --all --restart",
+                host.fqdn
+            );
+            Ok(0)
+        }
+        Command::Dane(DaneCommand::Check {
+            fqdn,
+            dns,
+            port,
+            cert,
+            json,
+        }) => {
+            let info = match &cert {
+                Some(f) => certfiles::read_cert_file(f)?,
+                None => home.host(&fqdn)?.info,
+            };
+            let host = crate::core::fqdn::parse_fqdn(&fqdn)
+                .map(|f| f.name)
+                .unwrap_or(fqdn.clone());
+            let name = format!("_{port}._tcp.{host}");
+            let recs = crate::net::dns::tlsa(&dns, &name).map_err(|e| {
+                refused(
+                    format!("asking {dns} for {name} TLSA: {e}"),
+                    "check the server address",
+                )
+            })?;
+            let cur = crate::core::cert::tlsa_311(&info.der).unwrap_or_default();
+            let next = if cert.is_none() {
+                home.next_key_spki(&host)?
+                    .map(|s| crate::core::cert::tlsa_311_spki(&s))
+            } else {
+                None
+            };
+            let tuples: Vec<(u8, u8, u8, String)> = recs
+                .iter()
+                .map(|r| (r.usage, r.selector, r.mtype, r.data.clone()))
+                .collect();
+            let v = crate::core::dane::judge(&tuples, &cur, next.as_deref());
+            if json {
+                print_json(&serde_json::json!({
+                    "name": name,
+                    "records": recs.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                    "current": v.current,
+                    "next": v.next,
+                    "stale": v.stale,
+                    "pkix": v.pkix,
+                    "other": v.other,
+                }))?;
+            } else {
+                outln!("{name}: {} TLSA record(s) at {dns}", recs.len());
+                outln!(
+                    "  {} the served key's record (3 1 1 {cur})",
+                    if v.current { "ok:     " } else { "MISSING:" }
+                );
+                match (v.next, &next) {
+                    (Some(true), _) => outln!("  ok:      the next key's record: `cert renew {host} --next-key` may switch"),
+                    (Some(false), Some(n)) => outln!("  waiting: the next key's record (3 1 1 {n}) is not published yet"),
+                    _ => {}
+                }
+                for s in &v.stale {
+                    outln!("  stale:   {s} (matches neither key: an old key's; remove it after two TTLs)");
+                }
+                for s in &v.pkix {
+                    outln!("  warning: {s}: usage 0/1 (PKIX) records are unusable for SMTP (RFC 7672 §3.1.3); publish 3 1 1");
+                }
+                for s in &v.other {
+                    outln!("  note:    {s}: not the 3 1 1 form this tool checks");
+                }
+                if !v.current {
+                    outln!("  DANE-checking senders will not deliver to {host}: publish {name}. IN TLSA 3 1 1 {cur}");
+                }
+            }
+            Ok(if v.ok() { 0 } else { 1 })
+        }
         Command::Dane(DaneCommand::Tlsa { fqdn, port, cert }) => {
             let info = match &cert {
                 Some(f) => certfiles::read_cert_file(f)?,
@@ -704,6 +825,48 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
         } => print_issued("Issued", &home.issue(&fqdn, &sans, key, days)?)?,
         CertCommand::Renew {
             fqdn: Some(fqdn),
+            next_key: true,
+            check_dns,
+            port,
+            days,
+            ..
+        } => {
+            let host = home.host(&fqdn)?;
+            let Some(next) = home.next_key_spki(&host.fqdn)? else {
+                return Err(refused(
+                    format!("no next key for {}", host.fqdn),
+                    format!("start with `starttls-studio dane rollover {}`, publish both records, wait two TTLs", host.fqdn),
+                ));
+            };
+            let next_hex = crate::core::cert::tlsa_311_spki(&next);
+            let name = format!("_{port}._tcp.{}", host.fqdn);
+            if let Some(server) = &check_dns {
+                let recs = crate::net::dns::tlsa(server, &name).map_err(|e| {
+                    refused(
+                        format!("asking {server} for {name} TLSA: {e}"),
+                        "check the server address, or leave out --check-dns",
+                    )
+                })?;
+                let published = recs
+                    .iter()
+                    .any(|r| r.usage == 3 && r.selector == 1 && r.mtype == 1 && r.data == next_hex);
+                if !published {
+                    return Err(refused(
+                        format!(
+                            "{server} does not serve the next key's record for {name} yet (it serves: {})",
+                            if recs.is_empty() { "no TLSA records".to_string() } else { recs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ") }
+                        ),
+                        format!("publish {name}. IN TLSA 3 1 1 {next_hex} next to the current record, wait two TTLs, run this again; nothing was changed"),
+                    ));
+                }
+                eprintln!("{server} serves the next key's record for {name}");
+            }
+            let r = home.renew_to_next_key(&fqdn, days)?;
+            print_issued("Renewed with the next key", &r)?;
+            eprintln!("publish now: {name}. IN TLSA 3 1 1 {next_hex}; remove the old key's record after two TTLs (senders may still hold it); then install --all --restart");
+        }
+        CertCommand::Renew {
+            fqdn: Some(fqdn),
             key,
             days,
             reuse_key,
@@ -715,6 +878,7 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
             key,
             days,
             reuse_key,
+            ..
         } => {
             let window = due.unwrap_or(0) as i64;
             let now = now_unix();

@@ -173,6 +173,14 @@ pub fn tlsa_311(cert_der: &[u8]) -> Option<String> {
     Some(d.as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The DANE-EE `3 1 1` association data of a public key (DER
+/// SubjectPublicKeyInfo): what [`tlsa_311`] gives for any certificate of
+/// that key.
+pub fn tlsa_311_spki(spki_der: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki_der);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The DANE-EE record for a host in zone-file form.
 pub fn tlsa_record(fqdn: &str, port: u16, cert_der: &[u8]) -> Option<String> {
     let name = fqdn.trim_end_matches('.');

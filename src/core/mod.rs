@@ -6,6 +6,7 @@ pub mod access_check;
 pub mod causes;
 pub mod cert;
 pub mod chain;
+pub mod dane;
 pub mod der;
 pub mod dn;
 pub mod fqdn;

@@ -5,6 +5,7 @@
 //! Blocking sockets with `TCP_NODELAY` and timeouts on every read and write.
 
 pub mod deploy;
+pub mod dns;
 pub mod names;
 pub mod probe;
 pub mod restart;

@@ -546,6 +546,100 @@ impl Home {
         Ok(report)
     }
 
+    /// Where `dane rollover` keeps a host's next key until `cert renew
+    /// --next-key` switches to it.
+    pub fn next_key_path(&self, fqdn: &str) -> PathBuf {
+        self.hosts_dir().join(format!("{fqdn}.next.key"))
+    }
+
+    /// `dane rollover`: the host's next key (of the current key's kind),
+    /// made once and kept (0600) until the switch; returns the host, the
+    /// next key's SubjectPublicKeyInfo (DER) and whether it was made now.
+    pub fn prepare_next_key(&self, fqdn_in: &str) -> Result<(HostEntry, Vec<u8>, bool), Error> {
+        let _lock = self.lock()?;
+        let host = self.host(fqdn_in)?;
+        if !host.key_path.exists() {
+            return Err(refused(
+                format!(
+                    "{} was signed from a partner's request: its key is the partner's",
+                    host.fqdn
+                ),
+                "the partner rolls its own key",
+            ));
+        }
+        let path = self.next_key_path(&host.fqdn);
+        let (key, made) = if path.exists() {
+            (pki::read_key(&read_home_key(&path, 0o600)?)?, false)
+        } else {
+            let key = pki::generate_key(key_kind_of(&host.info))?;
+            fsutil::write_atomic(&path, key.serialize_pem().as_bytes(), 0o600)?;
+            (key, true)
+        };
+        Ok((host, spki_der(&key)?, made))
+    }
+
+    /// The next key's SubjectPublicKeyInfo, when a rollover is under way.
+    pub fn next_key_spki(&self, fqdn: &str) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.next_key_path(fqdn);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(spki_der(&pki::read_key(&read_home_key(
+            &path, 0o600,
+        )?)?)?))
+    }
+
+    /// `cert renew FQDN --next-key`: a new certificate for the key `dane
+    /// rollover` made, which becomes the host's key; key and certificate
+    /// replace the old pair together (archived), and the next key file is
+    /// gone.
+    pub fn renew_to_next_key(&self, fqdn_in: &str, days: u32) -> Result<IssueReport, Error> {
+        let _lock = self.lock()?;
+        let old = self.host(fqdn_in)?;
+        let path = self.next_key_path(&old.fqdn);
+        if !path.exists() {
+            return Err(refused(
+                format!("no next key for {}", old.fqdn),
+                format!("start the rollover with `starttls-studio dane rollover {}`, publish its records, wait two TTLs", old.fqdn),
+            ));
+        }
+        let key_pem = read_home_key(&path, 0o600)?;
+        let key = pki::read_key(&key_pem)?;
+        let ca = self.load_ca()?;
+        let names: Vec<String> = std::iter::once(old.fqdn.clone())
+            .chain(other_names(&old))
+            .collect();
+        let issued = ca.sign_host_key(&names, key, days, OffsetDateTime::now_utc())?;
+        self.archive(&old)?;
+        let k = fsutil::stage(&old.key_path, key_pem.as_bytes(), 0o600)?;
+        let c = match fsutil::stage(&old.cert_path, issued.cert_pem.as_bytes(), 0o644) {
+            Ok(c) => c,
+            Err(e) => {
+                k.abort();
+                return Err(e);
+            }
+        };
+        fsutil::commit_together(vec![k, c], &old.fqdn)?;
+        let _ = fs::remove_file(&path);
+        let info =
+            CertInfo::from_der(&issued.cert_der).map_err(|w| Error::Pki(pki::PkiError::Sign(w)))?;
+        let mut notes = issued.notes;
+        notes.push(format!(
+            "switched to the key `dane rollover` made; the previous pair (serial {}) is kept in {}",
+            old.info.serial,
+            self.archive_dir().display()
+        ));
+        Ok(IssueReport {
+            entry: HostEntry {
+                fqdn: old.fqdn,
+                cert_path: old.cert_path,
+                key_path: old.key_path,
+                info,
+            },
+            notes,
+        })
+    }
+
     /// Revoked serials: (serial hex, time, name).
     pub fn revoked(&self) -> Result<Vec<(String, OffsetDateTime, String)>, Error> {
         let text = match fsutil::read_limited(&self.revoked_path(), PKI_FILE_LIMIT) {
@@ -677,6 +771,15 @@ impl Home {
         fsutil::write_atomic(&self.crl_path(), crl.as_bytes(), 0o644)?;
         Ok(self.crl_path())
     }
+}
+
+/// A key's SubjectPublicKeyInfo (DER).
+fn spki_der(key: &rcgen::KeyPair) -> Result<Vec<u8>, Error> {
+    crate::core::pem::parse(key.public_key_pem().as_bytes())
+        .ok()
+        .and_then(|b| b.into_iter().next())
+        .map(|b| b.der)
+        .ok_or_else(|| refused("cannot encode the public key", ""))
 }
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {

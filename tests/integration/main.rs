@@ -11,6 +11,7 @@ mod cli_pki;
 mod concurrency;
 mod crash_safety;
 mod crl_cli;
+mod dane_dns;
 mod debian_system;
 mod doctor_cli;
 mod fuzz_corpus;
