@@ -35,6 +35,15 @@ pub struct DoctorArgs {
     /// Access map source file (the .db beside it is checked too)
     #[arg(long, value_name = "FILE")]
     access: Option<PathBuf>,
+    /// DANE: the TLSA records a DNS server (HOST[:PORT]) publishes for the served certificate's host, checked against its key
+    #[arg(long, value_name = "SERVER", conflicts_with = "tlsa_zone")]
+    tlsa_dns: Option<String>,
+    /// DANE: the TLSA records of a zone-file excerpt, checked against the served key
+    #[arg(long, value_name = "FILE")]
+    tlsa_zone: Option<PathBuf>,
+    /// The record name's host and port for the DANE checks [default: the served certificate's CN, port 25]
+    #[arg(long, value_name = "FQDN")]
+    tlsa_name: Option<String>,
     /// Apply the safe fixes (modes, rehash, makemap), then check again
     #[arg(long)]
     fix: bool,
@@ -95,20 +104,20 @@ pub fn doctor(a: DoctorArgs) -> Result<i32, Error> {
         DoctorInput::system()
     } else {
         DoctorInput {
-            mc: a.mc,
-            cf: a.cf,
+            mc: a.mc.clone(),
+            cf: a.cf.clone(),
             ..Default::default()
         }
     };
     input.overrides = Overrides {
-        ca_file: a.ca_file,
-        ca_path: a.ca_path,
+        ca_file: a.ca_file.clone(),
+        ca_path: a.ca_path.clone(),
         server_cert: a.cert.clone(),
         server_key: a.key.clone(),
-        client_cert: a.cert,
-        client_key: a.key,
-        crl: a.crl,
-        access: a.access,
+        client_cert: a.cert.clone(),
+        client_key: a.key.clone(),
+        crl: a.crl.clone(),
+        access: a.access.clone(),
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut report = doctor::run(&input, now)?;
@@ -135,6 +144,9 @@ pub fn doctor(a: DoctorArgs) -> Result<i32, Error> {
             }
         }
     }
+    if a.tlsa_dns.is_some() || a.tlsa_zone.is_some() {
+        dane_checks(&a, &mut report)?;
+    }
     if a.json {
         print_json(&JsonOut {
             fixed: a.fix.then_some(&fixed[..]),
@@ -148,4 +160,49 @@ pub fn doctor(a: DoctorArgs) -> Result<i32, Error> {
     } else {
         0
     })
+}
+
+/// `--tlsa-dns`/`--tlsa-zone`: the published set against the served key.
+fn dane_checks(a: &DoctorArgs, report: &mut Report) -> Result<(), Error> {
+    let Some(served) = report.settings.server_cert.clone().map(PathBuf::from) else {
+        return Err(super::refused(
+            "the DANE checks need the certificate sendmail serves, and no ServerCertFile is configured",
+            "give it with --cert FILE",
+        ));
+    };
+    let info = crate::store::certfiles::read_cert_file(&served)?;
+    let host = a
+        .tlsa_name
+        .clone()
+        .or(info.subject_cn.clone())
+        .unwrap_or_default();
+    let name = format!("_25._tcp.{}", host.trim_end_matches('.'));
+    let (records, source) = if let Some(server) = &a.tlsa_dns {
+        let r = crate::net::dns::tlsa(server, &name).map_err(|e| {
+            super::refused(
+                format!("asking {server} for {name} TLSA: {e}"),
+                "check the server address",
+            )
+        })?;
+        (
+            r.into_iter()
+                .map(|t| (t.usage, t.selector, t.mtype, t.data))
+                .collect::<Vec<_>>(),
+            format!("the DNS at {server}"),
+        )
+    } else {
+        let f = a.tlsa_zone.as_ref().expect("checked by the caller");
+        let text = crate::store::fsutil::read_limited(f, 1 << 20)?;
+        let r = doctor::dane::parse_zone(&String::from_utf8_lossy(&text)).map_err(|e| {
+            super::refused(
+                format!("{}: {e}", f.display()),
+                "give lines such as `_25._tcp.mx.example.org. IN TLSA 3 1 1 HEX`",
+            )
+        })?;
+        (r, f.display().to_string())
+    };
+    report.findings.extend(doctor::dane::findings(
+        &served, &info.der, &name, &source, &records,
+    ));
+    Ok(())
 }

@@ -182,3 +182,69 @@ fn rollover_waits_for_the_dns_then_switches_keys() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("MISSING"));
 }
+
+#[test]
+fn doctor_checks_the_published_set_against_the_served_key() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    Pki::new(&home).ecdsa_host(FQDN).make();
+    let tls = dir.path().join("tls");
+    run_ok(studio(&home).args(["install", FQDN, "--to"]).arg(&tls));
+    let served = tls.join(format!("{FQDN}.crt"));
+    let cur = openssl_311(&served, false);
+    let ids = |args: &[&str]| -> Vec<String> {
+        let o = run(studio(&home)
+            .args(["doctor", "--json", "--cert"])
+            .arg(&served)
+            .arg("--key")
+            .arg(tls.join(format!("{FQDN}.key")))
+            .arg("--ca-path")
+            .arg(tls.join("certs"))
+            .arg("--ca-file")
+            .arg(tls.join("CAcert.pem"))
+            .args(args));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&o.stderr)));
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| {
+                f["id"]
+                    .as_str()
+                    .filter(|i| i.starts_with("tlsa"))
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    // matching (with an old key's record beside it)
+    let dns = Dns::start(&[rr(&cur), rr(&"ef".repeat(32))]);
+    assert_eq!(ids(&["--tlsa-dns", &dns.server()]), ["tlsa-stale"]);
+    drop(dns);
+    // stale only, and a PKIX record: the served key has none
+    let dns = Dns::start(&[rr(&"ef".repeat(32)), format!("000101{}", "12".repeat(32))]);
+    let got = ids(&["--tlsa-dns", &dns.server()]);
+    assert!(
+        got.contains(&"tlsa-mismatch".to_string()) && got.contains(&"tlsa-pkix".to_string()),
+        "{got:?}"
+    );
+    drop(dns);
+    // a zone-file excerpt instead of a server
+    let zone = dir.path().join("zone");
+    std::fs::write(
+        &zone,
+        format!(
+            "_25._tcp.{FQDN}. 3600 IN TLSA 3 1 1 (\n  {} {} )\n",
+            &cur[..32],
+            &cur[32..]
+        ),
+    )
+    .unwrap();
+    assert!(ids(&["--tlsa-zone", zone.to_str().unwrap()]).is_empty());
+    let o = run(studio(&home)
+        .args(["doctor", "--cert"])
+        .arg(&served)
+        .args(["--tlsa-zone"])
+        .arg(&zone));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("tlsa-mismatch"));
+}

@@ -18,6 +18,7 @@
 //! The code: `locate.rs`, `audit.rs`, `fix.rs`; the types they share are here.
 
 mod audit;
+pub mod dane;
 mod fix;
 mod locate;
 
