@@ -711,7 +711,11 @@ impl StudioApp {
                     Tab::Access,
                     false,
                     if exists {
-                        format!("Opened {} ({n} entries)", path.display())
+                        format!(
+                            "Opened {} ({n} {})",
+                            path.display(),
+                            if n == 1 { "entry" } else { "entries" }
+                        )
                     } else {
                         format!(
                             "{} does not exist yet; it is created when you save",

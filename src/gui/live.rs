@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 pub struct LiveView {
     pub port: String,
-    /// The host certificate the server presents ("" = the only one).
+    /// The host certificate the server presents ("" = the first one).
     pub server_host: String,
     pub use_access: bool,
     pub tls_perm_err: bool,
@@ -99,7 +99,11 @@ pub fn show(v: &mut LiveView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
                     .on_hover_text("0 picks a free port");
                 let l = ui.label("Certificate");
                 egui::ComboBox::from_id_salt("server-host")
-                    .selected_text(if v.server_host.is_empty() { "the only one" } else { v.server_host.as_str() })
+                    .selected_text(if v.server_host.is_empty() {
+                        snap.hosts.first().map_or("none issued yet", |h| h.fqdn.as_str())
+                    } else {
+                        v.server_host.as_str()
+                    })
                     .show_ui(ui, |ui| {
                         for h in &snap.hosts {
                             ui.selectable_value(&mut v.server_host, h.fqdn.clone(), &h.fqdn);

@@ -89,17 +89,26 @@ fn default_install_dir() -> PathBuf {
     }
 }
 
-/// Whether a file can be created in `dir` (permissions alone do not say,
-/// e.g. on a read-only mount).
+/// Whether this process may create files in `dir`, from its owner and
+/// mode and our uid (root may always): nothing is created to find out,
+/// since the snapshot is read on every reload. A read-only mount is not
+/// seen here; install then says so when it writes.
 fn tempfile_probe(dir: &std::path::Path) -> bool {
-    let p = dir.join(format!(".starttls-studio-probe-{}", std::process::id()));
-    let ok = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&p)
-        .is_ok();
-    if ok {
-        let _ = std::fs::remove_file(&p);
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(dir) else {
+        return false;
+    };
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2)?.parse::<u32>().ok())
+        });
+    match uid {
+        Some(0) => true,
+        Some(u) if u == m.uid() => m.mode() & 0o200 != 0,
+        Some(_) => m.mode() & 0o002 != 0,
+        None => false,
     }
-    ok
 }
