@@ -248,3 +248,50 @@ fn doctor_checks_the_published_set_against_the_served_key() {
         .arg(&zone));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("tlsa-mismatch"));
 }
+
+/// `dane tlsa` prints what hash-slinger's `tlsa --create --usage 3
+/// --selector 1 --mtype 1` prints for the same certificate, RSA and ECDSA,
+/// and after a rollover switched the key.
+#[test]
+fn tlsa_records_equal_hash_slingers() {
+    let tlsa = require("tlsa");
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    Pki::new(&home)
+        .host("rsa.dane.test")
+        .ecdsa_host(FQDN)
+        .make();
+    let theirs = |fqdn: &str| -> String {
+        let out = run_ok(
+            Command::new(&tlsa)
+                .args([
+                    "--create",
+                    "--usage",
+                    "3",
+                    "--selector",
+                    "1",
+                    "--mtype",
+                    "1",
+                    "--port",
+                    "25",
+                    "--certificate",
+                ])
+                .arg(home.join(format!("hosts/{fqdn}.crt")))
+                .arg(fqdn),
+        );
+        out.lines().last().unwrap_or("").trim().to_string()
+    };
+    for fqdn in ["rsa.dane.test", FQDN] {
+        assert_eq!(
+            run_ok(studio(&home).args(["dane", "tlsa", fqdn])).trim(),
+            theirs(fqdn),
+            "{fqdn}"
+        );
+    }
+    run_ok(studio(&home).args(["dane", "rollover", FQDN]));
+    run_ok(studio(&home).args(["cert", "renew", FQDN, "--next-key"]));
+    assert_eq!(
+        run_ok(studio(&home).args(["dane", "tlsa", FQDN])).trim(),
+        theirs(FQDN)
+    );
+}
