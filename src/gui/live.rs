@@ -255,25 +255,32 @@ fn sessions(v: &mut LiveView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
                     }
                     ui.end_row();
                     for (i, s) in cx.sessions.iter().enumerate().rev() {
-                        if ui
-                            .selectable_label(v.selected_session == Some(i), format!("{}", i + 1))
-                            .clicked()
+                        // A click anywhere in the row opens the session.
+                        let mut row = vec![ui
+                            .selectable_label(v.selected_session == Some(i), format!("{}", i + 1))];
+                        row.push(ui.label(&s.peer));
+                        row.push(ui.label(s.tls_version.as_deref().unwrap_or("no STARTTLS")));
+                        row.push(ui.label(s.cipher.as_deref().unwrap_or("")));
+                        row.push(
+                            ui.label(s.cipher_bits.map(|b| b.to_string()).unwrap_or_default()),
+                        );
+                        row.push(
+                            ui.label(if s.verify == Verify::Unset {
+                                String::new()
+                            } else {
+                                format!("verify {}", s.verify)
+                            })
+                            .on_hover_text(s.verify_error.clone().unwrap_or_default()),
+                        );
+                        row.push(ui.monospace(s.cert_issuer.as_deref().unwrap_or("")));
+                        row.push(ui.monospace(s.cert_subject.as_deref().unwrap_or("")));
+                        row.push(ui.label(session_decision(s)));
+                        if row
+                            .into_iter()
+                            .any(|r| r.interact(egui::Sense::click()).clicked())
                         {
                             pick = Some(i);
                         }
-                        ui.label(&s.peer);
-                        ui.label(s.tls_version.as_deref().unwrap_or("no STARTTLS"));
-                        ui.label(s.cipher.as_deref().unwrap_or(""));
-                        ui.label(s.cipher_bits.map(|b| b.to_string()).unwrap_or_default());
-                        ui.label(if s.verify == Verify::Unset {
-                            String::new()
-                        } else {
-                            format!("verify {}", s.verify)
-                        })
-                        .on_hover_text(s.verify_error.clone().unwrap_or_default());
-                        ui.monospace(s.cert_issuer.as_deref().unwrap_or(""));
-                        ui.monospace(s.cert_subject.as_deref().unwrap_or(""));
-                        ui.label(session_decision(s));
                         ui.end_row();
                     }
                 });
@@ -284,6 +291,10 @@ fn sessions(v: &mut LiveView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
     if let Some(s) = v.selected_session.and_then(|i| cx.sessions.get(i)).cloned() {
         egui::Frame::group(ui.style()).show(ui, |ui| {
             ui.strong(format!("Session from {}", s.peer));
+            ui.label(format!(
+                "${{client_name}} = {} (the embedded server does no DNS: TLS_Clt entries by host name never match here; use the address)",
+                s.client_name
+            ));
             if let Some(h) = &s.helo {
                 ui.label(format!("EHLO {h}"));
             }
@@ -297,6 +308,12 @@ fn sessions(v: &mut LiveView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
                 ));
                 if let Some(r) = &d.reply {
                     ui.monospace(r);
+                }
+                if !d.lookups.is_empty() {
+                    ui.label("access keys looked up:");
+                    for l in &d.lookups {
+                        ui.monospace(format!("  {l}"));
+                    }
                 }
             }
             if let Some(e) = &s.ended {

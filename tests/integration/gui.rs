@@ -344,6 +344,12 @@ fn live_test_finds_verify_ok() {
     );
     wait_for(&mut h, 30, "the openssl session", |a| a.sessions.len() >= 2);
     assert!(h.query_by_label("verify NO").is_some());
+    // A click anywhere in a row opens it: here on its "verify NO" cell.
+    click(&mut h, "verify NO");
+    assert_eq!(h.state().live.selected_session, Some(1));
+    assert!(h
+        .query_by_label_contains("${client_name} = [127.0.0.1]")
+        .is_some());
     click(&mut h, "Stop server (F9)");
     wait_for(&mut h, 30, "the server to stop", |a| !a.server.running());
 }

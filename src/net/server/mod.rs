@@ -79,6 +79,9 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SessionLog {
     pub peer: String,
+    /// `${client_name}` as the rulesets saw it (`[addr]`: the embedded
+    /// server does no DNS, as a sendmail without reverse DNS for the peer).
+    pub client_name: String,
     pub helo: Option<String>,
     pub starttls: bool,
     pub tls_version: Option<String>,
@@ -104,6 +107,9 @@ pub struct LoggedDecision {
     pub outcome: Outcome,
     pub reply: Option<String>,
     pub explanation: String,
+    /// The access keys looked up, in order, each with what was found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lookups: Vec<String>,
 }
 
 /// Requests a client certificate, never insists, and never aborts the

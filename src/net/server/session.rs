@@ -140,6 +140,7 @@ pub(super) fn session(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> S
     // No DNS here: the name is the bracketed address, as sendmail's is
     // for a client whose reverse lookup does not confirm.
     s.macros.set("client_name", &format!("[{}]", peer.ip()));
+    s.log.client_name = format!("[{}]", peer.ip());
     s.macros.set("client_resolve", "FAIL");
     s.macros.set("server_name", &shared.config.hostname);
     let _ = stream.set_nodelay(true);
@@ -168,6 +169,12 @@ impl Session<'_> {
             outcome: d.outcome,
             reply: d.reply.clone(),
             explanation: d.explanation.clone(),
+            lookups: d
+                .trace
+                .iter()
+                .filter(|t| t.step == "lookup")
+                .map(|t| t.detail.clone())
+                .collect(),
         });
         d
     }
@@ -289,6 +296,7 @@ impl Session<'_> {
                 explanation: format!(
                     "discarded {dropped} bytes the client sent after STARTTLS before the handshake"
                 ),
+                lookups: Vec::new(),
             });
         }
         let stream = match reader.get_ref().try_clone() {
