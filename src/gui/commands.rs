@@ -284,9 +284,12 @@ pub enum Outcome {
         diffs: Vec<(PathBuf, Vec<crate::core::linediff::DiffLine>)>,
     },
     Installed(InstallReport),
+    /// The document is built in the job (checker findings, lookup
+    /// database, rows): a million-entry map opens without freezing a frame.
     AccessOpened {
         path: PathBuf,
-        map: AccessMap,
+        doc: Box<super::access_doc::AccessDoc>,
+        entries: usize,
         exists: bool,
     },
     /// The save found the file changed since it was opened: nothing was

@@ -138,7 +138,14 @@ impl StudioApp {
                     let exists = path.exists();
                     let map = store_access::load_or_empty(&path)
                         .map_err(Failed::doing("Opening the access map"))?;
-                    Ok(Outcome::AccessOpened { path, map, exists })
+                    let entries = map.entries().count();
+                    let doc = Box::new(AccessDoc::new(path.clone(), map, exists));
+                    Ok(Outcome::AccessOpened {
+                        path,
+                        doc,
+                        entries,
+                        exists,
+                    })
                 });
             }
             Command::EditAccess(edit) => match self.access.as_mut() {
@@ -700,12 +707,22 @@ impl StudioApp {
                 self.settings.install_dir = Some(r.plan.to.clone());
                 self.wizard.on_installed(r);
             }
-            Outcome::AccessOpened { path, map, exists } => {
+            Outcome::AccessOpened {
+                path,
+                doc,
+                entries: n,
+                exists,
+            } => {
                 self.access_view.opening = false;
                 self.settings.access_file = Some(path.clone());
                 self.access_view.path = path.display().to_string();
-                let n = map.entries().count();
-                self.access = Some(AccessDoc::new(path.clone(), map, exists));
+                // The old document (maybe a million entries) is freed off
+                // the UI thread.
+                if let Some(old) = self.access.replace(*doc) {
+                    let _ = std::thread::Builder::new()
+                        .name("drop-access".into())
+                        .spawn(move || drop(old));
+                }
                 self.access_view.on_open();
                 self.notify(
                     Tab::Access,
