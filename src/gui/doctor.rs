@@ -90,6 +90,26 @@ pub fn show(v: &mut DoctorView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
                 ui.end_row();
             }
         });
+        // The installs this home made (the wizard's among them): one click
+        // fills the four TLS paths and runs the checks.
+        if let Some(st) = cx.status {
+            let installs: Vec<_> = st.installs.iter().filter(|i| i.state != "not in the home").collect();
+            if !installs.is_empty() {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("Check an install of this home:");
+                    for i in installs {
+                        let label = format!("{} in {}", i.fqdn, i.dir.display());
+                        if ui.add_enabled(!running, egui::Button::new(&label)).on_hover_text("fills the CA directory, CA file, certificate and key with that install's files and runs the checks").clicked() {
+                            v.ca_path = i.dir.join("certs").display().to_string();
+                            v.ca_file = i.dir.join("CAcert.pem").display().to_string();
+                            v.cert = i.dir.join(format!("{}.crt", i.fqdn)).display().to_string();
+                            v.key = i.dir.join(format!("{}.key", i.fqdn)).display().to_string();
+                            out.push(Command::RunDoctor(v.input()));
+                        }
+                    }
+                });
+            }
+        }
         ui.horizontal(|ui| {
             if ui.add_enabled(!running, egui::Button::new("Run checks")).clicked() {
                 out.push(Command::RunDoctor(v.input()));

@@ -1156,3 +1156,32 @@ fn partner_onboarding_in_one_place() {
     assert!(h.query_by_label("Copy the certificate").is_some());
     assert!(run_ok(studio(&home).args(["cert", "list"])).contains("keeper.partner.example"));
 }
+
+/// After an install (the wizard's, or the CLI's), the Doctor checks it
+/// with one click: no paths to type.
+#[test]
+fn doctor_checks_an_install_of_this_home_in_one_click() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let tls = dir.path().join("tls");
+    run_ok(
+        studio(&home)
+            .args(["install", "mx.example.org", "--to"])
+            .arg(&tls),
+    );
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home and its status", |a| {
+        a.snapshot.as_ref().is_some_and(|s| s.status.is_some())
+    });
+    click(&mut h, "Doctor");
+    click(&mut h, &format!("mx.example.org in {}", tls.display()));
+    wait_for(&mut h, 60, "the report", |a| a.doctor_report.is_some());
+    let v = &h.state().doctor_view;
+    assert_eq!(v.cert, tls.join("mx.example.org.crt").display().to_string());
+    assert_eq!(v.ca_path, tls.join("certs").display().to_string());
+    let r = h.state().doctor_report.as_ref().unwrap();
+    assert_eq!(
+        r.settings.server_cert.as_deref(),
+        Some(tls.join("mx.example.org.crt").to_str().unwrap())
+    );
+}
