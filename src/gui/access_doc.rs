@@ -64,6 +64,8 @@ pub struct AccessDoc {
     pub conflict: Option<Conflict>,
     /// Bumped on every change, so views can cache what they derive.
     pub generation: u64,
+    /// How many findings are errors (counted once per change).
+    pub errors: usize,
 }
 
 const UNDO_DEPTH: usize = 200;
@@ -84,6 +86,7 @@ impl AccessDoc {
             dirty: false,
             conflict: None,
             generation: 0,
+            errors: 0,
         };
         d.refresh();
         d
@@ -99,6 +102,11 @@ impl AccessDoc {
     /// Recomputes findings, the lookup database and the grouped rows.
     fn refresh(&mut self) {
         self.findings = access_check::check(&self.map, &CheckContext::default());
+        self.errors = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == access_check::Severity::Error)
+            .count();
         self.findings_by_line.clear();
         for (i, f) in self.findings.iter().enumerate() {
             self.findings_by_line.entry(f.line).or_default().push(i);

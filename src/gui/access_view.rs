@@ -56,7 +56,7 @@ pub struct AccessView {
     pub preview: Option<Vec<DiffLine>>,
     pub makemap: bool,
     /// Rows after the search filter, cached per (generation, search).
-    cache: Option<(u64, String, Vec<Row>)>,
+    cache: Option<(u64, String, std::sync::Arc<Vec<Row>>)>,
     /// Set to scroll the editor to this line (1-based) once.
     pub scroll_to_line: Option<usize>,
 }
@@ -69,7 +69,8 @@ impl AccessView {
         self.cache = None;
     }
 
-    fn rows(&mut self, doc: &AccessDoc) -> Vec<Row> {
+    /// Shared, not copied: a million rows are not cloned every frame.
+    fn rows(&mut self, doc: &AccessDoc) -> std::sync::Arc<Vec<Row>> {
         let needle = self.search.trim().to_lowercase();
         if let Some((g, s, rows)) = &self.cache {
             if *g == doc.generation && *s == needle {
@@ -90,6 +91,7 @@ impl AccessView {
                 })
                 .collect()
         };
+        let rows = std::sync::Arc::new(rows);
         self.cache = Some((doc.generation, needle, rows.clone()));
         rows
     }
@@ -129,11 +131,7 @@ pub fn show(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
         return;
     };
     let (can_undo, can_redo, dirty) = (doc.can_undo(), doc.can_redo(), doc.dirty);
-    let errors = doc
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
+    let errors = doc.errors;
     let warnings = doc.findings.len() - errors;
     let entries = doc.db.len();
 
