@@ -48,17 +48,29 @@ impl Default for LiveView {
 
 fn test_commands(v: &LiveView, cx: &ViewCtx, addr: SocketAddr) -> (String, String) {
     let snap = cx.snapshot;
-    let rcpt_host = snap
-        .and_then(|s| {
-            s.hosts
-                .iter()
-                .find(|h| h.fqdn == v.server_host)
-                .or(s.hosts.first())
-        })
-        .map_or("localhost".to_string(), |h| h.fqdn.clone());
-    let client = snap.and_then(|s| s.hosts.iter().find(|h| h.fqdn == v.test_client));
+    let server = snap.and_then(|s| {
+        s.hosts
+            .iter()
+            .find(|h| h.fqdn == v.server_host)
+            .or(s.hosts.first())
+    });
+    // The client: the one chosen for the test, else another host's
+    // certificate (a partner's), so that the line shows relaying by
+    // certificate: from 127.0.0.2 (127.0.0.1 may always relay), to a
+    // recipient outside.
+    let client = snap.and_then(|s| {
+        s.hosts
+            .iter()
+            .find(|h| h.fqdn == v.test_client)
+            .or_else(|| {
+                s.hosts.iter().find(|h| {
+                    Some(h.fqdn.as_str()) != server.map(|x| x.fqdn.as_str()) && h.key_path.exists()
+                })
+            })
+    });
+    let ehlo = client.map_or("client.example", |c| c.fqdn.as_str());
     let mut swaks = format!(
-        "swaks --server {} --port {} --tls --ehlo client.example --from test@client.example --to postmaster@{rcpt_host}",
+        "swaks --server {} --port {} --local-interface 127.0.0.2 --tls --ehlo {ehlo} --from test@{ehlo} --to someone@elsewhere.example",
         addr.ip(),
         addr.port()
     );
@@ -142,7 +154,9 @@ pub fn show(v: &mut LiveView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
             } else if ui.button("Stop server (F9)").clicked() || toggle {
                 out.push(Command::StopServer);
             }
-            ui.label(&cx.server.description);
+            // Long: elided, the whole text on hover.
+            ui.add(egui::Label::new(&cx.server.description).truncate())
+                .on_hover_text(&cx.server.description);
         });
         if let Some(addr) = cx.server.addr {
             ui.horizontal(|ui| {

@@ -316,6 +316,14 @@ fn live_test_finds_verify_ok() {
     assert!(h
         .query_by_label_contains("swaks --server 127.0.0.1")
         .is_some());
+    // The ready-made line demonstrates relaying: from 127.0.0.2 (127.0.0.1
+    // may always relay) to a recipient outside.
+    assert!(h
+        .query_by_label_contains("--local-interface 127.0.0.2 --tls")
+        .is_some());
+    assert!(h
+        .query_by_label_contains("--to someone@elsewhere.example")
+        .is_some());
     // Present our own host certificate as the client certificate.
     h.state_mut().live.test_client = "mx.example.org".into();
     click(&mut h, "Test now (F8)");
