@@ -952,73 +952,66 @@ fn handshake_failed(out: &mut Explained, side: Side, reason: &str, relay: &str) 
     why(out, id, format!("{cause}{tail}"), fix);
 }
 
+/// sendmail's own TLS error lines, by what their text names: (the words
+/// that must all appear, severity, summary, doctor's finding, cause id,
+/// why, what to do). The first match wins: the more specific come first.
+type KnownError = (
+    &'static [&'static str],
+    Severity,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const TLS_ERRORS: &[KnownError] = &[
+    (&["use_privatekey"], Severity::Error, "sendmail could not load its private key", Some("key-unreadable"), "key-unreadable",
+        "The key file cannot be read as a PEM private key (encrypted with a passphrase, not a key, or damaged); sendmail offers no STARTTLS.",
+        "install the key that belongs to the certificate (`starttls-studio install FQDN --to DIR`); `starttls-studio doctor` checks it"),
+    (&["private key", "failed"], Severity::Error, "sendmail could not load its private key", Some("key-unreadable"), "key-unreadable",
+        "The key file cannot be read as a PEM private key (encrypted with a passphrase, not a key, or damaged); sendmail offers no STARTTLS.",
+        "install the key that belongs to the certificate (`starttls-studio install FQDN --to DIR`); `starttls-studio doctor` checks it"),
+    (&["check_private_key"], Severity::Error, "the key does not belong to the certificate", Some("key-cert-mismatch"), "key-cert-mismatch",
+        "OpenSSL checks that the key belongs to the certificate; when it does not, sendmail offers no STARTTLS.",
+        "install the key issued with this certificate (`starttls-studio install FQDN --to DIR` writes both)"),
+    (&["use_certificate"], Severity::Error, "sendmail could not load its certificate", Some("cert-unreadable"), "cert-unreadable",
+        "The certificate file is not a PEM certificate OpenSSL can read; sendmail offers no STARTTLS.",
+        "`starttls-studio show FILE` says what the file holds; `starttls-studio install` writes a PEM certificate"),
+    (&["no certificate or crl found"], Severity::Error, "OpenSSL found no certificate", Some("ca-file-not-ca"), "ca-file-unloadable",
+        "The CA file (confCACERT) holds no certificate: empty, a key, a DER file or a leftover; sendmail offers no STARTTLS.",
+        "point confCACERT at the PEM CA certificate (`starttls-studio install` writes DIR/CAcert.pem)"),
+    (&["crl"], Severity::Error, "a problem with the CRL", Some("crl-unreadable"), "crl-unreadable",
+        "sendmail could not load the CRL named by confCRL.",
+        "write a PEM CRL there (`starttls-studio cert crl`), or remove confCRL; restart sendmail"),
+    (&["dh", "param"], Severity::Warning, "DH parameters", Some("dh-params-unreadable"), "dh-params-unreadable",
+        "sendmail could not read the DH parameters file and uses its built-in group; STARTTLS is still offered.",
+        "regenerate the file (`openssl dhparam -out FILE 2048`) or remove confDH_PARAMETERS"),
+    (&["dane"], Severity::Error, "DANE", None, "dane-failed",
+        "The server's certificate does not match the TLSA records published for it (or they could not be checked); with DANE, sendmail does not deliver to it.",
+        "compare `starttls-studio dane check HOST --dns SERVER` (or `dane tlsa FQDN --cert THE-SERVED-CERT`) with what is published"),
+];
+
 fn tls_error(out: &mut Explained, text: &str) {
     let t = text.to_ascii_lowercase();
-    if t.contains("use_privatekey") || t.contains("private key") && t.contains("failed") {
-        set(
-            out,
-            "tls-error",
-            Severity::Error,
-            format!("sendmail could not load its private key: {text}"),
-        );
-        out.doctor = Some("key-unreadable");
-        why(out, "key-unreadable", "The key file cannot be read as a PEM private key (encrypted with a passphrase, not a key, or damaged); sendmail offers no STARTTLS.", "install the key that belongs to the certificate (`starttls-studio install FQDN --to DIR`); `starttls-studio doctor` checks it");
-    } else if t.contains("check_private_key") {
-        set(
-            out,
-            "tls-error",
-            Severity::Error,
-            format!("the key does not belong to the certificate: {text}"),
-        );
-        out.doctor = Some("key-cert-mismatch");
-        why(out, "key-cert-mismatch", "OpenSSL checks that the key belongs to the certificate; when it does not, sendmail offers no STARTTLS.", "install the key issued with this certificate (`starttls-studio install FQDN --to DIR` writes both)");
-    } else if t.contains("use_certificate") {
-        set(
-            out,
-            "tls-error",
-            Severity::Error,
-            format!("sendmail could not load its certificate: {text}"),
-        );
-        out.doctor = Some("cert-unreadable");
-        why(out, "cert-unreadable", "The certificate file is not a PEM certificate OpenSSL can read; sendmail offers no STARTTLS.", "`starttls-studio show FILE` says what the file holds; `starttls-studio install` writes a PEM certificate");
-    } else if t.contains("crl") {
-        set(
-            out,
-            "tls-error",
-            Severity::Error,
-            format!("a problem with the CRL: {text}"),
-        );
-        out.doctor = Some("crl-unreadable");
-        why(out, "crl-unreadable", "sendmail could not load the CRL named by confCRL.", "write a PEM CRL there (`starttls-studio cert crl`), or remove confCRL; restart sendmail");
-    } else if t.contains("no certificate or crl found") {
-        set(
-            out,
-            "tls-error",
-            Severity::Error,
-            format!("OpenSSL: {text}"),
-        );
-        out.doctor = Some("ca-file-not-ca");
-        why(out, "ca-file-unloadable", "The CA file (confCACERT) holds no certificate: empty, a key, a DER file or a leftover; sendmail offers no STARTTLS.", "point confCACERT at the PEM CA certificate (`starttls-studio install` writes DIR/CAcert.pem)");
-    } else if t.contains("dh") && (t.contains("param") || t.contains("diffie")) {
-        set(
-            out,
-            "tls-error",
-            Severity::Warning,
-            format!("DH parameters: {text}"),
-        );
-        out.doctor = Some("dh-params-unreadable");
-        why(out, "dh-params-unreadable", "sendmail could not read the DH parameters file and uses its built-in group; STARTTLS is still offered.", "regenerate the file (`openssl dhparam -out FILE 2048`) or remove confDH_PARAMETERS");
-    } else if t.contains("dane") {
-        set(out, "tls-error", Severity::Error, format!("DANE: {text}"));
-        why(out, "dane-failed", "The server's certificate does not match the TLSA records published for it (or they could not be checked); with DANE, sendmail does not deliver to it.", "compare `starttls-studio dane tlsa FQDN --cert THE-SERVED-CERT` with the published record (dig TLSA _25._tcp.HOST)");
-    } else {
-        set(
-            out,
-            "tls-error",
-            Severity::Warning,
-            format!("TLS error: {text}"),
-        );
-        why(out, "tls-error", format!("OpenSSL reported: {text}. An OpenSSL error line belongs to the sendmail line just before it (same process)."), "");
+    match TLS_ERRORS
+        .iter()
+        .find(|(words, ..)| words.iter().all(|w| t.contains(w)))
+    {
+        Some((_, severity, summary, doctor, id, cause, fix)) => {
+            set(out, "tls-error", *severity, format!("{summary}: {text}"));
+            out.doctor = *doctor;
+            why(out, id, *cause, *fix);
+        }
+        None => {
+            set(
+                out,
+                "tls-error",
+                Severity::Warning,
+                format!("TLS error: {text}"),
+            );
+            why(out, "tls-error", format!("OpenSSL reported: {text}. An OpenSSL error line belongs to the sendmail line just before it (same process)."), "");
+        }
     }
 }
 
