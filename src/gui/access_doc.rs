@@ -2,12 +2,36 @@
 //! what is derived from it (the checker's findings, the lookup database,
 //! the grouped rows the editor shows).
 
-use super::commands::AccessEdit;
 use crate::core::access::{AccessMap, Database, Edit, Tag};
 use crate::core::access_check::{self, CheckContext, Finding};
 use crate::core::linediff::DiffLine;
 use std::collections::HashMap;
 use std::path::PathBuf;
+
+/// An edit of the access map being edited; applied in memory, undoable.
+#[derive(Debug, Clone)]
+pub enum AccessEdit {
+    /// Rewrite line `index` (0-based) as `key value`.
+    Replace {
+        index: usize,
+        key: String,
+        value: String,
+    },
+    /// Add (or change) an entry by key, where `set` puts it.
+    Set {
+        key: String,
+        value: String,
+    },
+    Remove {
+        index: usize,
+    },
+    CertRelay {
+        issuer: String,
+        subject: Option<String>,
+    },
+    Undo,
+    Redo,
+}
 
 /// Two writers: the file on disk moved on while this one was edited.
 #[derive(Debug, Clone)]

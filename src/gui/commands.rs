@@ -35,30 +35,7 @@ pub enum Purpose {
     PartnerCert,
 }
 
-/// An edit of the access map being edited; applied in memory, undoable.
-#[derive(Debug, Clone)]
-pub enum AccessEdit {
-    /// Rewrite line `index` (0-based) as `key value`.
-    Replace {
-        index: usize,
-        key: String,
-        value: String,
-    },
-    /// Add (or change) an entry by key, where `set` puts it.
-    Set {
-        key: String,
-        value: String,
-    },
-    Remove {
-        index: usize,
-    },
-    CertRelay {
-        issuer: String,
-        subject: Option<String>,
-    },
-    Undo,
-    Redo,
-}
+pub use super::access_doc::AccessEdit;
 
 /// Where views put what they want done: pushing is all they can do.
 #[derive(Default)]
