@@ -57,9 +57,21 @@ pub fn submit_or_close(ui: &egui::Ui, field: &egui::Response) -> Option<bool> {
     })
 }
 
-/// A value in monospace with a button that copies it.
+/// A value in monospace with a button that copies it: beside a one-line
+/// value, above a block of several lines (not lost beside its last line).
 pub fn copy_row(ui: &mut egui::Ui, value: &str, what: &str) -> bool {
     let mut copied = false;
+    if value.contains('\n') {
+        if ui
+            .small_button("Copy")
+            .on_hover_text(format!("Copy {what}"))
+            .clicked()
+        {
+            copied = true;
+        }
+        ui.add(egui::Label::new(egui::RichText::new(value).monospace()).wrap());
+        return copied;
+    }
     ui.horizontal(|ui| {
         ui.add(egui::Label::new(egui::RichText::new(value).monospace()).wrap());
         if ui
