@@ -87,6 +87,13 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
         .map_err(|e| refused(format!("reading the log: {e}"), "check the file"))?
     {
         n += 1;
+        if crate::core::maillog::is_private_key_line(&buf) {
+            out.flush()?;
+            return Err(refused(
+                format!("line {n} begins a private key: this is a key file, not a log; nothing of it is printed"),
+                "give sendmail's log (/var/log/mail.log), or - for standard input",
+            ));
+        }
         let framed = frame::frame(&buf);
         let ev = ex.feed(n, &buf, framed.as_ref());
         if a.summary {

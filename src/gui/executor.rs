@@ -586,6 +586,13 @@ impl StudioApp {
                                 Ok(None) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
                             );
                         if let Ok(Some(line)) = got {
+                            if crate::core::maillog::is_private_key_line(&line) {
+                                stop_job.store(true, Ordering::Relaxed);
+                                return Err(Failed {
+                                    what: "Reading the log".into(),
+                                    error: "it holds a private key: a key file, not a log (nothing of it is shown)".into(),
+                                });
+                            }
                             read += 1;
                             let f = frame::frame(&line);
                             let ev = ex.feed(read, &line, f.as_ref());

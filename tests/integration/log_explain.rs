@@ -429,6 +429,23 @@ fn bad_input_is_listed_never_dropped_and_memory_stays_bounded() {
 }
 
 #[test]
+fn a_key_file_is_refused_and_not_echoed() {
+    let dir = tempdir();
+    let home = dir.path().join("home");
+    crate::support::Pki::new(&home).make();
+    let key = home.join("ca/ca.key");
+    let o = run(Command::new(studio_bin())
+        .args(["log", "explain"])
+        .arg(&key));
+    assert_eq!(o.status.code(), Some(1));
+    let text = std::fs::read_to_string(&key).unwrap();
+    let body = text.lines().nth(1).unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains(body) && !out.contains("PRIVATE KEY"), "{out}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("private key"));
+}
+
+#[test]
 fn summary_puts_the_problems_first_and_follow_sees_new_lines() {
     let dir = tempdir();
     let log = dir.path().join("mail.log");

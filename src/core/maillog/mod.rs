@@ -179,6 +179,13 @@ pub struct Event<'a> {
     pub sendmail: bool,
 }
 
+/// Whether a line is the start of a private key (PEM): a file holding
+/// one is not a log, and its lines must not be echoed back.
+pub fn is_private_key_line(line: &str) -> bool {
+    let l = line.trim_start();
+    l.starts_with("-----BEGIN") && l.contains("PRIVATE KEY")
+}
+
 /// Whether a syslog tag is sendmail's (`sm-mta` on Debian, `sendmail`,
 /// `sm-msp-queue`, an `-L` name starting with `sm-`). A bare message
 /// (no tag) is taken as sendmail's.
