@@ -311,9 +311,8 @@ pub fn install_and_restart(
     let mut saved = Vec::new();
     let mut touched = false;
     for (fqdn, dir) in jobs {
-        let plan = install::plan_from(home, fqdn, dir, external)?;
-        let before = install::save_targets(&plan)?;
-        let r = install::install_from(home, fqdn, dir, external)?;
+        // What the files held before is read under the install's own locks.
+        let (r, before) = install::install_saving(home, fqdn, dir, external)?;
         for f in r
             .plan
             .files

@@ -536,6 +536,29 @@ pub fn install_from(
     to: &Path,
     external: Option<&External>,
 ) -> Result<InstallReport, Error> {
+    install_inner(home, fqdn, to, external, false).map(|(r, _)| r)
+}
+
+/// [`install_from`], also returning what the files it replaces held
+/// before ([`save_targets`]), read under the same locks as the install
+/// itself: a concurrent install cannot slip in between, so a rollback
+/// puts back exactly what this install replaced.
+pub fn install_saving(
+    home: &Home,
+    fqdn: &str,
+    to: &Path,
+    external: Option<&External>,
+) -> Result<(InstallReport, Saved), Error> {
+    install_inner(home, fqdn, to, external, true).map(|(r, s)| (r, s.unwrap_or_default()))
+}
+
+fn install_inner(
+    home: &Home,
+    fqdn: &str,
+    to: &Path,
+    external: Option<&External>,
+    save: bool,
+) -> Result<(InstallReport, Option<Saved>), Error> {
     let to = absolute(to);
     if to.exists() && !to.is_dir() {
         return Err(refused(
@@ -571,6 +594,11 @@ pub fn install_from(
         )?)
     };
     let plan = plan_from(home, fqdn, &to, external)?;
+    let saved = if save {
+        Some(save_targets(&plan)?)
+    } else {
+        None
+    };
     let mut report = apply(&plan)?;
     // The home remembers where its hosts went (`install --all`, `status`);
     // a certificate from elsewhere is not the home's to re-install.
@@ -578,7 +606,7 @@ pub fn install_from(
         home.record_install_locked(&plan.fqdn, &plan.to)?;
     }
     report.created_dirs = created_dirs;
-    Ok(report)
+    Ok((report, saved))
 }
 
 /// What the files a plan will change hold now (`None`: not there yet),
