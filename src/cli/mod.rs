@@ -924,10 +924,7 @@ fn cert_cmd(home: &Home, c: CertCommand) -> Result<i32, Error> {
         CertCommand::Crl { due: None } => outln!("{}", home.write_crl()?.display()),
         CertCommand::Crl { due: Some(days) } => {
             let path = home.crl_path();
-            let next =
-                crate::store::fsutil::read_limited(&path, crate::store::fsutil::PKI_FILE_LIMIT)
-                    .ok()
-                    .and_then(|d| crate::core::cert::crl_next_update(&d));
+            let next = home.crl_next_update();
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             match next {
                 None if !path.exists() => {

@@ -546,6 +546,13 @@ impl Home {
         Ok(report)
     }
 
+    /// The home's CRL's nextUpdate (unix seconds, RFC 3339), when it has a
+    /// readable CRL.
+    pub fn crl_next_update(&self) -> Option<(i64, String)> {
+        let data = fsutil::read_limited(&self.crl_path(), PKI_FILE_LIMIT).ok()?;
+        crate::core::cert::crl_next_update(&data)
+    }
+
     /// Where `dane rollover` keeps a host's next key until `cert renew
     /// --next-key` switches to it.
     pub fn next_key_path(&self, fqdn: &str) -> PathBuf {

@@ -150,23 +150,21 @@ pub fn status(home: &Home, now: i64) -> Result<Status, Error> {
             days_left: days,
         });
     }
-    if let Ok(data) = std::fs::read(home.crl_path()) {
-        if let Some((t, text)) = crate::core::cert::crl_next_update(&data) {
-            let days = (t - now).div_euclid(86_400);
-            if t < now {
-                s.problems.push(format!(
+    if let Some((t, text)) = home.crl_next_update() {
+        let days = (t - now).div_euclid(86_400);
+        if t < now {
+            s.problems.push(format!(
                     "the CRL {} is past its nextUpdate ({text}): with confCRL set, OpenSSL fails every client certificate (`CRL has expired`, verify=FAIL); re-sign it (starttls-studio cert crl)",
                     home.crl_path().display()
                 ));
-            } else if days < 7 {
-                s.warnings.push(format!("the CRL's nextUpdate is in {days} day(s) ({text}): re-sign it (starttls-studio cert crl)"));
-            }
-            s.crl = Some(Crl {
-                path: home.crl_path(),
-                next_update: text,
-                days_left: days,
-            });
+        } else if days < 7 {
+            s.warnings.push(format!("the CRL's nextUpdate is in {days} day(s) ({text}): re-sign it (starttls-studio cert crl)"));
         }
+        s.crl = Some(Crl {
+            path: home.crl_path(),
+            next_update: text,
+            days_left: days,
+        });
     }
     Ok(s)
 }

@@ -959,11 +959,12 @@ fn handshake_failed(out: &mut Explained, side: Side, reason: &str, relay: &str) 
     why(out, id, format!("{cause}{tail}"), fix);
 }
 
-/// sendmail's own TLS error lines, by what their text names: (the words
-/// that must all appear, severity, summary, doctor's finding, cause id,
-/// why, what to do). The first match wins: the more specific come first.
+/// sendmail's own TLS error lines, by what their text names: (the word
+/// sets — a line matches when it holds every word of one set —, severity,
+/// summary, doctor's finding, cause id, why, what to do). The first match
+/// wins: the more specific come first.
 type KnownError = (
-    &'static [&'static str],
+    &'static [&'static [&'static str]],
     Severity,
     &'static str,
     Option<&'static str>,
@@ -973,28 +974,25 @@ type KnownError = (
 );
 
 const TLS_ERRORS: &[KnownError] = &[
-    (&["use_privatekey"], Severity::Error, "sendmail could not load its private key", Some("key-unreadable"), "key-unreadable",
+    (&[&["use_privatekey"], &["private key", "failed"]], Severity::Error, "sendmail could not load its private key", Some("key-unreadable"), "key-unreadable",
         "The key file cannot be read as a PEM private key (encrypted with a passphrase, not a key, or damaged); sendmail offers no STARTTLS.",
         "install the key that belongs to the certificate (`starttls-studio install FQDN --to DIR`); `starttls-studio doctor` checks it"),
-    (&["private key", "failed"], Severity::Error, "sendmail could not load its private key", Some("key-unreadable"), "key-unreadable",
-        "The key file cannot be read as a PEM private key (encrypted with a passphrase, not a key, or damaged); sendmail offers no STARTTLS.",
-        "install the key that belongs to the certificate (`starttls-studio install FQDN --to DIR`); `starttls-studio doctor` checks it"),
-    (&["check_private_key"], Severity::Error, "the key does not belong to the certificate", Some("key-cert-mismatch"), "key-cert-mismatch",
+    (&[&["check_private_key"]], Severity::Error, "the key does not belong to the certificate", Some("key-cert-mismatch"), "key-cert-mismatch",
         "OpenSSL checks that the key belongs to the certificate; when it does not, sendmail offers no STARTTLS.",
         "install the key issued with this certificate (`starttls-studio install FQDN --to DIR` writes both)"),
-    (&["use_certificate"], Severity::Error, "sendmail could not load its certificate", Some("cert-unreadable"), "cert-unreadable",
+    (&[&["use_certificate"]], Severity::Error, "sendmail could not load its certificate", Some("cert-unreadable"), "cert-unreadable",
         "The certificate file is not a PEM certificate OpenSSL can read; sendmail offers no STARTTLS.",
         "`starttls-studio show FILE` says what the file holds; `starttls-studio install` writes a PEM certificate"),
-    (&["no certificate or crl found"], Severity::Error, "OpenSSL found no certificate", Some("ca-file-not-ca"), "ca-file-unloadable",
+    (&[&["no certificate or crl found"]], Severity::Error, "OpenSSL found no certificate", Some("ca-file-not-ca"), "ca-file-unloadable",
         "The CA file (confCACERT) holds no certificate: empty, a key, a DER file or a leftover; sendmail offers no STARTTLS.",
         "point confCACERT at the PEM CA certificate (`starttls-studio install` writes DIR/CAcert.pem)"),
-    (&["crl"], Severity::Error, "a problem with the CRL", Some("crl-unreadable"), "crl-unreadable",
+    (&[&["crl"]], Severity::Error, "a problem with the CRL", Some("crl-unreadable"), "crl-unreadable",
         "sendmail could not load the CRL named by confCRL.",
         "write a PEM CRL there (`starttls-studio cert crl`), or remove confCRL; restart sendmail"),
-    (&["dh", "param"], Severity::Warning, "DH parameters", Some("dh-params-unreadable"), "dh-params-unreadable",
+    (&[&["dh", "param"]], Severity::Warning, "DH parameters", Some("dh-params-unreadable"), "dh-params-unreadable",
         "sendmail could not read the DH parameters file and uses its built-in group; STARTTLS is still offered.",
         "regenerate the file (`openssl dhparam -out FILE 2048`) or remove confDH_PARAMETERS"),
-    (&["dane"], Severity::Error, "DANE", None, "dane-failed",
+    (&[&["dane"]], Severity::Error, "DANE", None, "dane-failed",
         "The server's certificate does not match the TLSA records published for it (or they could not be checked); with DANE, sendmail does not deliver to it.",
         "compare `starttls-studio dane check HOST --dns SERVER` (or `dane tlsa FQDN --cert THE-SERVED-CERT`) with what is published"),
 ];
@@ -1003,7 +1001,7 @@ fn tls_error(out: &mut Explained, text: &str) {
     let t = text.to_ascii_lowercase();
     match TLS_ERRORS
         .iter()
-        .find(|(words, ..)| words.iter().all(|w| t.contains(w)))
+        .find(|(sets, ..)| sets.iter().any(|set| set.iter().all(|w| t.contains(w))))
     {
         Some((_, severity, summary, doctor, id, cause, fix)) => {
             set(out, "tls-error", *severity, format!("{summary}: {text}"));
