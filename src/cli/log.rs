@@ -97,7 +97,7 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
         let framed = frame::frame(&buf);
         let ev = ex.feed(n, &buf, framed.as_ref());
         if a.summary {
-            let e = summary::needs_explaining(&ev).then(|| ex.explain(&ev));
+            let e = summary::needs_explaining(&ev).then(|| ex.explain_brief(&ev));
             let peer = ex.peer_of(ev.session);
             sum.add(&ev, e.as_ref(), peer);
             continue;

@@ -34,18 +34,24 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
         None => (None, line),
     };
     let rest = rest.trim_start_matches(' ');
-    // After the time: `prog[pid]: msg` or `host prog[pid]: msg`.
-    if let Some((program, pid, msg)) = tag(rest) {
-        return Some(Framed {
-            time,
-            host: None,
-            program: Cow::Borrowed(program),
-            pid,
-            message: Cow::Borrowed(msg),
-        });
+    // After the time: `prog[pid]: msg` or `host prog[pid]: msg`. A tag
+    // holds no blank, so a blank before the first `: ` rules the first
+    // form out without trying it.
+    let blank = rest.bytes().position(|c| c == b' ');
+    let head = super::shapes::find_colon_blank(rest).unwrap_or(rest.len());
+    if blank.is_none_or(|b| b > head) {
+        if let Some((program, pid, msg)) = tag(rest) {
+            return Some(Framed {
+                time,
+                host: None,
+                program: Cow::Borrowed(program),
+                pid,
+                message: Cow::Borrowed(msg),
+            });
+        }
     }
     if time.is_some() {
-        if let Some((host, after)) = rest.split_once(' ') {
+        if let Some((host, after)) = blank.map(|b| (&rest[..b], &rest[b + 1..])) {
             if let Some((program, pid, msg)) = tag(after) {
                 return Some(Framed {
                     time,
@@ -68,7 +74,7 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
 
 /// `prog[pid]: msg` or `prog: msg`.
 fn tag(s: &str) -> Option<(&str, Option<u32>, &str)> {
-    let colon = s.find(": ").or_else(|| s.strip_suffix(':').map(str::len))?;
+    let colon = super::shapes::find_colon_blank(s).or_else(|| s.strip_suffix(':').map(str::len))?;
     let t = &s[..colon];
     let msg = s.get(colon + 2..).unwrap_or("");
     let (program, pid) = match t.strip_suffix(']').and_then(|x| x.split_once('[')) {
@@ -91,11 +97,15 @@ fn timestamp(line: &str) -> Option<(&str, &str)> {
     let b = line.as_bytes();
     // RFC 3339 / ISO: 2026-12-03T23:33:40.123456+00:00
     if b.len() > 19 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[10] == b'T' {
-        let end = line.find(' ')?;
+        let end = memchr::memchr(b' ', b)?;
         return Some((&line[..end], &line[end..]));
     }
+    // Every other stamp starts with a month's or a day's name.
+    if b.len() <= 15 || b[3] != b' ' || !b[0].is_ascii_uppercase() {
+        return None;
+    }
     // journalctl -o short-full: Thu 2026-12-03 23:33:40 UTC
-    if b.len() > 24 && DAYS.iter().any(|d| line.starts_with(d)) && b[3] == b' ' {
+    if b.len() > 24 && DAYS.iter().any(|d| line.starts_with(d)) {
         let mut parts = line.splitn(5, ' ');
         let (_, date, time, _tz) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if date.len() == 10 && time.contains(':') {
@@ -111,7 +121,7 @@ fn timestamp(line: &str) -> Option<(&str, &str)> {
             return None;
         }
         let t = &line[day_end + 1..];
-        let end = t.find(' ').unwrap_or(t.len());
+        let end = memchr::memchr(b' ', t.as_bytes()).unwrap_or(t.len());
         let clock = &t[..end];
         if clock.len() >= 8 && clock.as_bytes()[2] == b':' && clock.as_bytes()[5] == b':' {
             let n = day_end + 1 + end;

@@ -109,6 +109,23 @@ const MAX_SESSIONS: usize = 16_384;
 const MAX_TEXT: usize = 4096;
 
 type Key = (u32, u32);
+/// A queue id as a table key without an allocation: sendmail's are 10 to
+/// 20 letters and digits (`split_qid`), kept NUL-padded.
+type Qid = [u8; 20];
+
+fn qid_key(q: &str) -> Qid {
+    let mut k = [0u8; 20];
+    let b = q.as_bytes();
+    let n = b.len().min(20);
+    k[..n].copy_from_slice(&b[..n]);
+    k
+}
+
+/// `slot` set to `v`, reusing its allocation.
+fn put(slot: &mut String, v: &str) {
+    slot.clear();
+    slot.push_str(v);
+}
 type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
 /// A fast hasher for the session tables (FxHash's mixing: the keys are
@@ -153,10 +170,12 @@ pub struct Explainer {
     /// Session number → its key (host, pid).
     by_id: Map<u64, Key>,
     order: VecDeque<Key>,
-    qids: Map<String, Key>,
-    qid_order: VecDeque<String>,
+    qids: Map<Qid, Key>,
+    qid_order: VecDeque<Qid>,
     /// Host names, numbered (a log has few).
     hosts: Map<String, u32>,
+    /// The host of the line before, and its number (most lines repeat it).
+    last_host: Option<(String, u32)>,
     next: u64,
     access: Option<(Database, Options)>,
 }
@@ -200,13 +219,17 @@ pub fn is_sendmail(program: &str) -> bool {
 impl Explainer {
     /// `access`: replay refusals through the evaluator on this map.
     pub fn new(access: Option<(Database, Options)>) -> Self {
+        // Sized for their bound from the start: growing a table rehashes
+        // it (only the control bytes are touched until slots are used).
+        let cap = MAX_SESSIONS + 1;
         Explainer {
-            sessions: Map::default(),
-            by_id: Map::default(),
-            order: VecDeque::new(),
-            qids: Map::default(),
-            qid_order: VecDeque::new(),
+            sessions: Map::with_capacity_and_hasher(cap, Default::default()),
+            by_id: Map::with_capacity_and_hasher(cap, Default::default()),
+            order: VecDeque::with_capacity(cap),
+            qids: Map::with_capacity_and_hasher(cap, Default::default()),
+            qid_order: VecDeque::with_capacity(cap),
             hosts: Map::default(),
+            last_host: None,
             next: 0,
             access,
         }
@@ -259,13 +282,20 @@ impl Explainer {
                     | Shape::LostInput { .. }
             )
         ) || qid.is_some();
-        let host_id = match self.hosts.get(host) {
-            Some(h) => *h,
-            None => {
-                let n = self.hosts.len() as u32;
-                if self.hosts.len() < 4096 {
-                    self.hosts.insert(host.to_string(), n);
-                }
+        let host_id = match &self.last_host {
+            Some((h, n)) if h == host => *n,
+            _ => {
+                let n = match self.hosts.get(host) {
+                    Some(h) => *h,
+                    None => {
+                        let n = self.hosts.len() as u32;
+                        if self.hosts.len() < 4096 {
+                            self.hosts.insert(host.to_string(), n);
+                        }
+                        n
+                    }
+                };
+                self.last_host = Some((host.to_string(), n));
                 n
             }
         };
@@ -273,7 +303,8 @@ impl Explainer {
         // A queue id seen before belongs to its session, whatever process
         // logs it now (a queue run delivering later).
         let mut qid_known = false;
-        if let Some(q) = qid {
+        let qk = qid.map(qid_key);
+        if let Some(q) = &qk {
             if let Some(k) = self.qids.get(q) {
                 qid_known = true;
                 if self.sessions.contains_key(k) {
@@ -325,17 +356,17 @@ impl Explainer {
             }
         }
         let s = self.sessions.get_mut(&key)?;
-        if let (Some(q), false) = (qid, qid_known) {
+        if let (Some(q), false) = (qk, qid_known) {
             if self.qids.len() >= MAX_SESSIONS {
                 if let Some(old) = self.qid_order.pop_front() {
                     self.qids.remove(&old);
                 }
             }
-            self.qid_order.push_back(q.to_string());
-            self.qids.insert(q.to_string(), key);
+            self.qid_order.push_back(q);
+            self.qids.insert(q, key);
         }
         match &ev.shape {
-            Some(Shape::Connect { relay }) => s.peer = relay.to_string(),
+            Some(Shape::Connect { relay }) => put(&mut s.peer, relay),
             Some(Shape::Session {
                 side,
                 relay,
@@ -344,22 +375,25 @@ impl Explainer {
                 cipher,
                 bits,
             }) => {
-                let t = Tls {
-                    relay: relay.to_string(),
-                    version: version.to_string(),
-                    verify: verify.to_string(),
-                    cipher: cipher.to_string(),
-                    bits: bits.to_string(),
-                    ..Tls::default()
-                };
-                if *side == Side::Server {
-                    if s.peer.is_empty() {
-                        s.peer = relay.to_string();
-                    }
-                    s.server = Some(t);
-                } else {
-                    s.client = Some(t);
+                if *side == Side::Server && s.peer.is_empty() {
+                    put(&mut s.peer, relay);
                 }
+                let slot = if *side == Side::Server {
+                    &mut s.server
+                } else {
+                    &mut s.client
+                };
+                // A new session line replaces what the side showed before
+                // (the certificate line comes after it).
+                let t = slot.get_or_insert_with(Tls::default);
+                put(&mut t.relay, relay);
+                put(&mut t.version, version);
+                put(&mut t.verify, verify);
+                put(&mut t.cipher, cipher);
+                put(&mut t.bits, bits);
+                t.subject.clear();
+                t.issuer.clear();
+                t.verifymsg.clear();
             }
             Some(Shape::Cert {
                 side,
@@ -373,19 +407,19 @@ impl Explainer {
                     &mut s.client
                 };
                 let t = slot.get_or_insert_with(Tls::default);
-                t.subject = subject.to_string();
-                t.issuer = issuer.to_string();
-                t.verifymsg = verifymsg.to_string();
+                put(&mut t.subject, subject);
+                put(&mut t.issuer, issuer);
+                put(&mut t.verifymsg, verifymsg);
             }
             Some(Shape::Ruleset { relay, .. }) | Some(Shape::From { relay, .. })
                 if s.peer.is_empty() && !relay.is_empty() =>
             {
-                s.peer = relay.to_string();
+                put(&mut s.peer, relay);
             }
             Some(Shape::DidNotIssue { relay }) | Some(Shape::LostInput { relay, .. })
                 if s.peer.is_empty() =>
             {
-                s.peer = relay.to_string();
+                put(&mut s.peer, relay);
             }
             _ => {}
         }
@@ -416,8 +450,24 @@ impl Explainer {
 
     /// The texts for an event `feed` returned (call before the next feed).
     pub fn explain(&self, ev: &Event<'_>) -> Explained {
+        self.explain_as(ev, true)
+    }
+
+    /// `explain` without the copies of the line and its framing (`text`
+    /// empty; `time`, `host`, `program` null): what a summary needs.
+    pub fn explain_brief(&self, ev: &Event<'_>) -> Explained {
+        self.explain_as(ev, false)
+    }
+
+    fn explain_as(&self, ev: &Event<'_>, full: bool) -> Explained {
         let f = ev.framed;
-        let mut text = ev.raw.trim_end_matches(['\r', '\n']).to_string();
+        // the copies of the framing, when wanted
+        let copy = f.filter(|_| full);
+        let mut text = if full {
+            ev.raw.trim_end_matches(['\r', '\n']).to_string()
+        } else {
+            String::new()
+        };
         if text.len() > MAX_TEXT {
             let mut cut = MAX_TEXT;
             while !text.is_char_boundary(cut) {
@@ -437,9 +487,11 @@ impl Explainer {
             severity: Severity::Info,
             doctor: None,
             session: ev.session,
-            time: f.and_then(|f| f.time.as_deref().map(str::to_string)),
-            host: f.and_then(|f| f.host.as_deref().map(str::to_string)),
-            program: f.map(|f| f.program.to_string()).filter(|p| !p.is_empty()),
+            time: copy.and_then(|f| f.time.as_deref().map(str::to_string)),
+            host: copy.and_then(|f| f.host.as_deref().map(str::to_string)),
+            program: copy
+                .map(|f| f.program.to_string())
+                .filter(|p| !p.is_empty()),
             pid: f.and_then(|f| f.pid),
             qid: ev.qid.map(str::to_string),
             peer: None,
@@ -499,16 +551,15 @@ fn tls_macros(out: &mut Explained, t: &Tls) {
     put("cipher_bits", t.bits.split('/').next().unwrap_or(""));
     put("cert_subject", &t.subject);
     put("cert_issuer", &t.issuer);
-    put("cn_subject", &cn_of(&t.subject));
-    put("cn_issuer", &cn_of(&t.issuer));
+    put("cn_subject", cn_of(&t.subject));
+    put("cn_issuer", cn_of(&t.issuer));
 }
 
 /// The CN of a DN as sendmail logs it (`/C=US/O=X/CN=name`).
-fn cn_of(dn: &str) -> String {
+fn cn_of(dn: &str) -> &str {
     dn.rsplit('/')
         .find_map(|part| part.strip_prefix("CN="))
         .unwrap_or("")
-        .to_string()
 }
 
 fn relay_macros(out: &mut Explained, side: Side, relay: &str) {

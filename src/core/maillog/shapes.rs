@@ -119,7 +119,7 @@ pub fn split_qid(msg: &str) -> (Option<&str>, &str) {
     if let Some(rest) = msg.strip_prefix("NOQUEUE: ") {
         return (None, rest);
     }
-    if let Some(i) = msg.find(": ") {
+    if let Some(i) = find_colon_blank(msg) {
         let q = &msg[..i];
         let b = q.as_bytes();
         let trailing_digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
@@ -151,8 +151,8 @@ impl<'a> Iterator for Fields<'a> {
             return None;
         }
         let s = self.rest;
-        let (name, after) = match s.find('=') {
-            Some(i) if is_name(&s[..i]) => (&s[..i], &s[i + 1..]),
+        let (name, after) = match name_len(s) {
+            Some(i) => (&s[..i], &s[i + 1..]),
             // Not `name=value` (`accept failed=-1`): the text up to the
             // next `, name=` is one nameless field.
             _ => ("", s),
@@ -163,7 +163,7 @@ impl<'a> Iterator for Fields<'a> {
                 Some(j) => {
                     let at = from + j;
                     let next = &after[at + 2..];
-                    if next.find('=').is_some_and(|k| is_name(&next[..k])) {
+                    if name_len(next).is_some() {
                         break at;
                     }
                     from = at + 2;
@@ -176,30 +176,50 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-/// The position of the next `, ` (memchr for the comma: this runs for
-/// every field of every line).
+/// The position of the next `, ` (a plain loop, as `find_colon_blank`).
 fn comma_blank(s: &str) -> Option<usize> {
+    s.as_bytes().windows(2).position(|w| w == b", ")
+}
+
+/// The position of the first `: `. A plain loop: the colon is a few bytes
+/// in, where setting up `str::find`'s searcher or a vector memchr costs
+/// more than the scan.
+pub fn find_colon_blank(s: &str) -> Option<usize> {
+    s.as_bytes().windows(2).position(|w| w == b": ")
+}
+
+/// When `s` starts with `name=` (a name: 1 to 24 of `[A-Za-z0-9_-]`), the
+/// name's length. Only the name's own bytes are looked at: the same answer
+/// as "the text before the first `=` is a name", without scanning to it.
+fn name_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
-    let mut at = 0;
-    while let Some(i) = memchr::memchr(b',', &b[at..]) {
-        let i = at + i;
-        if b.get(i + 1) == Some(&b' ') {
-            return Some(i);
+    let n = b
+        .iter()
+        .take(25)
+        .take_while(|&&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+        .count();
+    ((1..=24).contains(&n) && b.get(n) == Some(&b'=')).then_some(n)
+}
+
+/// The values of the first field of each name in `names` ("" when absent),
+/// in one pass over the list.
+fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
+    let mut out = [""; N];
+    let mut found = [false; N];
+    let mut left = N;
+    for (n, v) in fields(s) {
+        for i in 0..N {
+            if !found[i] && names[i] == n {
+                out[i] = v;
+                found[i] = true;
+                left -= 1;
+            }
         }
-        at = i + 1;
+        if left == 0 {
+            break;
+        }
     }
-    None
-}
-
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 24
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn field<'a>(s: &'a str, name: &str) -> &'a str {
-    fields(s).find(|(n, _)| *n == name).map_or("", |(_, v)| v)
+    out
 }
 
 fn side_of(s: &str) -> Option<(Side, &str)> {
@@ -217,39 +237,43 @@ pub fn classify(msg: &str) -> Option<Shape<'_>> {
         return Some(starttls(m));
     }
     if m.starts_with("ruleset=") {
+        let [ruleset, arg1, relay, reject, discard, quarantine] = pick(
+            m,
+            [
+                "ruleset",
+                "arg1",
+                "relay",
+                "reject",
+                "discard",
+                "quarantine",
+            ],
+        );
         return Some(Shape::Ruleset {
-            ruleset: field(m, "ruleset"),
-            arg1: field(m, "arg1"),
-            relay: field(m, "relay"),
-            reject: {
-                let r = field(m, "reject");
-                if r.is_empty() {
-                    let d = field(m, "discard");
-                    if d.is_empty() {
-                        field(m, "quarantine")
-                    } else {
-                        d
-                    }
-                } else {
-                    r
-                }
-            },
+            ruleset,
+            arg1,
+            relay,
+            reject: [reject, discard, quarantine]
+                .into_iter()
+                .find(|x| !x.is_empty())
+                .unwrap_or(""),
         });
     }
     if m.starts_with("to=") {
+        let [to, relay, mailer, stat] = pick(m, ["to", "relay", "mailer", "stat"]);
         return Some(Shape::Delivery {
-            to: field(m, "to"),
-            relay: field(m, "relay"),
-            mailer: field(m, "mailer"),
-            stat: field(m, "stat"),
+            to,
+            relay,
+            mailer,
+            stat,
         });
     }
     if m.starts_with("from=") {
+        let [from, relay, proto, nrcpts] = pick(m, ["from", "relay", "proto", "nrcpts"]);
         return Some(Shape::From {
-            from: field(m, "from"),
-            relay: field(m, "relay"),
-            proto: field(m, "proto"),
-            nrcpts: field(m, "nrcpts"),
+            from,
+            relay,
+            proto,
+            nrcpts,
         });
     }
     if let Some(r) = m.strip_prefix("connect from ") {
@@ -372,21 +396,24 @@ fn starttls(m: &str) -> Shape<'_> {
         return Shape::TlsOther { text: m };
     };
     if r.starts_with("relay=") && r.contains(", verify=") {
+        let [relay, version, verify, cipher, bits] =
+            pick(r, ["relay", "version", "verify", "cipher", "bits"]);
         return Shape::Session {
             side,
-            relay: field(r, "relay"),
-            version: field(r, "version"),
-            verify: field(r, "verify"),
-            cipher: field(r, "cipher"),
-            bits: field(r, "bits"),
+            relay,
+            version,
+            verify,
+            cipher,
+            bits,
         };
     }
     if r.starts_with("cert-subject=") {
+        let [subject, issuer, verifymsg] = pick(r, ["cert-subject", "cert-issuer", "verifymsg"]);
         return Shape::Cert {
             side,
-            subject: field(r, "cert-subject"),
-            issuer: field(r, "cert-issuer"),
-            verifymsg: field(r, "verifymsg"),
+            subject,
+            issuer,
+            verifymsg,
         };
     }
     if let Some(init) = r.strip_prefix("init=") {
@@ -405,10 +432,11 @@ fn starttls(m: &str) -> Shape<'_> {
             return Shape::LoadVerifyLocs { side, path, file };
         }
         if e.starts_with("accept failed=") || e.starts_with("connect failed=") {
+            let [reason, relay] = pick(e, ["reason", "relay"]);
             return Shape::HandshakeFailed {
                 side,
-                reason: field(e, "reason"),
-                relay: field(e, "relay"),
+                reason,
+                relay,
             };
         }
         return Shape::TlsError {

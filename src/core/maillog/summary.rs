@@ -58,13 +58,25 @@ pub struct Summary {
 }
 
 /// Adds lines up; `finish` sorts.
-#[derive(Default)]
 pub struct Builder {
     s: Summary,
     problems: HashMap<&'static str, Problem>,
     peers: HashMap<String, Peer, std::hash::BuildHasherDefault<super::Fx>>,
     counted: HashSet<u64, std::hash::BuildHasherDefault<super::Fx>>,
     max_session: u64,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            s: Summary::default(),
+            problems: HashMap::new(),
+            peers: Default::default(),
+            // sized for its bound (`add` prunes it at twice RECENT)
+            counted: HashSet::with_capacity_and_hasher(2 * RECENT as usize + 1, Default::default()),
+            max_session: 0,
+        }
+    }
 }
 
 impl Builder {
@@ -82,8 +94,10 @@ impl Builder {
             if self.s.first_time.is_none() {
                 self.s.first_time = Some(t.to_string());
             }
-            if self.s.last_time.as_deref() != Some(t) {
-                self.s.last_time = Some(t.to_string());
+            let last = self.s.last_time.get_or_insert_with(String::new);
+            if last != t {
+                last.clear();
+                last.push_str(t);
             }
         }
         let peer = ex
@@ -94,11 +108,12 @@ impl Builder {
             self.problem(ex, None);
             return;
         };
-        let key = if self.peers.contains_key(peer) || self.peers.len() < MAX_PEERS {
+        let key = if self.peers.len() < MAX_PEERS || self.peers.contains_key(peer) {
             peer
         } else {
             OTHER
         };
+        let problem_peer = ex.and_then(|e| e.cause_id).map(|_| key.to_string());
         if !self.peers.contains_key(key) {
             self.peers.insert(
                 key.to_string(),
@@ -108,7 +123,6 @@ impl Builder {
                 },
             );
         }
-        let problem_peer = ex.and_then(|e| e.cause_id).map(|_| key.to_string());
         let Some(p) = self.peers.get_mut(key) else {
             return;
         };
@@ -129,14 +143,12 @@ impl Builder {
             Some(Shape::Session {
                 version, verify, ..
             }) => {
-                *p.tls_versions.entry(version.to_string()).or_default() += 1;
-                *p.verify.entry(verify.to_string()).or_default() += 1;
+                bump(&mut p.tls_versions, version);
+                bump(&mut p.verify, verify);
             }
-            Some(Shape::HandshakeFailed { .. }) => {
-                *p.verify.entry("SOFTWARE".into()).or_default() += 1;
-            }
+            Some(Shape::HandshakeFailed { .. }) => bump(&mut p.verify, "SOFTWARE"),
             Some(Shape::Ruleset { reject, .. }) if !reject.is_empty() => {
-                *p.refusals.entry(reject.to_string()).or_default() += 1;
+                bump(&mut p.refusals, reject);
             }
             _ => {}
         }
@@ -189,6 +201,16 @@ impl Builder {
         self.s.problems = problems;
         self.s.peers = peers;
         self.s
+    }
+}
+
+/// One more of `k` (the key allocated only the first time).
+fn bump(m: &mut BTreeMap<String, u64>, k: &str) {
+    match m.get_mut(k) {
+        Some(c) => *c += 1,
+        None => {
+            m.insert(k.to_string(), 1);
+        }
     }
 }
 
