@@ -154,13 +154,6 @@ pub fn show(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
     });
 
     ui.horizontal_wrapped(|ui| {
-        ui.label(format!(
-            "{entries} entries, {errors} errors, {warnings} warnings"
-        ));
-        if dirty {
-            ui.colored_label(ui.visuals().warn_fg_color, "unsaved changes");
-        }
-        ui.separator();
         if ui
             .add_enabled(can_undo, egui::Button::new("Undo"))
             .on_hover_text("Ctrl+Z")
@@ -200,6 +193,31 @@ pub fn show(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
             v.preview = Some(linediff::diff_lines(&old, &new, 2));
         }
         widgets::text_field(ui, "Search", &mut v.search, 160.0);
+        ui.separator();
+        // The state and the counts come after the buttons, the state in
+        // one slot as wide as its longest text: nothing moves as they change.
+        let font = egui::TextStyle::Body.resolve(ui.style());
+        let slot = ui.fonts_mut(|f| {
+            f.layout_no_wrap("unsaved changes".into(), font, egui::Color32::WHITE)
+                .size()
+        });
+        let (text, color) = if dirty {
+            ("unsaved changes", ui.visuals().warn_fg_color)
+        } else if !doc.exists {
+            ("new file", ui.visuals().weak_text_color())
+        } else {
+            ("saved", ui.visuals().weak_text_color())
+        };
+        ui.add_sized(
+            [slot.x, slot.y],
+            egui::Label::new(egui::RichText::new(text).color(color)),
+        );
+        ui.label(format!(
+            "{}, {}, {}",
+            widgets::count(entries, "entry", "entries"),
+            widgets::count(errors, "error", "errors"),
+            widgets::count(warnings, "warning", "warnings")
+        ));
     });
 
     if v.picker.open {

@@ -42,14 +42,45 @@ struct RowData<'a> {
 }
 
 const ROW_H: f32 = 22.0;
-const COLS: [(&str, f32); 6] = [
-    ("Name", 220.0),
-    ("Alternative names", 200.0),
-    ("Key", 110.0),
-    ("Expires", 190.0),
-    ("Hash", 80.0),
-    ("${cert_subject}", 380.0),
+/// The table's columns in display order: title, the width it needs at
+/// least, the width it likes, and its priority when the table is narrow
+/// (0 first). Whatever does not fit whole is left out, never cut.
+const COLS: [(&str, f32, f32, u8); 6] = [
+    ("Name", 160.0, 220.0, 0),
+    ("Alternative names", 140.0, 200.0, 4),
+    ("Key", 110.0, 110.0, 2),
+    ("Expires", 190.0, 190.0, 1),
+    ("Hash", 80.0, 80.0, 3),
+    ("${cert_subject}", 220.0, 380.0, 5),
 ];
+
+/// The width of each column for a table `avail` wide: `None` for a column
+/// left out. The columns are taken in priority order while their least
+/// widths fit; the room left goes to the columns that like more.
+fn column_widths(avail: f32, gap: f32) -> [Option<f32>; 6] {
+    let mut order: Vec<usize> = (0..COLS.len()).collect();
+    order.sort_by_key(|&i| COLS[i].3);
+    let mut shown = [false; 6];
+    let mut used = 0.0;
+    for i in order {
+        let need = COLS[i].1 + gap;
+        // the name is always shown, whatever the width
+        if i == 0 || used + need <= avail {
+            shown[i] = true;
+            used += need;
+        }
+    }
+    let mut spare = (avail - used).max(0.0);
+    let mut out = [None; 6];
+    for (i, c) in COLS.iter().enumerate() {
+        if shown[i] {
+            let more = (c.2 - c.1).min(spare);
+            spare -= more;
+            out[i] = Some(c.1 + more);
+        }
+    }
+    out
+}
 
 fn cell(ui: &mut egui::Ui, width: f32, add: impl FnOnce(&mut egui::Ui)) {
     ui.allocate_ui_with_layout(
@@ -149,54 +180,88 @@ pub fn show(v: &mut CertsView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) 
                 details_panel(ui, v, out, &sel, now, &cx.home.root);
             });
     }
-    egui::ScrollArea::horizontal()
-        .id_salt("certs-h")
-        .show(ui, |ui| {
-            ui.horizontal(|ui| {
-                for (name, w) in COLS {
+    let widths = column_widths(ui.available_width(), ui.spacing().item_spacing.x);
+    let hidden: Vec<&str> = COLS
+        .iter()
+        .zip(widths)
+        .filter(|(_, w)| w.is_none())
+        .map(|(c, _)| c.0)
+        .collect();
+    ui.vertical(|ui| {
+        ui.horizontal(|ui| {
+            for ((name, ..), w) in COLS.iter().zip(widths) {
+                if let Some(w) = w {
                     cell(ui, w, |ui| {
-                        ui.strong(name);
+                        ui.strong(*name);
                     });
                 }
-            });
-            ui.separator();
-            if rows.is_empty() {
-                ui.label(if snap.hosts.is_empty() && snap.ca.is_none() {
-                    "No CA yet: the Set up tab creates one."
-                } else {
-                    "No certificate matches the filter."
-                });
             }
-            egui::ScrollArea::vertical()
-                .id_salt("certs-rows")
-                .auto_shrink([false, false])
-                .show_rows(ui, ROW_H, rows.len(), |ui, range| {
-                    for r in &rows[range] {
-                        ui.horizontal(|ui| {
-                            ui.set_height(ROW_H);
-                            cell(ui, COLS[0].1, |ui| {
+        });
+        if !hidden.is_empty() {
+            ui.label(
+                egui::RichText::new(format!(
+                    "Not shown at this width: {} (a row's details have them; widen the window{})",
+                    hidden.join(", "),
+                    if selected.is_some() {
+                        " or close the details"
+                    } else {
+                        ""
+                    }
+                ))
+                .weak(),
+            );
+        }
+        ui.separator();
+        if rows.is_empty() {
+            ui.label(if snap.hosts.is_empty() && snap.ca.is_none() {
+                "No CA yet: the Set up tab creates one."
+            } else {
+                "No certificate matches the filter."
+            });
+        }
+        egui::ScrollArea::vertical()
+            .id_salt("certs-rows")
+            .auto_shrink([false, false])
+            .show_rows(ui, ROW_H, rows.len(), |ui, range| {
+                for r in &rows[range] {
+                    ui.horizontal(|ui| {
+                        ui.set_height(ROW_H);
+                        let w = |i: usize| widths[i];
+                        if let Some(width) = w(0) {
+                            cell(ui, width, |ui| {
                                 let sel = selected.as_deref() == Some(r.key.as_str());
                                 if ui
                                     .add(egui::Button::selectable(sel, &r.name).truncate())
+                                    .on_hover_text(&r.name)
                                     .clicked()
                                 {
                                     v.selected = if sel { None } else { Some(r.key.clone()) };
                                 }
                             });
-                            cell(ui, COLS[1].1, |ui| {
+                        }
+                        if let Some(width) = w(1) {
+                            cell(ui, width, |ui| {
                                 ui.add(egui::Label::new(r.info.sans.join(", ")).truncate());
                             });
-                            cell(ui, COLS[2].1, |ui| {
+                        }
+                        if let Some(width) = w(2) {
+                            cell(ui, width, |ui| {
                                 ui.label(format!("{} {}", r.info.key_type, r.info.key_bits));
                             });
-                            cell(ui, COLS[3].1, |ui| {
+                        }
+                        if let Some(width) = w(3) {
+                            cell(ui, width, |ui| {
                                 ui.label(r.info.not_after.get(..10).unwrap_or(&r.info.not_after));
                                 widgets::expiry(ui, r.info, now);
                             });
-                            cell(ui, COLS[4].1, |ui| {
+                        }
+                        if let Some(width) = w(4) {
+                            cell(ui, width, |ui| {
                                 ui.monospace(&r.info.subject_hash);
                             });
-                            cell(ui, COLS[5].1, |ui| {
+                        }
+                        if let Some(width) = w(5) {
+                            cell(ui, width, |ui| {
                                 ui.add(
                                     egui::Label::new(
                                         egui::RichText::new(&r.info.subject_sendmail).monospace(),
@@ -204,10 +269,11 @@ pub fn show(v: &mut CertsView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) 
                                     .truncate(),
                                 );
                             });
-                        });
-                    }
-                });
-        });
+                        }
+                    });
+                }
+            });
+    });
 }
 
 fn issue_form(ui: &mut egui::Ui, v: &mut CertsView, pending: &mut Sink) {

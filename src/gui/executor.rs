@@ -736,9 +736,9 @@ impl StudioApp {
                     false,
                     if exists {
                         format!(
-                            "Opened {} ({n} {})",
+                            "Opened {} ({})",
                             path.display(),
-                            if n == 1 { "entry" } else { "entries" }
+                            super::widgets::count(n, "entry", "entries")
                         )
                     } else {
                         format!(

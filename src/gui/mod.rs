@@ -389,25 +389,14 @@ impl StudioApp {
                 self.wizard.on_job_cancelled();
             }
         }
-        egui::CentralPanel::default().show(ui, |ui| {
-            if let Some(n) = self.notices.get(&self.tab).cloned() {
-                let color = if n.error {
-                    ui.visuals().error_fg_color
-                } else {
-                    ui.visuals().text_color()
-                };
-                egui::Frame::group(ui.style()).show(ui, |ui| {
-                    ui.horizontal_wrapped(|ui| {
-                        if n.error {
-                            ui.colored_label(color, "Error:");
-                        }
-                        ui.colored_label(color, &n.text);
-                        if ui.small_button("Dismiss").clicked() {
-                            self.notices.remove(&self.tab);
-                        }
-                    });
-                });
+        if let Some(n) = self.notices.get(&self.tab).cloned() {
+            let mut dismissed = false;
+            egui::Panel::bottom("notice").show(ui, |ui| dismissed = notice(ui, &n));
+            if dismissed {
+                self.notices.remove(&self.tab);
             }
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
             let cx = ViewCtx {
                 home: &self.home,
                 settings: &self.settings,
@@ -464,6 +453,28 @@ impl StudioApp {
     pub fn shutdown(&mut self) {
         self.execute(Command::StopServer);
     }
+}
+
+/// A tab's notice, in a strip above the status line: the view keeps its
+/// place (a banner above it made the toolbars jump) and nothing of it is
+/// covered. `true` when dismissed.
+fn notice(ui: &mut egui::Ui, n: &Notice) -> bool {
+    let color = if n.error {
+        ui.visuals().error_fg_color
+    } else {
+        ui.visuals().text_color()
+    };
+    let mut dismissed = false;
+    ui.add_space(2.0);
+    ui.horizontal_wrapped(|ui| {
+        if n.error {
+            ui.colored_label(color, egui::RichText::new("Error:").strong());
+        }
+        ui.colored_label(color, &n.text);
+        dismissed = ui.small_button("Dismiss").clicked();
+    });
+    ui.add_space(2.0);
+    dismissed
 }
 
 impl eframe::App for StudioApp {

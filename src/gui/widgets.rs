@@ -102,6 +102,11 @@ pub fn expiry(ui: &mut egui::Ui, info: &CertInfo, now: i64) {
     ui.label(egui::RichText::new(text).color(color));
 }
 
+/// `n` and the noun, singular or plural ("1 entry", "2 entries").
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

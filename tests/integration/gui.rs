@@ -1193,3 +1193,67 @@ fn doctor_checks_an_install_of_this_home_in_one_click() {
         Some(tls.join("mx.example.org.crt").to_str().unwrap())
     );
 }
+
+/// Layouts hold still: a notice floats over the view instead of pushing
+/// it down, the "unsaved changes" state keeps its slot, and the
+/// certificate table with the details open leaves a column out whole
+/// rather than cutting it.
+#[test]
+fn layouts_hold_still() {
+    let (_dir, mut h) = editor_on("TLS_Srv:old.example\tVERIFY\n");
+    // Opening says what it opened, in the singular where it is one.
+    assert!(h.query_by_label_contains("(1 entry)").is_some());
+    assert!(h
+        .query_by_label_contains("1 entry, 0 errors, 0 warnings")
+        .is_some());
+    let at = |h: &Harness<'static, StudioApp>, label: &str| h.get_by_label(label).rect().min;
+    let with_notice = at(&h, "Undo");
+    assert!(h.state().notices.contains_key(&Tab::Access));
+    click(&mut h, "Dismiss");
+    assert!(!h.state().notices.contains_key(&Tab::Access));
+    assert_eq!(at(&h, "Undo"), with_notice, "the notice moved the toolbar");
+    assert!(h.query_by_label("saved").is_some());
+    // An edit: the state changes in its own slot, nothing after it moves.
+    let redo = at(&h, "Redo");
+    click(&mut h, "New TLS requirement");
+    h.get_by_label("Key").type_text("mx.partner.example");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+    h.step();
+    assert!(h.query_by_label("unsaved changes").is_some());
+    assert_eq!(at(&h, "Redo"), redo, "the unsaved state moved the toolbar");
+
+    // Certificates: the details panel open at 1280 px wide.
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    click(&mut h, "Certificates");
+    for col in ["Name", "Expires", "Hash", "${cert_subject}"] {
+        assert!(h.query_by_label(col).is_some(), "{col} shown at full width");
+    }
+    assert!(h
+        .query_by_label_contains("Not shown at this width")
+        .is_none());
+    h.state_mut().certs.select("mx.example.org");
+    h.step();
+    h.step();
+    let details = h.get_by_label("${cert_subject} (sendmail form)").rect();
+    for col in ["Name", "Key", "Expires", "Hash"] {
+        // the table's header: the leftmost (the details panel has a Key row)
+        let r = h
+            .query_all_by_label(col)
+            .map(|n| n.rect())
+            .min_by(|a, b| a.min.x.total_cmp(&b.min.x))
+            .unwrap_or_else(|| panic!("{col} column shown"));
+        assert!(
+            r.max.x <= details.min.x,
+            "{col} ({r:?}) runs under the details panel ({details:?})"
+        );
+    }
+    assert!(h.query_by_label("${cert_subject}").is_none());
+    assert!(h
+        .query_by_label_contains("${cert_subject} (a row's details have them")
+        .is_some());
+}
