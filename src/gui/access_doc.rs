@@ -7,6 +7,7 @@ use crate::core::access_check::{self, CheckContext, Finding};
 use crate::core::linediff::DiffLine;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// An edit of the access map being edited; applied in memory, undoable.
 #[derive(Debug, Clone)]
@@ -67,21 +68,29 @@ impl Group {
     }
 }
 
-/// The access map being edited, with what is derived from it.
+/// The access map being edited, with what is derived from it. The maps
+/// and what is derived from them are shared (`Arc`), so a copy of the
+/// document is cheap: an edit of a large map is made on a copy in a
+/// background job while the view goes on showing this one, and an undo
+/// step keeps the map it replaced without copying it again.
+#[derive(Clone)]
 pub struct AccessDoc {
+    /// This document among those opened in this process (an edit made in
+    /// the background applies only to the document it started from).
+    pub id: u64,
     pub path: PathBuf,
     /// The file existed when opened (a new one is created on save).
     pub exists: bool,
     /// As on disk: what the save preview compares against.
-    pub saved: AccessMap,
-    pub map: AccessMap,
-    undo: Vec<AccessMap>,
-    redo: Vec<AccessMap>,
-    pub findings: Vec<Finding>,
+    pub saved: Arc<AccessMap>,
+    pub map: Arc<AccessMap>,
+    undo: Vec<Arc<AccessMap>>,
+    redo: Vec<Arc<AccessMap>>,
+    pub findings: Arc<Vec<Finding>>,
     /// Line number (1-based) → indices into `findings`.
-    pub findings_by_line: HashMap<usize, Vec<usize>>,
-    pub db: Database,
-    pub rows: Vec<Row>,
+    pub findings_by_line: Arc<HashMap<usize, Vec<usize>>>,
+    pub db: Arc<Database>,
+    pub rows: Arc<Vec<Row>>,
     pub dirty: bool,
     /// The file changed on disk since it was opened (a save found it):
     /// what is there now, and the two diffs to show.
@@ -93,20 +102,29 @@ pub struct AccessDoc {
 }
 
 const UNDO_DEPTH: usize = 200;
+/// The undo steps of a large map are bounded by the lines they hold in
+/// all (each step is a whole map): a 1,000,000-line map keeps 4.
+const UNDO_LINES: usize = 4_000_000;
+/// Maps up to this many lines are edited on the UI thread (an edit and
+/// its checks take well under a frame); larger ones in a background job.
+pub const SYNC_EDIT_LINES: usize = 20_000;
 
 impl AccessDoc {
     pub fn new(path: PathBuf, map: AccessMap, exists: bool) -> Self {
+        let map = Arc::new(map);
+        static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut d = AccessDoc {
+            id: OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             path,
             exists,
-            saved: map.clone(),
+            saved: Arc::clone(&map),
             map,
             undo: Vec::new(),
             redo: Vec::new(),
-            findings: Vec::new(),
-            findings_by_line: HashMap::new(),
-            db: Database::default(),
-            rows: Vec::new(),
+            findings: Arc::default(),
+            findings_by_line: Arc::default(),
+            db: Arc::default(),
+            rows: Arc::default(),
             dirty: false,
             conflict: None,
             generation: 0,
@@ -123,19 +141,25 @@ impl AccessDoc {
         !self.redo.is_empty()
     }
 
+    /// Whether an edit of this map belongs off the UI thread.
+    pub fn is_large(&self) -> bool {
+        self.map.lines.len() > SYNC_EDIT_LINES
+    }
+
     /// Recomputes findings, the lookup database and the grouped rows.
     fn refresh(&mut self) {
-        self.findings = access_check::check(&self.map, &CheckContext::default());
-        self.errors = self
-            .findings
+        let findings = access_check::check(&self.map, &CheckContext::default());
+        self.errors = findings
             .iter()
             .filter(|f| f.severity == access_check::Severity::Error)
             .count();
-        self.findings_by_line.clear();
-        for (i, f) in self.findings.iter().enumerate() {
-            self.findings_by_line.entry(f.line).or_default().push(i);
+        let mut by_line: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (i, f) in findings.iter().enumerate() {
+            by_line.entry(f.line).or_default().push(i);
         }
-        self.db = self.map.database();
+        self.findings = Arc::new(findings);
+        self.findings_by_line = Arc::new(by_line);
+        self.db = Arc::new(self.map.database());
         let mut groups: [(Group, Vec<usize>); 3] = [
             (Group::Tls, Vec::new()),
             (Group::CertRelay, Vec::new()),
@@ -151,13 +175,18 @@ impl AccessDoc {
             };
             groups[g as usize].1.push(i);
         }
-        self.rows.clear();
+        let mut rows = Vec::with_capacity(self.map.lines.len() + 3);
         for (g, lines) in groups {
-            self.rows.push(Row::Heading(g, lines.len()));
-            self.rows.extend(lines.into_iter().map(Row::Line));
+            rows.push(Row::Heading(g, lines.len()));
+            rows.extend(lines.into_iter().map(Row::Line));
         }
-        self.dirty = self.map != self.saved;
+        self.rows = Arc::new(rows);
+        self.dirty = self.differs_from_disk();
         self.generation += 1;
+    }
+
+    fn differs_from_disk(&self) -> bool {
+        !Arc::ptr_eq(&self.map, &self.saved) && self.map != self.saved
     }
 
     /// Applies one edit; the map is unchanged when it is refused.
@@ -177,16 +206,16 @@ impl AccessDoc {
             }
             _ => {}
         }
-        let before = self.map.clone();
+        // The map is shared with `before` (and the undo steps): the edit
+        // is made on a copy, `before` becomes the undo step as it is.
+        let before = Arc::clone(&self.map);
+        let map = Arc::make_mut(&mut self.map);
         let done = match edit {
-            AccessEdit::Replace { index, key, value } => self
-                .map
+            AccessEdit::Replace { index, key, value } => map
                 .replace_entry(*index, key, value)
                 .map(|e| describe_edit(key, &e)),
-            AccessEdit::Set { key, value } => {
-                self.map.set(key, value).map(|e| describe_edit(key, &e))
-            }
-            AccessEdit::Remove { index } => match self.map.remove_line(*index) {
+            AccessEdit::Set { key, value } => map.set(key, value).map(|e| describe_edit(key, &e)),
+            AccessEdit::Remove { index } => match map.remove_line(*index) {
                 Some(l) => Ok(format!(
                     "line {} removed: {}",
                     index + 1,
@@ -194,24 +223,26 @@ impl AccessDoc {
                 )),
                 None => Err(format!("there is no line {}", index + 1)),
             },
-            AccessEdit::CertRelay { issuer, subject } => self
-                .map
-                .add_cert_relay(issuer, subject.as_deref())
-                .map(|edits| {
+            AccessEdit::CertRelay { issuer, subject } => {
+                map.add_cert_relay(issuer, subject.as_deref()).map(|edits| {
                     edits
                         .iter()
                         .map(|e| describe_edit("relay entry", e))
                         .collect::<Vec<_>>()
                         .join("; ")
-                }),
+                })
+            }
             AccessEdit::Undo | AccessEdit::Redo => unreachable!("handled above"),
         };
         match done {
             Ok(msg) => {
-                if self.map != before {
+                if *self.map != *before {
                     self.undo.push(before);
-                    if self.undo.len() > UNDO_DEPTH {
-                        self.undo.remove(0);
+                    let mut lines: usize = self.undo.iter().map(|m| m.lines.len()).sum();
+                    while self.undo.len() > UNDO_DEPTH
+                        || (lines > UNDO_LINES && self.undo.len() > 1)
+                    {
+                        lines -= self.undo.remove(0).lines.len();
                     }
                     self.redo.clear();
                     self.refresh();
@@ -226,10 +257,10 @@ impl AccessDoc {
     }
 
     /// After a save: what is on disk now.
-    pub(super) fn saved_as(&mut self, saved: AccessMap) {
+    pub(super) fn saved_as(&mut self, saved: Arc<AccessMap>) {
         self.saved = saved;
         self.exists = true;
-        self.dirty = self.map != self.saved;
+        self.dirty = self.differs_from_disk();
     }
 }
 

@@ -77,21 +77,22 @@ impl AccessView {
                 return rows.clone();
             }
         }
-        let rows: Vec<Row> = if needle.is_empty() {
+        let rows = if needle.is_empty() {
             doc.rows.clone()
         } else {
-            doc.rows
-                .iter()
-                .copied()
-                .filter(|r| match r {
-                    Row::Heading(..) => true,
-                    Row::Line(i) => String::from_utf8_lossy(&doc.map.lines[*i].raw)
-                        .to_lowercase()
-                        .contains(&needle),
-                })
-                .collect()
+            std::sync::Arc::new(
+                doc.rows
+                    .iter()
+                    .copied()
+                    .filter(|r| match r {
+                        Row::Heading(..) => true,
+                        Row::Line(i) => String::from_utf8_lossy(&doc.map.lines[*i].raw)
+                            .to_lowercase()
+                            .contains(&needle),
+                    })
+                    .collect(),
+            )
         };
-        let rows = std::sync::Arc::new(rows);
         self.cache = Some((doc.generation, needle, rows.clone()));
         rows
     }
@@ -198,10 +199,18 @@ pub fn show(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
         // one slot as wide as its longest text: nothing moves as they change.
         let font = egui::TextStyle::Body.resolve(ui.style());
         let slot = ui.fonts_mut(|f| {
-            f.layout_no_wrap("unsaved changes".into(), font, egui::Color32::WHITE)
-                .size()
+            ["unsaved changes", "applying edit…"]
+                .map(|t| {
+                    f.layout_no_wrap(t.into(), font.clone(), egui::Color32::WHITE)
+                        .size()
+                })
+                .into_iter()
+                .reduce(|a, b| a.max(b))
+                .unwrap_or_default()
         });
-        let (text, color) = if dirty {
+        let (text, color) = if cx.access_editing {
+            ("applying edit…", ui.visuals().warn_fg_color)
+        } else if dirty {
             ("unsaved changes", ui.visuals().warn_fg_color)
         } else if !doc.exists {
             ("new file", ui.visuals().weak_text_color())

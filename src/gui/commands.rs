@@ -278,9 +278,16 @@ pub enum Outcome {
         theirs: Vec<crate::core::linediff::DiffLine>,
         mine: Vec<crate::core::linediff::DiffLine>,
     },
+    /// An edit of a large access map, applied on a copy of document
+    /// `base` (its id and generation).
+    AccessEdited {
+        doc: Box<super::access_doc::AccessDoc>,
+        result: Result<String, String>,
+        base: (u64, u64),
+    },
     AccessSaved {
         path: PathBuf,
-        saved: AccessMap,
+        saved: std::sync::Arc<AccessMap>,
         report: SaveReport,
     },
     FilePicked {

@@ -148,17 +148,54 @@ impl StudioApp {
                     })
                 });
             }
-            Command::EditAccess(edit) => match self.access.as_mut() {
-                None => self.notify(Tab::Access, true, "Open an access file first."),
-                Some(doc) => match doc.apply(&edit) {
-                    Ok(msg) => self.notify(Tab::Access, false, msg),
-                    Err(e) => self.notify(Tab::Access, true, e),
-                },
-            },
+            Command::EditAccess(edit) => {
+                let Some(doc) = self.access.as_mut() else {
+                    return self.notify(Tab::Access, true, "Open an access file first.");
+                };
+                // Edits apply in the order given: one waits for the one
+                // in progress.
+                if self.access_edit.is_some() {
+                    self.access_queue.push_back(edit);
+                    return;
+                }
+                if !doc.is_large() {
+                    match doc.apply(&edit) {
+                        Ok(msg) => self.notify(Tab::Access, false, msg),
+                        Err(e) => self.notify(Tab::Access, true, e),
+                    }
+                    return;
+                }
+                // A large map: the edit, the checker and the lookup
+                // database run on a copy (its maps are shared, not
+                // copied) while the view goes on showing this one.
+                let mut copy = doc.clone();
+                let base = (doc.id, doc.generation);
+                let lines = doc.map.lines.len();
+                let id = self.spawn("edit the access map", Tab::Access, move |job, _| {
+                    job.report(
+                        format!("Applying the edit and checking {lines} lines again…"),
+                        None,
+                    );
+                    let result = copy.apply(&edit);
+                    Ok(Outcome::AccessEdited {
+                        doc: Box::new(copy),
+                        result,
+                        base,
+                    })
+                });
+                self.access_edit = Some(id);
+            }
             Command::SaveAccess { makemap } => {
                 let Some(doc) = &self.access else {
                     return self.notify(Tab::Access, true, "Open an access file first.");
                 };
+                if self.access_edit.is_some() {
+                    return self.notify(
+                        Tab::Access,
+                        true,
+                        "An edit is still being applied: save when it is done (the status line shows it).",
+                    );
+                }
                 let (path, base, map) = (doc.path.clone(), doc.saved.clone(), doc.map.clone());
                 self.spawn("save the access map", Tab::Access, move |job, _| {
                     job.report(format!("Saving {}…", path.display()), None);
@@ -204,7 +241,7 @@ impl StudioApp {
                     );
                 } else {
                     // What is on disk becomes the base: the save replaces it.
-                    doc.saved_as(c.disk);
+                    doc.saved_as(std::sync::Arc::new(c.disk));
                     self.execute(Command::SaveAccess { makemap });
                 }
             }
@@ -640,6 +677,12 @@ impl StudioApp {
                 if self.loading == Some(m.job) {
                     self.loading = None;
                 }
+                if self.access_edit == Some(m.job) {
+                    self.access_edit = None;
+                    if matches!(m.outcome, Outcome::Failed { .. }) {
+                        self.access_queue.clear();
+                    }
+                }
                 if self.server.job == Some(m.job) {
                     self.server = ServerState::default();
                 }
@@ -765,6 +808,27 @@ impl StudioApp {
                         path.display()
                     ),
                 );
+            }
+            Outcome::AccessEdited { doc, result, base } => {
+                let current = self.access.as_ref().map(|d| (d.id, d.generation));
+                match result {
+                    Ok(_) if current != Some(base) => {
+                        self.access_queue.clear();
+                        self.notify(
+                            Tab::Access,
+                            true,
+                            "The access map was opened again while an edit was applied: that edit was dropped.",
+                        );
+                    }
+                    Ok(msg) => {
+                        self.access = Some(*doc);
+                        self.notify(Tab::Access, false, msg);
+                    }
+                    Err(e) => self.notify(Tab::Access, true, e),
+                }
+                if let Some(next) = self.access_queue.pop_front() {
+                    self.execute(Command::EditAccess(next));
+                }
             }
             Outcome::AccessSaved {
                 path,

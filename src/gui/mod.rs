@@ -133,6 +133,10 @@ pub struct StudioApp {
     pub snapshot: Option<Arc<Snapshot>>,
     pub loading: Option<u64>,
     pub access: Option<AccessDoc>,
+    /// The job applying an edit of a large access map, and the edits
+    /// given meanwhile (applied in order after it).
+    pub access_edit: Option<u64>,
+    access_queue: std::collections::VecDeque<commands::AccessEdit>,
     pub server: ServerState,
     pub sessions: Vec<SessionLog>,
     pub messages: Vec<CapturedMessage>,
@@ -190,6 +194,8 @@ impl StudioApp {
             snapshot: None,
             loading: None,
             access: None,
+            access_edit: None,
+            access_queue: std::collections::VecDeque::new(),
             server: ServerState::default(),
             sessions: Vec::new(),
             messages: Vec::new(),
@@ -384,6 +390,15 @@ impl StudioApp {
             if self.loading == Some(id) {
                 self.loading = None;
             }
+            if self.access_edit == Some(id) {
+                self.access_edit = None;
+                self.access_queue.clear();
+                self.notify(
+                    Tab::Access,
+                    true,
+                    "The edit was cancelled: the map is as it was before it.",
+                );
+            }
             self.job_tab.remove(&id);
             if self.wizard.keygen_job == Some(id) {
                 self.wizard.on_job_cancelled();
@@ -402,6 +417,7 @@ impl StudioApp {
                 settings: &self.settings,
                 snapshot: self.snapshot.as_ref(),
                 access: self.access.as_ref(),
+                access_editing: self.access_edit.is_some(),
                 highlight: &self.highlight,
                 server: &self.server,
                 sessions: &self.sessions,

@@ -24,6 +24,8 @@ pub struct ViewCtx<'a> {
     pub snapshot: Option<&'a Arc<Snapshot>>,
     /// The access map being edited.
     pub access: Option<&'a AccessDoc>,
+    /// An edit of it is being applied in the background (a large map).
+    pub access_editing: bool,
     /// Lines of the access map a decision's trace points at.
     pub highlight: &'a [usize],
     pub server: &'a ServerState,
