@@ -101,6 +101,11 @@ impl AccessView {
 const ROW_H: f32 = 20.0;
 
 pub fn show(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) {
+    ui.heading("sendmail's access map");
+    ui.label(
+        egui::RichText::new("The source file makemap reads (not access.db): TLS requirements, relaying by certificate and the other entries, checked as makemap and sendmail read them.")
+            .weak(),
+    );
     // The file bar.
     ui.horizontal(|ui| {
         let (r, browse) = widgets::path_field(ui, "Access file", &mut v.path, 320.0);

@@ -102,6 +102,11 @@ pub fn show(v: &mut CertsView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui) 
         return;
     };
     let now = widgets::now_unix();
+    ui.heading("Certificates of this home");
+    ui.label(
+        egui::RichText::new("The CA and the host certificates of this home, with the forms sendmail works with: ${cert_subject} as an access map entry must spell it, and the hash its CA directory links by.")
+            .weak(),
+    );
     ui.horizontal(|ui| {
         widgets::text_field(ui, "Filter", &mut v.filter, 200.0)
             .on_hover_text("Matches names, alternative names and subjects");

@@ -21,6 +21,11 @@ fn fixed_dir(name: &str) -> PathBuf {
 }
 
 fn harness(home: PathBuf, theme: egui::Theme) -> Harness<'static, StudioApp> {
+    harness_at(home, theme, 1.0)
+}
+
+/// `scale`: pixels per point (2.0: a 200% desktop scale).
+fn harness_at(home: PathBuf, theme: egui::Theme, scale: f32) -> Harness<'static, StudioApp> {
     let mut app = StudioApp::new(Home::resolve(Some(home)).unwrap());
     app.settings.theme = match theme {
         egui::Theme::Dark => "dark".into(),
@@ -28,6 +33,7 @@ fn harness(home: PathBuf, theme: egui::Theme) -> Harness<'static, StudioApp> {
     };
     Harness::builder()
         .with_size(egui::vec2(1100.0, 720.0))
+        .with_pixels_per_point(scale)
         .with_theme(theme)
         .wgpu()
         .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app)
@@ -120,7 +126,7 @@ fn snapshot_wizard_summary() {
 }
 
 /// The overview of a home with a CA, one host installed, and nothing due.
-fn overview(name: &str, theme: egui::Theme) {
+fn overview(name: &str, theme: egui::Theme, scale: f32) {
     let dir = fixed_dir(name);
     let home = dir.join("home");
     crate::support::run_ok(crate::support::studio(&home).args([
@@ -143,7 +149,7 @@ fn overview(name: &str, theme: egui::Theme) {
             .args(["install", "mx.example.org", "--to"])
             .arg(dir.join("tls")),
     );
-    let mut h = harness(home, theme);
+    let mut h = harness_at(home, theme, scale);
     wait_for(&mut h, 60, "the home", |a| a.snapshot.is_some());
     // Days left depend on the second the test runs in: pin them.
     let mut snap = (**h.state().snapshot.as_ref().unwrap()).clone();
@@ -159,12 +165,18 @@ fn overview(name: &str, theme: egui::Theme) {
 
 #[test]
 fn snapshot_overview_light() {
-    overview("overview-light", egui::Theme::Light);
+    overview("overview-light", egui::Theme::Light, 1.0);
+}
+
+/// At a 200% desktop scale: the same layout, twice the pixels.
+#[test]
+fn snapshot_overview_200_percent() {
+    overview("overview-200", egui::Theme::Light, 2.0);
 }
 
 #[test]
 fn snapshot_overview_dark() {
-    overview("overview-dark", egui::Theme::Dark);
+    overview("overview-dark", egui::Theme::Dark, 1.0);
 }
 
 #[test]
