@@ -141,6 +141,13 @@ impl AccessDoc {
         !self.redo.is_empty()
     }
 
+    /// What a save would change on disk (the save preview).
+    pub fn save_diff(&self) -> Vec<DiffLine> {
+        let old = String::from_utf8_lossy(&self.saved.to_bytes()).into_owned();
+        let new = String::from_utf8_lossy(&self.map.to_bytes()).into_owned();
+        crate::core::linediff::diff_lines(&old, &new, 2)
+    }
+
     /// Whether an edit of this map belongs off the UI thread.
     pub fn is_large(&self) -> bool {
         self.map.lines.len() > SYNC_EDIT_LINES

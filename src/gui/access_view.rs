@@ -13,7 +13,7 @@ use super::{AccessDoc, Row};
 use crate::core::access::cert_relay_names;
 use crate::core::access_check::Severity;
 use crate::core::cert::CertInfo;
-use crate::core::linediff::{self, DiffLine};
+use crate::core::linediff::DiffLine;
 use eframe::egui;
 use std::path::PathBuf;
 
@@ -194,9 +194,12 @@ pub fn show(v: &mut AccessView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
             .clicked()
             || (save && (dirty || !doc.exists))
         {
-            let old = String::from_utf8_lossy(&doc.saved.to_bytes()).into_owned();
-            let new = String::from_utf8_lossy(&doc.map.to_bytes()).into_owned();
-            v.preview = Some(linediff::diff_lines(&old, &new, 2));
+            if doc.is_large() {
+                // a million lines take longer than a frame to compare
+                out.push(Command::PreviewAccessSave);
+            } else {
+                v.preview = Some(doc.save_diff());
+            }
         }
         widgets::text_field(ui, "Search", &mut v.search, 160.0);
         ui.separator();

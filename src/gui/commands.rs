@@ -120,6 +120,9 @@ pub enum Command {
         take_disk: bool,
         makemap: bool,
     },
+    /// Compares a large access map with the file on disk in the
+    /// background, for the save preview.
+    PreviewAccessSave,
     SaveAccess {
         makemap: bool,
     },
@@ -283,6 +286,11 @@ pub enum Outcome {
     AccessEdited {
         doc: Box<super::access_doc::AccessDoc>,
         result: Result<String, String>,
+        base: (u64, u64),
+    },
+    /// The save preview of document `base` (its id and generation).
+    AccessSavePreview {
+        diff: Vec<crate::core::linediff::DiffLine>,
         base: (u64, u64),
     },
     AccessSaved {

@@ -185,6 +185,27 @@ impl StudioApp {
                 });
                 self.access_edit = Some(id);
             }
+            Command::PreviewAccessSave => {
+                let Some(doc) = &self.access else {
+                    return;
+                };
+                let copy = doc.clone();
+                let base = (doc.id, doc.generation);
+                self.spawn(
+                    "compare with the file on disk",
+                    Tab::Access,
+                    move |job, _| {
+                        job.report(
+                            format!("Comparing {} with what is on disk…", copy.path.display()),
+                            None,
+                        );
+                        Ok(Outcome::AccessSavePreview {
+                            diff: copy.save_diff(),
+                            base,
+                        })
+                    },
+                );
+            }
             Command::SaveAccess { makemap } => {
                 let Some(doc) = &self.access else {
                     return self.notify(Tab::Access, true, "Open an access file first.");
@@ -769,9 +790,7 @@ impl StudioApp {
                 // The old document (maybe a million entries) is freed off
                 // the UI thread.
                 if let Some(old) = self.access.replace(*doc) {
-                    let _ = std::thread::Builder::new()
-                        .name("drop-access".into())
-                        .spawn(move || drop(old));
+                    drop_in_background(old);
                 }
                 self.access_view.on_open();
                 self.notify(
@@ -809,6 +828,11 @@ impl StudioApp {
                     ),
                 );
             }
+            Outcome::AccessSavePreview { diff, base } => {
+                if self.access.as_ref().map(|d| (d.id, d.generation)) == Some(base) {
+                    self.access_view.preview = Some(diff);
+                }
+            }
             Outcome::AccessEdited { doc, result, base } => {
                 let current = self.access.as_ref().map(|d| (d.id, d.generation));
                 match result {
@@ -821,7 +845,11 @@ impl StudioApp {
                         );
                     }
                     Ok(msg) => {
-                        self.access = Some(*doc);
+                        // what only the old document held (its lookup
+                        // database, findings, rows) is freed off the UI thread
+                        if let Some(old) = self.access.replace(*doc) {
+                            drop_in_background(old);
+                        }
                         self.notify(Tab::Access, false, msg);
                     }
                     Err(e) => self.notify(Tab::Access, true, e),
@@ -998,4 +1026,12 @@ impl StudioApp {
             }
         }
     }
+}
+
+/// Frees an access document on a thread of its own: a million entries
+/// take longer than a frame to free.
+fn drop_in_background(doc: AccessDoc) {
+    let _ = std::thread::Builder::new()
+        .name("drop-access".into())
+        .spawn(move || drop(doc));
 }
