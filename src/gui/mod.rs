@@ -306,6 +306,14 @@ impl StudioApp {
         self.receive(&ctx);
         self.shortcuts(&ctx);
 
+        // Tab with nothing focused starts in the view, not in the top bar's
+        // controls (they come after the view's, and have shortcuts): the
+        // traversal is held until the view's first widget is drawn.
+        let tab_into_view = ctx.input(|i| i.key_pressed(egui::Key::Tab) && i.modifiers.is_none())
+            && ctx.memory(|m| m.focused().is_none());
+        if tab_into_view {
+            ctx.memory_mut(|m| m.move_focus(egui::FocusDirection::None));
+        }
         egui::Panel::top("tabs").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
                 ui.strong("starttls-studio");
@@ -412,6 +420,9 @@ impl StudioApp {
             }
         }
         egui::CentralPanel::default().show(ui, |ui| {
+            if tab_into_view {
+                ui.memory_mut(|m| m.move_focus(egui::FocusDirection::Next));
+            }
             let cx = ViewCtx {
                 home: &self.home,
                 settings: &self.settings,

@@ -1428,3 +1428,27 @@ fn walkthrough_on_a_short_host_name() {
     println!("walk-through: {clicks} clicks and {keys} keystrokes from first start to an installed setup on a host named `mailhost`");
     assert!(clicks <= 5 && keys <= 13, "{clicks} clicks, {keys} keys");
 }
+
+/// The first Tab lands in the view, not on the top bar's controls; the
+/// top bar follows the view's widgets.
+#[test]
+fn tab_starts_in_the_view() {
+    let dir = tempdir();
+    let home = home_with_host(dir.path());
+    let mut h = harness(&home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    h.state_mut().tab = Tab::Certificates;
+    h.run_steps(3);
+    h.key_press(egui::Key::Tab);
+    h.run_steps(2);
+    assert!(
+        h.get_by_label("Filter").is_focused(),
+        "the first Tab focuses the view's first field"
+    );
+    h.state_mut().tab = Tab::Live;
+    h.key_press(egui::Key::Escape);
+    h.run_steps(3);
+    h.key_press(egui::Key::Tab);
+    h.run_steps(2);
+    assert!(h.get_by_label("Port on 127.0.0.1").is_focused());
+}
