@@ -3,7 +3,7 @@
 
 use super::{refused, Error};
 use crate::core::maillog::summary::{self, Summary};
-use crate::core::maillog::{frame, Explained, Explainer, Severity};
+use crate::core::maillog::{frame, Event, Explained, Explainer, Severity};
 use crate::core::policy::Options;
 use crate::store::access as store_access;
 use crate::store::logread::LogReader;
@@ -74,54 +74,61 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
             .map_err(|e| refused(e, "give the log file, or - to read standard input"))?
     };
     let mut ex = Explainer::new(access);
-    let stop = AtomicBool::new(false);
     let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
-    let mut buf = String::new();
+    let mut st = Out {
+        out: BufWriter::with_capacity(256 * 1024, stdout.lock()),
+        sum: summary::Builder::default(),
+        routine: 0,
+        unknown: 0,
+    };
     let mut n = 0u64;
-    let mut sum = summary::Builder::default();
-    let mut routine = 0u64;
-    let mut unknown = 0u64;
-    while reader
-        .next_line(&mut buf, &stop)
-        .map_err(|e| refused(format!("reading the log: {e}"), "check the file"))?
-    {
-        n += 1;
-        if crate::core::maillog::is_private_key_line(&buf) {
-            out.flush()?;
-            return Err(refused(
-                format!("line {n} begins a private key: this is a key file, not a log; nothing of it is printed"),
-                "give sendmail's log (/var/log/mail.log), or - for standard input",
-            ));
-        }
-        let framed = frame::frame(&buf);
-        let ev = ex.feed(n, &buf, framed.as_ref());
-        if a.summary {
-            let e = summary::needs_explaining(&ev).then(|| ex.explain_brief(&ev));
-            let peer = ex.peer_of(ev.session);
-            sum.add(&ev, e.as_ref(), peer);
-            continue;
-        }
-        let e = ex.explain(&ev);
-        if a.json {
-            serde_json::to_writer(&mut out, &e).map_err(io::Error::other)?;
-            out.write_all(b"\n")?;
-        } else {
-            if !e.known {
-                unknown += 1;
-            } else if !a.all
-                && matches!(e.kind, Some("routine" | "connect" | "daemon" | "dh-init"))
-                && e.cause.is_none()
-            {
-                routine += 1;
-                continue;
+    let read_error = |e: io::Error| refused(format!("reading the log: {e}"), "check the file");
+    if a.follow {
+        let stop = AtomicBool::new(false);
+        let mut buf = String::new();
+        while reader.next_line(&mut buf, &stop).map_err(read_error)? {
+            n += 1;
+            if crate::core::maillog::is_private_key_line(&buf) {
+                return Err(key_file(&mut st, n));
             }
-            plain(&mut out, &e)?;
+            let framed = frame::frame(&buf);
+            let ev = ex.feed(n, &buf, framed.as_ref());
+            st.line(&a, &ex, &ev)?;
+            st.out.flush()?;
         }
-        if a.follow {
-            out.flush()?;
+    } else {
+        // The lines are read and taken apart on a second thread; this one
+        // follows the sessions and writes.
+        for block in crate::store::logread::scan(reader)? {
+            let block = block.map_err(read_error)?;
+            let text = block.text.as_str();
+            for p in &block.lines {
+                n += 1;
+                if p.private_key {
+                    return Err(key_file(&mut st, n));
+                }
+                let raw = p.raw.get(text);
+                let (parsed, framed);
+                let ev = match &p.parsed {
+                    Some(pp) => {
+                        parsed = pp.framed(text);
+                        ex.feed_classified(n, raw, &parsed, pp.qid(text), pp.shape(text))
+                    }
+                    None => {
+                        framed = frame::frame(raw);
+                        ex.feed(n, raw, framed.as_ref())
+                    }
+                };
+                st.line(&a, &ex, &ev)?;
+            }
         }
     }
+    let Out {
+        mut out,
+        sum,
+        routine,
+        unknown,
+    } = st;
     if a.summary {
         let s = sum.finish();
         if a.json {
@@ -139,6 +146,52 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
     }
     out.flush()?;
     Ok(0)
+}
+
+/// Where the explanations go, and what is counted on the way.
+struct Out<W: Write> {
+    out: W,
+    sum: summary::Builder,
+    routine: u64,
+    unknown: u64,
+}
+
+impl<W: Write> Out<W> {
+    /// One line fed to the explainer: summed up, or written as asked.
+    fn line(&mut self, a: &ExplainArgs, ex: &Explainer, ev: &Event<'_>) -> Result<(), Error> {
+        if a.summary {
+            let e = summary::needs_explaining(ev).then(|| ex.explain_brief(ev));
+            self.sum.add(ev, e.as_ref(), ex.peer_of(ev.session));
+            return Ok(());
+        }
+        let e = ex.explain(ev);
+        if a.json {
+            serde_json::to_writer(&mut self.out, &e).map_err(io::Error::other)?;
+            self.out.write_all(b"\n")?;
+        } else {
+            if !e.known {
+                self.unknown += 1;
+            } else if !a.all
+                && matches!(e.kind, Some("routine" | "connect" | "daemon" | "dh-init"))
+                && e.cause.is_none()
+            {
+                self.routine += 1;
+                return Ok(());
+            }
+            plain(&mut self.out, &e)?;
+        }
+        Ok(())
+    }
+}
+
+/// Line `n` begins a private key: what was written so far is flushed and
+/// nothing of the key is printed.
+fn key_file<W: Write>(st: &mut Out<W>, n: u64) -> Error {
+    let _ = st.out.flush();
+    refused(
+        format!("line {n} begins a private key: this is a key file, not a log; nothing of it is printed"),
+        "give sendmail's log (/var/log/mail.log), or - for standard input",
+    )
 }
 
 fn mark(s: Severity) -> &'static str {

@@ -507,11 +507,10 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             ..
         } => {
             let external = cert.map(|cert| install::External { cert, key, chain });
-            if crl {
-                if let Some(to) = &to {
-                    install::enable_crl(&home, to)?;
-                }
-            }
+            let crl_made = match (&to, crl) {
+                (Some(to), true) => install::enable_crl(&home, to)?,
+                _ => None,
+            };
             let jobs = if all {
                 home.installs()?
             } else {
@@ -531,7 +530,8 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
                 &cf,
                 probe,
                 &mut print,
-            )?;
+            )
+            .inspect_err(|_| install::undo_enable_crl(crl_made))?;
             io?;
             Ok(if ok { 0 } else { 1 })
         }
@@ -550,10 +550,13 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
             let (Some(fqdn), Some(to)) = (fqdn, to) else {
                 return Err(refused("install needs FQDN and --to DIR", "or --all"));
             };
-            if crl {
-                install::enable_crl(&home, &to)?;
-            }
+            let crl_made = if crl {
+                install::enable_crl(&home, &to)?
+            } else {
+                None
+            };
             install_cmd(&home, &fqdn, &to, mc.as_deref(), external.as_ref())
+                .inspect_err(|_| install::undo_enable_crl(crl_made))
         }
         Command::Status { json } => status_cmd(&home, json),
         Command::Log(c) => log::log(c),

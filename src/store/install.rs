@@ -706,7 +706,10 @@ pub const CRL_FILE: &str = "crl.pem";
 /// `install --crl`: puts the home's CRL into `to`'s CA directory, so that
 /// this and every later install of `to` brings the current one (with its
 /// `HASH.r0` link, as `openssl rehash` makes). Refused without a CRL.
-pub fn enable_crl(home: &Home, to: &Path) -> Result<PathBuf, Error> {
+/// The CRL file is the opt-in: later installs of `to` keep it current.
+/// Returns the file when this call created it (the caller removes it
+/// again when the install it was for fails), `None` when it was there.
+pub fn enable_crl(home: &Home, to: &Path) -> Result<Option<PathBuf>, Error> {
     if !home.crl_path().exists() {
         return Err(refused(
             format!("no CRL in {}", home.root.display()),
@@ -716,15 +719,24 @@ pub fn enable_crl(home: &Home, to: &Path) -> Result<PathBuf, Error> {
     let capath = absolute(to).join(CAPATH_DIR);
     fsutil::create_dir_all(&capath, 0o755)?;
     let target = capath.join(CRL_FILE);
-    if !target.exists() {
-        let _lock = super::lock::lock_dir(&capath, "the CA directory")?;
-        fsutil::write_atomic(
-            &target,
-            &fsutil::read_limited(&home.crl_path(), PKI_FILE_LIMIT)?,
-            0o644,
-        )?;
+    if target.exists() {
+        return Ok(None);
     }
-    Ok(target)
+    let _lock = super::lock::lock_dir(&capath, "the CA directory")?;
+    fsutil::write_atomic(
+        &target,
+        &fsutil::read_limited(&home.crl_path(), PKI_FILE_LIMIT)?,
+        0o644,
+    )?;
+    Ok(Some(target))
+}
+
+/// After a failed install: the CRL `enable_crl` created for it is taken
+/// away again, so no CRL without its hash link is left behind.
+pub fn undo_enable_crl(created: Option<PathBuf>) {
+    if let Some(f) = created {
+        let _ = std::fs::remove_file(f);
+    }
 }
 
 /// The `confCRL` line for an install that carries the CRL.

@@ -3,6 +3,10 @@
 //! not UTF-8 replaced, and `--follow` like `tail -F` (waits for more,
 //! reopens the file when it is rotated or truncated).
 
+use crate::core::maillog;
+use crate::core::maillog::frame::{self, Framed};
+use crate::core::maillog::shapes::{self, Shape, Span};
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
@@ -278,10 +282,238 @@ impl Drop for LogReader {
 /// their own entries.
 pub const JOURNAL_ACCESS: &str = "journalctl shows every entry to root and to members of the adm and systemd-journal groups (`sudo adduser $USER adm`, then log in again); others see only their own";
 
+/// Lines read and taken apart on a thread of their own (`scan`), a block
+/// at a time: the explaining thread then only follows the sessions.
+pub struct Block {
+    /// The lines, one after another.
+    pub text: String,
+    pub lines: Vec<Pre>,
+}
+
+/// One line of a block.
+pub struct Pre {
+    pub raw: Span,
+    /// The first line of a private key: the input is a key file.
+    pub private_key: bool,
+    /// Its framing and, for sendmail's lines, queue id and shape; `None`
+    /// when the explaining thread must frame it itself (a journal JSON
+    /// line: its texts are decoded, not in the block).
+    pub parsed: Option<Parsed>,
+}
+
+/// A line's framing, queue id and shape, as spans of its block.
+pub struct Parsed {
+    time: Option<Span>,
+    host: Option<Span>,
+    program: Span,
+    pid: Option<u32>,
+    message: Span,
+    qid: Option<Span>,
+    shape: Option<Shape<Span>>,
+}
+
+impl Parsed {
+    /// The line's framing, borrowed from its block's `text`.
+    pub fn framed<'a>(&self, text: &'a str) -> Framed<'a> {
+        let get = |s: Span| Cow::Borrowed(s.get(text));
+        Framed {
+            time: self.time.map(get),
+            host: self.host.map(get),
+            program: get(self.program),
+            pid: self.pid,
+            message: get(self.message),
+        }
+    }
+
+    pub fn qid<'a>(&self, text: &'a str) -> Option<&'a str> {
+        self.qid.map(|s| s.get(text))
+    }
+
+    pub fn shape<'a>(&self, text: &'a str) -> Option<Shape<&'a str>> {
+        self.shape.as_ref().map(|s| s.map(|x| x.get(text)))
+    }
+}
+
+/// Lines per block, and the bytes after which a block is sent anyway
+/// (with the channel's few blocks, what is in flight stays a few MB).
+const BLOCK_LINES: usize = 4096;
+const BLOCK_BYTES: usize = 1 << 20;
+
+/// Reads `reader` to its end on a thread of its own, taking each line
+/// apart there (`frame`, then `classify_message` for sendmail's lines):
+/// the blocks arrive in order; a read error ends them. Not for
+/// `--follow`: a block waits until it is full or the input ends.
+pub fn scan(mut reader: LogReader) -> io::Result<std::sync::mpsc::Receiver<io::Result<Block>>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    std::thread::Builder::new()
+        .name("log-scan".into())
+        .spawn(move || {
+            let stop = AtomicBool::new(false);
+            let mut buf = String::new();
+            loop {
+                let mut text = String::with_capacity(BLOCK_BYTES + MAX_LINE);
+                let mut ends = Vec::with_capacity(BLOCK_LINES);
+                let mut end = false;
+                while ends.len() < BLOCK_LINES && text.len() < BLOCK_BYTES {
+                    match reader.next_line(&mut buf, &stop) {
+                        Ok(true) => {
+                            let start = text.len();
+                            text.push_str(&buf);
+                            ends.push((start, text.len()));
+                        }
+                        Ok(false) => {
+                            end = true;
+                            break;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                let lines: Vec<Pre> = ends.into_iter().map(|(a, b)| pre(&text, a, b)).collect();
+                // a key file: nothing more of it is read
+                let key = lines.iter().any(|l| l.private_key);
+                if !lines.is_empty() && tx.send(Ok(Block { text, lines })).is_err() {
+                    return;
+                }
+                if end || key {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// Line `text[start..end]` taken apart.
+fn pre(text: &str, start: usize, end: usize) -> Pre {
+    let line = &text[start..end];
+    let raw = Span::of(text, line).unwrap_or_default();
+    if maillog::is_private_key_line(line) {
+        return Pre {
+            raw,
+            private_key: true,
+            parsed: None,
+        };
+    }
+    Pre {
+        raw,
+        private_key: false,
+        parsed: parse(text, line),
+    }
+}
+
+fn parse(text: &str, line: &str) -> Option<Parsed> {
+    let f = frame::frame(line)?;
+    let sp = |s: &str| Span::of(text, s);
+    let opt = |s: &Option<Cow<'_, str>>| match s {
+        Some(s) => sp(s).map(Some),
+        None => Some(None),
+    };
+    let (qid, shape) = if maillog::is_sendmail(&f.program) {
+        shapes::classify_message(&f.message)
+    } else {
+        (None, None)
+    };
+    // Every text must lie in the block; one that does not (a decoded
+    // journal field) leaves the line to the explaining thread.
+    let mut inside = true;
+    let shape = shape.map(|s| {
+        s.map(|x| {
+            sp(x).unwrap_or_else(|| {
+                inside = false;
+                Span::default()
+            })
+        })
+    });
+    let qid = match qid {
+        Some(q) => Some(sp(q)?),
+        None => None,
+    };
+    let parsed = Parsed {
+        time: opt(&f.time)?,
+        host: opt(&f.host)?,
+        program: sp(&f.program)?,
+        pid: f.pid,
+        message: sp(&f.message)?,
+        qid,
+        shape,
+    };
+    inside.then_some(parsed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Lines taken apart on the scanning thread explain exactly as lines
+    /// framed and classified where they are explained: every recorded
+    /// situation, plus journal JSON (broken too), bare messages, other
+    /// daemons and garbage.
+    #[test]
+    fn scanned_lines_explain_as_read_lines() {
+        use crate::core::maillog::Explainer;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/maillog");
+        let mut text = String::new();
+        let mut names: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        names.sort();
+        for p in names {
+            text.push_str(&std::fs::read_to_string(p).unwrap());
+        }
+        text.push_str(concat!(
+            r#"{"MESSAGE":"STARTTLS=server, relay=[127.0.0.9], version=TLSv1.3, verify=NO, cipher=X, bits=256/256","SYSLOG_IDENTIFIER":"sm-mta","SYSLOG_PID":"42","_HOSTNAME":"mx"}"#,
+            "\n{\"MESSAGE\": cut short\n",
+            "STARTTLS: CRLFile missing\n",
+            "Dec  4 00:00:00 kernel: usb 1-1: new device\n",
+            "\u{1}\u{2} binary \u{fffd}\n",
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mail.log");
+        std::fs::write(&p, &text).unwrap();
+        let mut one = Explainer::default();
+        let want: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| serde_json::to_string(&one.explain_line(i as u64 + 1, l)).unwrap())
+            .collect();
+        let mut two = Explainer::default();
+        let mut got = Vec::new();
+        let mut parsed = 0;
+        for block in scan(LogReader::open(Some(&p), false).unwrap()).unwrap() {
+            let block = block.unwrap();
+            let t = block.text.as_str();
+            for l in &block.lines {
+                let n = got.len() as u64 + 1;
+                let raw = l.raw.get(t);
+                let (f1, f2);
+                let ev = match &l.parsed {
+                    Some(pp) => {
+                        parsed += 1;
+                        f1 = pp.framed(t);
+                        two.feed_classified(n, raw, &f1, pp.qid(t), pp.shape(t))
+                    }
+                    None => {
+                        f2 = frame::frame(raw);
+                        two.feed(n, raw, f2.as_ref())
+                    }
+                };
+                got.push(serde_json::to_string(&two.explain(&ev)).unwrap());
+            }
+        }
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w);
+        }
+        assert!(
+            parsed + 2 >= got.len(),
+            "all but the JSON lines taken apart on the scanning thread"
+        );
+    }
 
     #[test]
     fn long_lines_are_cut_and_garbage_replaced() {

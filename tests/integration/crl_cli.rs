@@ -36,6 +36,14 @@ fn install_crl_is_what_sendmail_checks_clients_against() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("cert crl"));
     assert!(!d.join("certs/crl.pem").exists());
     run_ok(studio(&home).args(["cert", "revoke", "revoked.client.test"]));
+    // an install that fails (no such host) takes back the CRL it put
+    // there: none is left without its hash link
+    let o = run(studio(&home)
+        .args(["install", "nosuch.peer.test", "--to"])
+        .arg(&d)
+        .arg("--crl"));
+    assert_ne!(o.status.code(), Some(0), "{}", out_text(&o));
+    assert!(!d.join("certs/crl.pem").exists(), "{}", out_text(&o));
     let stdout = run_ok(
         studio(&home)
             .args(["install", "mx.peer.test", "--to"])

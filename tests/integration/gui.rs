@@ -129,6 +129,23 @@ fn mode(p: &Path) -> u32 {
     std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
+/// What the wizard installed in `dir` for `fqdn`: the modes sendmail
+/// accepts, and the CA path verifies the host certificate as sendmail will.
+fn assert_installed(dir: &Path, fqdn: &str) {
+    assert_eq!(mode(&dir.join(format!("{fqdn}.key"))), 0o600);
+    assert_eq!(mode(&dir.join(format!("{fqdn}.crt"))), 0o644);
+    assert_eq!(mode(&dir.join("CAcert.pem")), 0o644);
+    let out = run(openssl()
+        .args(["verify", "-CApath"])
+        .arg(dir.join("certs"))
+        .arg(dir.join(format!("{fqdn}.crt"))));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[test]
 fn wizard_creates_and_installs_in_five_clicks() {
     let dir = tempdir();
@@ -178,19 +195,7 @@ fn wizard_creates_and_installs_in_five_clicks() {
     });
     assert!(clicks <= 6, "{clicks} clicks");
 
-    assert_eq!(mode(&target.join("mx.example.org.key")), 0o600);
-    assert_eq!(mode(&target.join("mx.example.org.crt")), 0o644);
-    assert_eq!(mode(&target.join("CAcert.pem")), 0o644);
-    // The CA path verifies the host certificate, as sendmail will.
-    let out = run(openssl()
-        .args(["verify", "-CApath"])
-        .arg(target.join("certs"))
-        .arg(target.join("mx.example.org.crt")));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_installed(&target, "mx.example.org");
     // The same result as the command line: `cert list` sees the certificate.
     let listed = run_ok(studio(&home).args(["cert", "list"]));
     assert!(listed.contains("mx.example.org"), "{listed}");
@@ -1414,17 +1419,7 @@ fn walkthrough_on_a_short_host_name() {
     wait_for(&mut h, 30, "the installation", |a| {
         a.wizard.step == Step::Done
     });
-    let tls = Path::new("/etc/mail/tls");
-    assert_eq!(mode(&tls.join("mailhost.example.org.key")), 0o600);
-    let out = run(openssl()
-        .args(["verify", "-CApath"])
-        .arg(tls.join("certs"))
-        .arg(tls.join("mailhost.example.org.crt")));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_installed(Path::new("/etc/mail/tls"), "mailhost.example.org");
     println!("walk-through: {clicks} clicks and {keys} keystrokes from first start to an installed setup on a host named `mailhost`");
     assert!(clicks <= 5 && keys <= 13, "{clicks} clicks, {keys} keys");
 }

@@ -38,9 +38,9 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
     // holds no blank, so a blank before the first `: ` rules the first
     // form out without trying it.
     let blank = rest.bytes().position(|c| c == b' ');
-    let head = super::shapes::find_colon_blank(rest).unwrap_or(rest.len());
-    if blank.is_none_or(|b| b > head) {
-        if let Some((program, pid, msg)) = tag(rest) {
+    let colon = super::shapes::find_colon_blank(rest);
+    if blank.is_none_or(|b| b > colon.unwrap_or(rest.len())) {
+        if let Some((program, pid, msg)) = tag_at(rest, colon) {
             return Some(Framed {
                 time,
                 host: None,
@@ -74,7 +74,12 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
 
 /// `prog[pid]: msg` or `prog: msg`.
 fn tag(s: &str) -> Option<(&str, Option<u32>, &str)> {
-    let colon = super::shapes::find_colon_blank(s).or_else(|| s.strip_suffix(':').map(str::len))?;
+    tag_at(s, super::shapes::find_colon_blank(s))
+}
+
+/// `tag`, with the position of the first `: ` in `s` found already.
+fn tag_at(s: &str, colon: Option<usize>) -> Option<(&str, Option<u32>, &str)> {
+    let colon = colon.or_else(|| s.strip_suffix(':').map(str::len))?;
     let t = &s[..colon];
     let msg = s.get(colon + 2..).unwrap_or("");
     let (program, pid) = match t.strip_suffix(']').and_then(|x| x.split_once('[')) {

@@ -103,6 +103,17 @@ struct Session {
     client: Option<Tls>,
 }
 
+impl Session {
+    /// What the session has shown of one side's TLS (made on first use).
+    fn tls(&mut self, side: Side) -> &mut Tls {
+        let slot = match side {
+            Side::Server => &mut self.server,
+            Side::Client => &mut self.client,
+        };
+        slot.get_or_insert_with(Tls::default)
+    }
+}
+
 /// Sessions remembered at once (a session's lines come within seconds;
 /// older ones are forgotten first).
 const MAX_SESSIONS: usize = 16_384;
@@ -192,7 +203,7 @@ pub struct Event<'a> {
     pub raw: &'a str,
     pub framed: Option<&'a Framed<'a>>,
     pub qid: Option<&'a str>,
-    pub shape: Option<Shape<'a>>,
+    pub shape: Option<Shape<&'a str>>,
     pub session: Option<u64>,
     /// Whether the line came from sendmail (by its syslog tag).
     pub sendmail: bool,
@@ -250,17 +261,34 @@ impl Explainer {
         let Some(f) = framed else { return ev };
         ev.sendmail = is_sendmail(&f.program);
         if ev.sendmail {
-            let (qid, body) = shapes::split_qid(&f.message);
-            // A bounce names the original queue id and then its own:
-            // `QID: QID2: DSN: …`.
-            let body = if qid.is_some() {
-                shapes::split_qid(body).1
-            } else {
-                body
-            };
-            ev.qid = qid;
-            ev.shape = shapes::classify(body);
+            (ev.qid, ev.shape) = shapes::classify_message(&f.message);
             ev.session = self.track(f.host.as_deref().unwrap_or(""), f.pid, &ev);
+        }
+        ev
+    }
+
+    /// `feed` for a line taken apart already (`frame::frame`, then, for
+    /// sendmail's lines, `shapes::classify_message`; on another thread).
+    pub fn feed_classified<'a>(
+        &mut self,
+        n: u64,
+        raw: &'a str,
+        framed: &'a Framed<'a>,
+        qid: Option<&'a str>,
+        shape: Option<Shape<&'a str>>,
+    ) -> Event<'a> {
+        let mut ev = Event {
+            line: n,
+            raw,
+            framed: Some(framed),
+            qid: None,
+            shape: None,
+            session: None,
+            sendmail: is_sendmail(&framed.program),
+        };
+        if ev.sendmail {
+            (ev.qid, ev.shape) = (qid, shape);
+            ev.session = self.track(framed.host.as_deref().unwrap_or(""), framed.pid, &ev);
         }
         ev
     }
@@ -378,14 +406,9 @@ impl Explainer {
                 if *side == Side::Server && s.peer.is_empty() {
                     put(&mut s.peer, relay);
                 }
-                let slot = if *side == Side::Server {
-                    &mut s.server
-                } else {
-                    &mut s.client
-                };
                 // A new session line replaces what the side showed before
                 // (the certificate line comes after it).
-                let t = slot.get_or_insert_with(Tls::default);
+                let t = s.tls(*side);
                 put(&mut t.relay, relay);
                 put(&mut t.version, version);
                 put(&mut t.verify, verify);
@@ -401,12 +424,7 @@ impl Explainer {
                 issuer,
                 verifymsg,
             }) => {
-                let slot = if *side == Side::Server {
-                    &mut s.server
-                } else {
-                    &mut s.client
-                };
-                let t = slot.get_or_insert_with(Tls::default);
+                let t = s.tls(*side);
                 put(&mut t.subject, subject);
                 put(&mut t.issuer, issuer);
                 put(&mut t.verifymsg, verifymsg);
@@ -596,7 +614,7 @@ pub(crate) fn bits_of(bits: &str) -> Option<u32> {
 
 fn explain_shape(
     out: &mut Explained,
-    shape: &Shape<'_>,
+    shape: &Shape<&str>,
     session: Option<&Session>,
     access: Option<&(Database, Options)>,
 ) {

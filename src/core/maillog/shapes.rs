@@ -26,92 +26,229 @@ impl Side {
     }
 }
 
-/// One recognised message.
+/// One recognised message. `S` is its text: `&str`, slices of the
+/// message, or `Span`s of a block of lines (`Shape::map` turns one into the
+/// other, so lines can be recognised on another thread).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Shape<'a> {
+pub enum Shape<S> {
     /// `STARTTLS=S, relay=R, version=V, verify=X, cipher=C, bits=A/B`
     Session {
         side: Side,
-        relay: &'a str,
-        version: &'a str,
-        verify: &'a str,
-        cipher: &'a str,
-        bits: &'a str,
+        relay: S,
+        version: S,
+        verify: S,
+        cipher: S,
+        bits: S,
     },
     /// `STARTTLS=S, cert-subject=…, cert-issuer=…, verifymsg=…`
     Cert {
         side: Side,
-        subject: &'a str,
-        issuer: &'a str,
-        verifymsg: &'a str,
+        subject: S,
+        issuer: S,
+        verifymsg: S,
     },
     /// `STARTTLS=S: file F unsafe: REASON`
-    Unsafe { file: &'a str, reason: &'a str },
+    Unsafe { file: S, reason: S },
     /// `STARTTLS: CACertPath missing` (and the other files)
-    Missing { what: &'a str },
+    Missing { what: S },
     /// `STARTTLS=S, error: load verify locs P, F failed: N`
-    LoadVerifyLocs {
-        side: Side,
-        path: &'a str,
-        file: &'a str,
-    },
+    LoadVerifyLocs { side: Side, path: S, file: S },
     /// `STARTTLS=server, error: accept failed=…` / `STARTTLS=client, error: connect failed=…`
-    HandshakeFailed {
-        side: Side,
-        reason: &'a str,
-        relay: &'a str,
-    },
+    HandshakeFailed { side: Side, reason: S, relay: S },
     /// `STARTTLS=S, error: …` (an OpenSSL error queue line and the like)
-    TlsError { side: Option<Side>, text: &'a str },
+    TlsError { side: Option<Side>, text: S },
     /// `STARTTLS=S: error:0A000126:SSL routines::REASON:file:line:` —
     /// OpenSSL's error queue, detail of the line before.
-    OpensslDetail { reason: &'a str },
+    OpensslDetail { reason: S },
     /// `STARTTLS: X509 cert verify: depth=N DN, state=N, reason=R` (and
     /// `TLS cert verify:`): one step of certificate verification failed.
-    CertVerify {
-        depth: &'a str,
-        dn: &'a str,
-        reason: &'a str,
-    },
+    CertVerify { depth: S, dn: S, reason: S },
     /// `STARTTLS=S, init=N`
     Init { side: Side, ok: bool },
     /// `STARTTLS=S, Diffie-Hellman init, key=N bit (c)`
-    DhInit { side: Side, text: &'a str },
+    DhInit { side: Side, text: S },
     /// Other `STARTTLS…` lines sendmail writes when all is well or that
     /// only say what it is doing (`read error`, `SSL_shutdown`, …).
-    TlsOther { text: &'a str },
+    TlsOther { text: S },
     /// `ruleset=R, arg1=A, relay=X, reject=REPLY` (or `discard`, `quarantine`)
     Ruleset {
-        ruleset: &'a str,
-        arg1: &'a str,
-        relay: &'a str,
-        reject: &'a str,
+        ruleset: S,
+        arg1: S,
+        relay: S,
+        reject: S,
     },
     /// `to=<…>, …, relay=…, stat=…`
-    Delivery {
-        to: &'a str,
-        relay: &'a str,
-        mailer: &'a str,
-        stat: &'a str,
-    },
+    Delivery { to: S, relay: S, mailer: S, stat: S },
     /// `from=<…>, size=…, nrcpts=N, proto=P, daemon=D, relay=R`
     From {
-        from: &'a str,
-        relay: &'a str,
-        proto: &'a str,
-        nrcpts: &'a str,
+        from: S,
+        relay: S,
+        proto: S,
+        nrcpts: S,
     },
     /// `connect from R`
-    Connect { relay: &'a str },
+    Connect { relay: S },
     /// `R did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA`
-    DidNotIssue { relay: &'a str },
+    DidNotIssue { relay: S },
     /// `lost input channel from R to MTA after CMD`
-    LostInput { relay: &'a str, after: &'a str },
+    LostInput { relay: S, after: S },
     /// `starting daemon (8.17.1.9): SMTP`
-    Start { text: &'a str },
+    Start { text: S },
     /// Lines sendmail writes on every connection that concern neither TLS
     /// nor relaying (AUTH mechanisms, milters, tls_srv_features, …).
     Routine { what: &'static str },
+}
+
+/// A piece of a block of lines: offset and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: u32,
+    pub len: u32,
+}
+
+impl Span {
+    /// Where `part` lies in `block`, when it does (an empty text is the
+    /// empty span).
+    pub fn of(block: &str, part: &str) -> Option<Span> {
+        if part.is_empty() {
+            return Some(Span::default());
+        }
+        let base = block.as_ptr() as usize;
+        let at = (part.as_ptr() as usize).checked_sub(base)?;
+        (at + part.len() <= block.len()).then_some(Span {
+            start: u32::try_from(at).ok()?,
+            len: u32::try_from(part.len()).ok()?,
+        })
+    }
+
+    /// The text it stands for in `block`.
+    pub fn get(self, block: &str) -> &str {
+        let (a, n) = (self.start as usize, self.len as usize);
+        block.get(a..a + n).unwrap_or("")
+    }
+}
+
+impl<S: Copy> Shape<S> {
+    /// The same shape with each text `f` of it.
+    pub fn map<T>(&self, mut f: impl FnMut(S) -> T) -> Shape<T> {
+        use Shape::*;
+        match *self {
+            Session {
+                side,
+                relay,
+                version,
+                verify,
+                cipher,
+                bits,
+            } => Session {
+                side,
+                relay: f(relay),
+                version: f(version),
+                verify: f(verify),
+                cipher: f(cipher),
+                bits: f(bits),
+            },
+            Cert {
+                side,
+                subject,
+                issuer,
+                verifymsg,
+            } => Cert {
+                side,
+                subject: f(subject),
+                issuer: f(issuer),
+                verifymsg: f(verifymsg),
+            },
+            Unsafe { file, reason } => Unsafe {
+                file: f(file),
+                reason: f(reason),
+            },
+            Missing { what } => Missing { what: f(what) },
+            LoadVerifyLocs { side, path, file } => LoadVerifyLocs {
+                side,
+                path: f(path),
+                file: f(file),
+            },
+            HandshakeFailed {
+                side,
+                reason,
+                relay,
+            } => HandshakeFailed {
+                side,
+                reason: f(reason),
+                relay: f(relay),
+            },
+            TlsError { side, text } => TlsError {
+                side,
+                text: f(text),
+            },
+            OpensslDetail { reason } => OpensslDetail { reason: f(reason) },
+            CertVerify { depth, dn, reason } => CertVerify {
+                depth: f(depth),
+                dn: f(dn),
+                reason: f(reason),
+            },
+            Init { side, ok } => Init { side, ok },
+            DhInit { side, text } => DhInit {
+                side,
+                text: f(text),
+            },
+            TlsOther { text } => TlsOther { text: f(text) },
+            Ruleset {
+                ruleset,
+                arg1,
+                relay,
+                reject,
+            } => Ruleset {
+                ruleset: f(ruleset),
+                arg1: f(arg1),
+                relay: f(relay),
+                reject: f(reject),
+            },
+            Delivery {
+                to,
+                relay,
+                mailer,
+                stat,
+            } => Delivery {
+                to: f(to),
+                relay: f(relay),
+                mailer: f(mailer),
+                stat: f(stat),
+            },
+            From {
+                from,
+                relay,
+                proto,
+                nrcpts,
+            } => From {
+                from: f(from),
+                relay: f(relay),
+                proto: f(proto),
+                nrcpts: f(nrcpts),
+            },
+            Connect { relay } => Connect { relay: f(relay) },
+            DidNotIssue { relay } => DidNotIssue { relay: f(relay) },
+            LostInput { relay, after } => LostInput {
+                relay: f(relay),
+                after: f(after),
+            },
+            Start { text } => Start { text: f(text) },
+            Routine { what } => Routine { what },
+        }
+    }
+}
+
+/// A sendmail message taken apart: its queue id (a bounce's `QID: QID2:`
+/// gives the first) and what it is.
+pub fn classify_message(msg: &str) -> (Option<&str>, Option<Shape<&str>>) {
+    let (qid, body) = split_qid(msg);
+    let body = if qid.is_some() {
+        split_qid(body).1
+    } else {
+        body
+    };
+    (qid, classify(body))
 }
 
 /// `QID: ` (or `NOQUEUE: `) in front of a message, and the rest.
@@ -119,7 +256,9 @@ pub fn split_qid(msg: &str) -> (Option<&str>, &str) {
     if let Some(rest) = msg.strip_prefix("NOQUEUE: ") {
         return (None, rest);
     }
-    if let Some(i) = find_colon_blank(msg) {
+    // a queue id is at most 20 characters: no need to look further
+    let head = &msg.as_bytes()[..msg.len().min(22)];
+    if let Some(i) = head.windows(2).position(|w| w == b": ") {
         let q = &msg[..i];
         let b = q.as_bytes();
         let trailing_digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
@@ -231,7 +370,7 @@ fn side_of(s: &str) -> Option<(Side, &str)> {
 }
 
 /// Recognises a sendmail message (after its queue id).
-pub fn classify(msg: &str) -> Option<Shape<'_>> {
+pub fn classify(msg: &str) -> Option<Shape<&str>> {
     let m = msg;
     if m.starts_with("STARTTLS") {
         return Some(starttls(m));
@@ -346,7 +485,7 @@ pub fn classify(msg: &str) -> Option<Shape<'_>> {
     None
 }
 
-fn starttls(m: &str) -> Shape<'_> {
+fn starttls(m: &str) -> Shape<&str> {
     // STARTTLS: CACertPath missing
     if let Some(r) = m.strip_prefix("STARTTLS: ") {
         if let Some(v) = r
@@ -447,7 +586,7 @@ fn starttls(m: &str) -> Shape<'_> {
     Shape::TlsOther { text: m }
 }
 
-fn unsafe_line(r: &str) -> Option<Shape<'_>> {
+fn unsafe_line(r: &str) -> Option<Shape<&str>> {
     let f = r.strip_prefix("file ")?;
     let (file, reason) = f.split_once(" unsafe: ")?;
     Some(Shape::Unsafe { file, reason })
