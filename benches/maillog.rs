@@ -107,6 +107,7 @@ fn main() {
     };
     let (g, g_rss) = best(&[], true);
     let (s, s_rss) = best(&["--summary"], false);
+    let (p, p_rss) = best(&[], false);
     let (j, j_rss) = best(&["--json"], false);
     let mb = text.len() as f64 / 1e6;
     println!("log explain, {count} lines ({mb:.0} MB):");
@@ -115,7 +116,11 @@ fn main() {
         g.as_secs_f64(),
         g_rss
     );
-    for (name, t, rss) in [("--summary", s, s_rss), ("--json", j, j_rss)] {
+    for (name, t, rss) in [
+        ("--summary", s, s_rss),
+        ("(the plain view)", p, p_rss),
+        ("--json", j, j_rss),
+    ] {
         println!(
             "  log explain {name:<22} {:>8.3} s  {:>6} KiB  {:>10.0} lines/s  {:.2}× grep's speed",
             t.as_secs_f64(),
