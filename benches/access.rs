@@ -56,33 +56,12 @@ fn best<F: FnMut()>(runs: usize, mut f: F) -> Duration {
         .unwrap_or_default()
 }
 
-/// Runs `cmd` to its end; returns the wall time and the peak RSS (VmHWM,
-/// read from /proc while it runs), in KiB.
+#[path = "support/measure.rs"]
+mod measure;
+
 fn run_measured(cmd: &mut Command) -> (Duration, u64) {
-    let t = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(&status_file) {
-            if let Some(kb) = s
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            {
-                peak = peak.max(kb);
-            }
-        }
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    (t.elapsed(), peak)
+    let (t, peak, _) = measure::run_measured(cmd, Stdio::null());
+    (t, peak)
 }
 
 /// `access check` of a million entries (a large blocklist plus TLS

@@ -3,42 +3,22 @@
 //! whole process, against `grep -c STARTTLS` on the same file in the same
 //! run: lines per second, peak RSS, and the speed ratio (target ≥ 0.3× grep).
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-/// Runs `cmd` with its output into a file (GNU grep stops at the first
-/// match when its output is /dev/null), returning the wall time and the
-/// peak RSS (VmHWM) in KiB.
+#[path = "support/measure.rs"]
+mod measure;
+
+/// `cmd` measured with its output into a file; it must succeed (grep's
+/// exit status only says whether it matched).
 fn run_measured(cmd: &mut Command) -> (Duration, u64) {
     let sink = tempfile::tempfile().expect("temp file");
-    let t = Instant::now();
-    let mut child = cmd
-        .stdout(sink)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(&status_file) {
-            if let Some(kb) = s
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            {
-                peak = peak.max(kb);
-            }
-        }
-        if let Some(st) = child.try_wait().expect("wait") {
-            assert!(
-                st.success() || cmd.get_program() == "grep",
-                "{cmd:?} failed"
-            );
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    (t.elapsed(), peak)
+    let (t, peak, st) = measure::run_measured(cmd, sink.into());
+    assert!(
+        st.success() || cmd.get_program() == "grep",
+        "{cmd:?} failed"
+    );
+    (t, peak)
 }
 
 fn main() {
