@@ -571,26 +571,7 @@ fn renew_due_renews_only_what_is_due() {
     run_ok(studio(&home).args(["cert", "issue", "soon.example.org", "--days", "10"]));
     run_ok(studio(&home).args(["cert", "issue", "later.example.org", "--days", "365"]));
     let csr = t.path().join("p.csr");
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-            ])
-            .args([
-                "-subj",
-                "/CN=mta.partner.example",
-                "-keyout",
-                "/dev/null",
-                "-out",
-            ])
-            .arg(&csr),
-    );
+    openssl_ec_request(Path::new("/dev/null"), &csr, "/CN=mta.partner.example", &[]);
     run_ok(
         studio(&home)
             .args(["cert", "sign", "--days", "5"])

@@ -101,6 +101,15 @@ pub(crate) fn open_access(h: &mut Harness<'static, StudioApp>, file: &Path, secs
     wait_for(h, secs, "the access file", |a| a.access.is_some());
 }
 
+/// Partners: "Look at it" read the file and did not refuse it.
+fn wait_for_accepted_preview(h: &mut Harness<'static, StudioApp>) {
+    wait_for(h, 30, "the preview", |a| {
+        a.trust_preview
+            .as_ref()
+            .is_some_and(|p| p.refused.is_none())
+    });
+}
+
 /// Decisions' "Load": the peer's issuer and subject from `cert`.
 fn load_into_decisions(h: &mut Harness<'static, StudioApp>, cert: &Path) {
     type_into(
@@ -784,11 +793,7 @@ fn partners_trusts_a_ca_after_a_look_and_removes_it_after_asking() {
 
     type_into(&mut h, "CA certificate file", partner.to_str().unwrap());
     click(&mut h, "Look at it");
-    wait_for(&mut h, 30, "the preview", |a| {
-        a.trust_preview
-            .as_ref()
-            .is_some_and(|p| p.refused.is_none())
-    });
+    wait_for_accepted_preview(&mut h);
     click(&mut h, "Trust it");
     wait_for(&mut h, 30, "the trust", |a| {
         a.partners.as_ref().is_some_and(|p| p.cas.len() == 2)
@@ -1009,11 +1014,7 @@ fn partners_trusts_a_ca_from_a_p12_with_its_passphrase() {
     h.step();
     assert_eq!(h.state().partners_view.passphrase, "sesame");
     click(&mut h, "Look at it");
-    wait_for(&mut h, 30, "the preview", |a| {
-        a.trust_preview
-            .as_ref()
-            .is_some_and(|p| p.refused.is_none())
-    });
+    wait_for_accepted_preview(&mut h);
     click(&mut h, "Trust it");
     let listed = || {
         run_ok(
@@ -1087,11 +1088,7 @@ fn partner_onboarding_in_one_place() {
     type_into(&mut h, "CA certificate file", p.ca.to_str().unwrap());
     keys += p.ca.to_str().unwrap().len();
     press(&mut h, "Look at it");
-    wait_for(&mut h, 30, "the preview", |a| {
-        a.trust_preview
-            .as_ref()
-            .is_some_and(|t| t.refused.is_none())
-    });
+    wait_for_accepted_preview(&mut h);
     press(&mut h, "Trust it");
     wait_for(&mut h, 30, "the trust", |a| {
         a.partners.as_ref().is_some_and(|p| p.cas.len() == 2)
@@ -1139,27 +1136,11 @@ fn partner_onboarding_in_one_place() {
         .execute(starttls_studio::gui::commands::Command::StopServer);
     // a partner who keeps its key: its request, signed here
     let csr = dir.path().join("req.csr");
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-            ])
-            .arg(dir.path().join("req.key"))
-            .args([
-                "-subj",
-                "/CN=keeper.partner.example",
-                "-addext",
-                "subjectAltName=DNS:keeper.partner.example",
-                "-out",
-            ])
-            .arg(&csr),
+    openssl_ec_request(
+        &dir.path().join("req.key"),
+        &csr,
+        "/CN=keeper.partner.example",
+        &["-addext", "subjectAltName=DNS:keeper.partner.example"],
     );
     click(&mut h, "Partners");
     type_into(&mut h, "Its certificate", "");

@@ -28,7 +28,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::support::{openssl, require, run, run_ok, studio, tempdir, Peer};
+use crate::support::{
+    openssl, openssl_ec_ca, openssl_ec_request, openssl_sign, require, run, run_ok, studio,
+    tempdir, Peer,
+};
 
 // ------------------------------------------------------------------ helpers
 
@@ -406,50 +409,23 @@ fn client_certificate_verifies_through_capath() {
     // a client certificate with the same name from a foreign CA
     let f = tmp.path().join("foreign");
     fs::create_dir(&f).unwrap();
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "30",
-            ])
-            .args(["-subj", "/CN=Foreign Test CA", "-keyout"])
-            .arg(f.join("ca.key"))
-            .arg("-out")
-            .arg(f.join("ca.crt")),
+    openssl_ec_ca(
+        &f.join("ca.key"),
+        &f.join("ca.crt"),
+        "/CN=Foreign Test CA",
+        &[],
     );
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-            ])
-            .args(["-subj", "/CN=client.example.net", "-keyout"])
-            .arg(f.join("client.key"))
-            .arg("-out")
-            .arg(f.join("client.csr")),
+    openssl_ec_request(
+        &f.join("client.key"),
+        &f.join("client.csr"),
+        "/CN=client.example.net",
+        &[],
     );
-    run_ok(
-        openssl()
-            .args(["x509", "-req", "-days", "30", "-set_serial", "4242", "-in"])
-            .arg(f.join("client.csr"))
-            .arg("-CA")
-            .arg(f.join("ca.crt"))
-            .arg("-CAkey")
-            .arg(f.join("ca.key"))
-            .arg("-out")
-            .arg(f.join("client.crt")),
+    openssl_sign(
+        &f.join("client.csr"),
+        (&f.join("ca.crt"), &f.join("ca.key")),
+        &f.join("client.crt"),
+        ["-set_serial", "4242"],
     );
 
     let peer = Peer::start(&tmp.path().join("peer"), &installed_peer_args(&d));

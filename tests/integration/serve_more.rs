@@ -383,47 +383,22 @@ fn foreign_client_certificate_fails_verification_and_relaying_like_sendmail() {
     // A CA of our own, not the studio's, with a DN that needs +XX encoding.
     let f = home.join("foreign");
     fs::create_dir(&f).unwrap();
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "30",
-                "-subj",
-                "/C=DE/O=Foreign Org/CN=Foreign Test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-                "-keyout",
-            ])
-            .arg(f.join("ca.key"))
-            .arg("-out")
-            .arg(f.join("ca.crt")),
+    openssl_ec_ca(
+        &f.join("ca.key"),
+        &f.join("ca.crt"),
+        "/C=DE/O=Foreign Org/CN=Foreign Test CA",
+        &[
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
     );
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=client.foreign.test",
-                "-keyout",
-            ])
-            .arg(f.join("client.key"))
-            .arg("-out")
-            .arg(f.join("client.csr")),
+    openssl_ec_request(
+        &f.join("client.key"),
+        &f.join("client.csr"),
+        "/CN=client.foreign.test",
+        &[],
     );
     fs::write(
         f.join("client.ext"),
@@ -431,19 +406,16 @@ fn foreign_client_certificate_fails_verification_and_relaying_like_sendmail() {
          extendedKeyUsage=clientAuth,serverAuth\nsubjectAltName=DNS:client.foreign.test\n",
     )
     .unwrap();
-    run_ok(
-        openssl()
-            .args(["x509", "-req", "-days", "30", "-sha256", "-in"])
-            .arg(f.join("client.csr"))
-            .arg("-CA")
-            .arg(f.join("ca.crt"))
-            .arg("-CAkey")
-            .arg(f.join("ca.key"))
-            .arg("-CAcreateserial")
-            .arg("-extfile")
-            .arg(f.join("client.ext"))
-            .arg("-out")
-            .arg(f.join("client.crt")),
+    openssl_sign(
+        &f.join("client.csr"),
+        (&f.join("ca.crt"), &f.join("ca.key")),
+        &f.join("client.crt"),
+        [
+            "-sha256".as_ref(),
+            "-CAcreateserial".as_ref(),
+            "-extfile".as_ref(),
+            f.join("client.ext").as_os_str(),
+        ],
     );
     let (crt, key) = (f.join("client.crt"), f.join("client.key"));
     let access = home.join("access");

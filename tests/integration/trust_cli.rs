@@ -13,7 +13,10 @@ use std::process::Command;
 
 use crate::sendmail_peer::{installed_peer_args, log_field, out_text, studio_setup};
 use crate::support::pki::{partner, Partner};
-use crate::support::{links, openssl, openssl_links, require, run, run_ok, studio, tempdir, Peer};
+use crate::support::{
+    links, openssl, openssl_ec_ca, openssl_ec_request, openssl_links, openssl_sign, require, run,
+    run_ok, studio, tempdir, Peer,
+};
 
 /// `verify=` from sendmail's log for one session with this client
 /// certificate, and the RCPT reply for a remote recipient.
@@ -350,23 +353,11 @@ fn cert_sign_lets_a_partner_keep_its_key() {
     let pk = tmp.path().join("partner");
     fs::create_dir_all(&pk).unwrap();
     let csr = pk.join("mta.csr");
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-            ])
-            .args(["-subj", "/O=Partner Ltd/CN=mta.partner.example"])
-            .args(["-addext", "subjectAltName=DNS:mta.partner.example"])
-            .arg("-keyout")
-            .arg(pk.join("mta.key"))
-            .arg("-out")
-            .arg(&csr),
+    openssl_ec_request(
+        &pk.join("mta.key"),
+        &csr,
+        "/O=Partner Ltd/CN=mta.partner.example",
+        &["-addext", "subjectAltName=DNS:mta.partner.example"],
     );
     let signed = run(studio(&home).args(["cert", "sign"]).arg(&csr));
     assert!(signed.status.success(), "{}", out_text(&signed));
@@ -391,26 +382,7 @@ fn cert_sign_lets_a_partner_keep_its_key() {
     let hosts_before = fs::read_dir(home.join("hosts")).unwrap().count();
     // A wildcard, and a request changed after it was signed.
     let wild = pk.join("wild.csr");
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-            ])
-            .args([
-                "-subj",
-                "/CN=*.partner.example",
-                "-keyout",
-                "/dev/null",
-                "-out",
-            ])
-            .arg(&wild),
-    );
+    openssl_ec_request(Path::new("/dev/null"), &wild, "/CN=*.partner.example", &[]);
     let mut der =
         crate::support::run_ok_bytes(openssl().args(["req", "-outform", "DER", "-in"]).arg(&csr));
     let n = der.len();
@@ -471,63 +443,26 @@ fn install_with_a_certificate_from_elsewhere_sends_its_chain() {
         fs::write(f(name), text).unwrap();
         f(name)
     };
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "30",
-            ])
-            .args([
-                "-subj",
-                "/CN=Public Root",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-keyout",
-            ])
-            .arg(f("root.key"))
-            .arg("-out")
-            .arg(f("root.pem")),
+    openssl_ec_ca(
+        &f("root.key"),
+        &f("root.pem"),
+        "/CN=Public Root",
+        &["-addext", "basicConstraints=critical,CA:TRUE"],
     );
     let sign = |csr: &str, ca: &str, extfile: &Path, out: &str| {
-        run_ok(
-            openssl()
-                .args(["x509", "-req", "-days", "30", "-in"])
-                .arg(f(csr))
-                .arg("-CA")
-                .arg(f(&format!("{ca}.pem")))
-                .arg("-CAkey")
-                .arg(f(&format!("{ca}.key")))
-                .arg("-extfile")
-                .arg(extfile)
-                .arg("-out")
-                .arg(f(out)),
+        openssl_sign(
+            &f(csr),
+            (&f(&format!("{ca}.pem")), &f(&format!("{ca}.key"))),
+            &f(out),
+            ["-extfile".as_ref(), extfile.as_os_str()],
         );
     };
     let req = |subj: &str, name: &str| {
-        run_ok(
-            openssl()
-                .args([
-                    "req",
-                    "-new",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-subj",
-                    subj,
-                    "-keyout",
-                ])
-                .arg(f(&format!("{name}.key")))
-                .arg("-out")
-                .arg(f(&format!("{name}.csr"))),
+        openssl_ec_request(
+            &f(&format!("{name}.key")),
+            &f(&format!("{name}.csr")),
+            subj,
+            &[],
         );
     };
     req("/CN=Public Intermediate", "int");

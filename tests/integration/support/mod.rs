@@ -10,7 +10,7 @@ mod sandbox;
 mod serve;
 
 pub(crate) use peer::Peer;
-pub use pki::Pki;
+pub use pki::{openssl_ec_ca, openssl_ec_request, openssl_sign, Pki};
 pub(crate) use sandbox::DebianSandbox;
 pub(crate) use serve::Serve;
 

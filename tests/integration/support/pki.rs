@@ -2,6 +2,7 @@
 //! the real binary (`ca init`, `cert issue`), never pasted in.
 
 use super::{openssl, run_ok, studio};
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -76,45 +77,17 @@ pub struct Partner {
 pub fn partner(dir: &Path, tag: &str, cn: &str, client: &str) -> Partner {
     fs::create_dir_all(dir).unwrap();
     let p = |n: &str| dir.join(format!("{tag}-{n}"));
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "30",
-            ])
-            .args([
-                "-subj",
-                &format!("/O=Partner/CN={cn}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-keyout",
-            ])
-            .arg(p("ca.key"))
-            .arg("-out")
-            .arg(p("ca.pem")),
+    openssl_ec_ca(
+        &p("ca.key"),
+        &p("ca.pem"),
+        &format!("/O=Partner/CN={cn}"),
+        &["-addext", "basicConstraints=critical,CA:TRUE"],
     );
-    run_ok(
-        openssl()
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-            ])
-            .args(["-subj", &format!("/CN={client}"), "-keyout"])
-            .arg(p("client.key"))
-            .arg("-out")
-            .arg(p("client.csr")),
+    openssl_ec_request(
+        &p("client.key"),
+        &p("client.csr"),
+        &format!("/CN={client}"),
+        &[],
     );
     // With an authority key identifier, as CAs write them: OpenSSL picks
     // the right one of two same-subject CAs by it (without, it tries only
@@ -124,22 +97,82 @@ pub fn partner(dir: &Path, tag: &str, cn: &str, client: &str) -> Partner {
         "authorityKeyIdentifier=keyid\nbasicConstraints=CA:FALSE\n",
     )
     .unwrap();
-    run_ok(
-        openssl()
-            .args(["x509", "-req", "-days", "30", "-extfile"])
-            .arg(p("ext"))
-            .arg("-in")
-            .arg(p("client.csr"))
-            .arg("-CA")
-            .arg(p("ca.pem"))
-            .arg("-CAkey")
-            .arg(p("ca.key"))
-            .arg("-out")
-            .arg(p("client.pem")),
+    openssl_sign(
+        &p("client.csr"),
+        (&p("ca.pem"), &p("ca.key")),
+        &p("client.pem"),
+        ["-extfile".as_ref(), p("ext").as_os_str()],
     );
     Partner {
         ca: p("ca.pem"),
         cert: p("client.pem"),
         key: p("client.key"),
     }
+}
+
+/// openssl makes a CA of its own (not ours): a new unencrypted P-256 key
+/// at `key` and its self-signed certificate at `crt` for `subj`, valid 30
+/// days; `extra` adds `openssl req` options (`-addext …`).
+pub fn openssl_ec_ca(key: &Path, crt: &Path, subj: &str, extra: &[&str]) {
+    run_ok(
+        openssl()
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "30", "-subj", subj])
+            .args(extra)
+            .arg("-keyout")
+            .arg(key)
+            .arg("-out")
+            .arg(crt),
+    );
+}
+
+/// openssl makes a request: a new unencrypted P-256 key at `key` (or
+/// /dev/null) and the request for `subj` at `csr`; `extra` adds `openssl
+/// req` options (`-addext subjectAltName=…`).
+pub fn openssl_ec_request(key: &Path, csr: &Path, subj: &str, extra: &[&str]) {
+    run_ok(
+        openssl()
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-subj", subj])
+            .args(extra)
+            .arg("-keyout")
+            .arg(key)
+            .arg("-out")
+            .arg(csr),
+    );
+}
+
+/// openssl's CA (`ca`: certificate and key) signs `csr` into `out`, valid
+/// 30 days; `extra` adds `openssl x509` options (`-extfile F`, a serial).
+pub fn openssl_sign<I, S>(csr: &Path, ca: (&Path, &Path), out: &Path, extra: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run_ok(
+        openssl()
+            .args(["x509", "-req", "-days", "30", "-in"])
+            .arg(csr)
+            .arg("-CA")
+            .arg(ca.0)
+            .arg("-CAkey")
+            .arg(ca.1)
+            .args(extra)
+            .arg("-out")
+            .arg(out),
+    );
 }
