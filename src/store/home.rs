@@ -509,30 +509,14 @@ impl Home {
                 ));
             }
             let key_pem = read_home_key(&old.key_path, 0o600)?;
-            let key = pki::read_key(&key_pem)?;
-            let names: Vec<String> = std::iter::once(old.fqdn.clone())
-                .chain(other_names(&old))
-                .collect();
-            let issued = ca.sign_host_key(&names, key, days, OffsetDateTime::now_utc())?;
+            let issued = sign_again(&ca, &old, &key_pem, days)?;
             self.archive(&old)?;
             fsutil::write_atomic(&old.cert_path, issued.cert_pem.as_bytes(), 0o644)?;
-            let info = CertInfo::from_der(&issued.cert_der)
-                .map_err(|w| Error::Pki(pki::PkiError::Sign(w)))?;
-            let mut notes = issued.notes;
-            notes.push(format!(
-                "the key was kept (a DANE 3 1 1 record stays true); the previous certificate (serial {}) is kept in {}",
-                old.info.serial,
-                self.archive_dir().display()
-            ));
-            return Ok(IssueReport {
-                entry: HostEntry {
-                    fqdn: old.fqdn,
-                    cert_path: old.cert_path,
-                    key_path: old.key_path,
-                    info,
-                },
-                notes,
-            });
+            return self.renewed(
+                old,
+                issued,
+                "the key was kept (a DANE 3 1 1 record stays true); the previous certificate",
+            );
         }
         let kind = kind.unwrap_or_else(|| key_kind_of(&old.info));
         let extra = other_names(&old);
@@ -611,12 +595,8 @@ impl Home {
             ));
         }
         let key_pem = read_home_key(&path, 0o600)?;
-        let key = pki::read_key(&key_pem)?;
         let ca = self.load_ca()?;
-        let names: Vec<String> = std::iter::once(old.fqdn.clone())
-            .chain(other_names(&old))
-            .collect();
-        let issued = ca.sign_host_key(&names, key, days, OffsetDateTime::now_utc())?;
+        let issued = sign_again(&ca, &old, &key_pem, days)?;
         self.archive(&old)?;
         let k = fsutil::stage(&old.key_path, key_pem.as_bytes(), 0o600)?;
         let c = match fsutil::stage(&old.cert_path, issued.cert_pem.as_bytes(), 0o644) {
@@ -628,21 +608,31 @@ impl Home {
         };
         fsutil::commit_together(vec![k, c], &old.fqdn)?;
         let _ = fs::remove_file(&path);
+        self.renewed(
+            old,
+            issued,
+            "switched to the key `dane rollover` made; the previous pair",
+        )
+    }
+
+    /// The report of a renewal of `old` (now archived) as `issued`: its
+    /// notes end with `what` happened and where the previous one is kept.
+    fn renewed(
+        &self,
+        old: HostEntry,
+        issued: pki::Issued,
+        what: &str,
+    ) -> Result<IssueReport, Error> {
         let info =
             CertInfo::from_der(&issued.cert_der).map_err(|w| Error::Pki(pki::PkiError::Sign(w)))?;
         let mut notes = issued.notes;
         notes.push(format!(
-            "switched to the key `dane rollover` made; the previous pair (serial {}) is kept in {}",
+            "{what} (serial {}) is kept in {}",
             old.info.serial,
             self.archive_dir().display()
         ));
         Ok(IssueReport {
-            entry: HostEntry {
-                fqdn: old.fqdn,
-                cert_path: old.cert_path,
-                key_path: old.key_path,
-                info,
-            },
+            entry: HostEntry { info, ..old },
             notes,
         })
     }
@@ -819,6 +809,21 @@ fn key_kind_of(info: &CertInfo) -> KeyKind {
 
 /// A host certificate's names besides its FQDN, as `--san` takes them (a
 /// renewal keeps them).
+/// `old`'s names (the FQDN first) signed again by `ca` with the key in
+/// `key_pem`, for `days`.
+fn sign_again(
+    ca: &SigningCa,
+    old: &HostEntry,
+    key_pem: &str,
+    days: u32,
+) -> Result<pki::Issued, Error> {
+    let key = pki::read_key(key_pem)?;
+    let names: Vec<String> = std::iter::once(old.fqdn.clone())
+        .chain(other_names(old))
+        .collect();
+    Ok(ca.sign_host_key(&names, key, days, OffsetDateTime::now_utc())?)
+}
+
 fn other_names(e: &HostEntry) -> Vec<String> {
     e.info
         .sans
