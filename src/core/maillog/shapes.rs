@@ -257,8 +257,7 @@ pub fn split_qid(msg: &str) -> (Option<&str>, &str) {
         return (None, rest);
     }
     // a queue id is at most 20 characters: no need to look further
-    let head = &msg.as_bytes()[..msg.len().min(22)];
-    if let Some(i) = head.windows(2).position(|w| w == b": ") {
+    if let Some(i) = colon_blank(&msg.as_bytes()[..msg.len().min(22)]) {
         let q = &msg[..i];
         let b = q.as_bytes();
         let trailing_digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
@@ -324,7 +323,11 @@ fn comma_blank(s: &str) -> Option<usize> {
 /// in, where setting up `str::find`'s searcher or a vector memchr costs
 /// more than the scan.
 pub fn find_colon_blank(s: &str) -> Option<usize> {
-    s.as_bytes().windows(2).position(|w| w == b": ")
+    colon_blank(s.as_bytes())
+}
+
+fn colon_blank(b: &[u8]) -> Option<usize> {
+    b.windows(2).position(|w| w == b": ")
 }
 
 /// When `s` starts with `name=` (a name: 1 to 24 of `[A-Za-z0-9_-]`), the
