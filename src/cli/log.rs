@@ -2,6 +2,7 @@
 //! to do — or summed up per peer.
 
 use super::{refused, Error};
+use crate::core::maillog::shapes::Shape;
 use crate::core::maillog::summary::{self, Summary};
 use crate::core::maillog::{frame, Event, Explained, Explainer, Severity};
 use crate::core::policy::Options;
@@ -160,8 +161,12 @@ impl<W: Write> Out<W> {
     /// One line fed to the explainer: summed up, or written as asked.
     fn line(&mut self, a: &ExplainArgs, ex: &Explainer, ev: &Event<'_>) -> Result<(), Error> {
         if a.summary {
-            let e = summary::needs_explaining(ev).then(|| ex.explain_brief(ev));
-            self.sum.add(ev, e.as_ref(), ex.peer_of(ev.session));
+            self.sum.add_event(ex, ev);
+            return Ok(());
+        }
+        if !a.json && !a.all && ev.shape.as_ref().is_some_and(Shape::is_routine) {
+            // counted, not shown: not worth explaining
+            self.routine += 1;
             return Ok(());
         }
         let e = ex.explain(ev);
@@ -171,12 +176,6 @@ impl<W: Write> Out<W> {
         } else {
             if !e.known {
                 self.unknown += 1;
-            } else if !a.all
-                && matches!(e.kind, Some("routine" | "connect" | "daemon" | "dh-init"))
-                && e.cause.is_none()
-            {
-                self.routine += 1;
-                return Ok(());
             }
             plain(&mut self.out, &e)?;
         }

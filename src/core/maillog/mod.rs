@@ -71,6 +71,22 @@ pub struct Explained {
     pub decision: Option<Replay>,
     /// The input line (at most 4096 bytes of it).
     pub text: String,
+    /// Whether the texts are written: false in `explain_brief`, whose
+    /// caller wants only the line's kind, severity and cause id.
+    #[serde(skip)]
+    texts: bool,
+}
+
+/// `format!` when the explanation wants its texts; an empty string in
+/// `explain_brief`, where no text is read (nothing is decided on a text).
+macro_rules! text {
+    ($out:expr, $($arg:tt)*) => {
+        if $out.texts {
+            format!($($arg)*)
+        } else {
+            String::new()
+        }
+    };
 }
 
 /// The policy evaluator's answer for a logged refusal.
@@ -471,8 +487,11 @@ impl Explainer {
         self.explain_as(ev, true)
     }
 
-    /// `explain` without the copies of the line and its framing (`text`
-    /// empty; `time`, `host`, `program` null): what a summary needs.
+    /// What a summary needs of a line, cheaply: its kind, severity, cause
+    /// id, doctor's finding, peer, side, ruleset and reply — the same as
+    /// `explain` gives — but none of the texts (`summary`, `cause`, `fix`
+    /// null; no macros, no replay; `text` empty; `time`, `host`, `program`
+    /// null).
     pub fn explain_brief(&self, ev: &Event<'_>) -> Explained {
         self.explain_as(ev, false)
     }
@@ -519,6 +538,7 @@ impl Explainer {
             reply: None,
             decision: None,
             text,
+            texts: full,
         };
         let session = self.session_of(ev.session);
         if let Some(s) = session {
@@ -539,7 +559,9 @@ impl Explainer {
             return out;
         };
         out.known = true;
-        explain_shape(&mut out, shape, session, self.access.as_ref());
+        // the replay is a text too (the evaluator's trace)
+        let access = self.access.as_ref().filter(|_| full);
+        explain_shape(&mut out, shape, session, access);
         out
     }
 }
@@ -547,17 +569,24 @@ impl Explainer {
 fn set(out: &mut Explained, kind: &'static str, severity: Severity, summary: String) {
     out.kind = Some(kind);
     out.severity = severity;
-    out.summary = Some(summary);
+    if out.texts {
+        out.summary = Some(summary);
+    }
 }
 
 fn why(out: &mut Explained, id: &'static str, cause: impl Into<String>, fix: impl Into<String>) {
     out.cause_id = Some(id);
-    out.cause = Some(cause.into());
-    let fix = fix.into();
-    out.fix = (!fix.is_empty()).then_some(fix);
+    if out.texts {
+        out.cause = Some(cause.into());
+        let fix = fix.into();
+        out.fix = (!fix.is_empty()).then_some(fix);
+    }
 }
 
 fn tls_macros(out: &mut Explained, t: &Tls) {
+    if !out.texts {
+        return;
+    }
     let mut put = |k: &'static str, v: &str| {
         if !v.is_empty() {
             out.macros.insert(k, v.to_string());
@@ -581,7 +610,7 @@ fn cn_of(dn: &str) -> &str {
 }
 
 fn relay_macros(out: &mut Explained, side: Side, relay: &str) {
-    if relay.is_empty() {
+    if relay.is_empty() || !out.texts {
         return;
     }
     let (name, addr) = relay_parts(relay);
@@ -667,7 +696,7 @@ fn explain_shape(
                     out,
                     "tls-cert",
                     Severity::Info,
-                    format!("the {peer} presented no certificate"),
+                    text!(out, "the {peer} presented no certificate"),
                 );
                 // The session line before gave the cause already (verify=NO).
                 if side == Side::Server && verify.is_empty() {
@@ -678,18 +707,21 @@ fn explain_shape(
                     out,
                     "tls-cert",
                     Severity::Info,
-                    format!("the {peer}'s certificate {subject} (issuer {issuer}) verified"),
+                    text!(
+                        out,
+                        "the {peer}'s certificate {subject} (issuer {issuer}) verified"
+                    ),
                 );
             } else {
                 let t = causes::verify_failure(verifymsg, peer);
-                set(out, "tls-cert", Severity::Warning, format!("the {peer}'s certificate {subject} (issuer {issuer}) did not verify: {verifymsg}"));
+                set(out, "tls-cert", Severity::Warning, text!(out, "the {peer}'s certificate {subject} (issuer {issuer}) did not verify: {verifymsg}"));
                 let consequence = if side == Side::Server {
                     " With verify=FAIL no CERTISSUER/CERTSUBJECT entry lets it relay and TLS_Clt VERIFY requirements refuse it; the session itself goes on encrypted."
                 } else {
                     " Mail to it still goes out encrypted, unless a TLS_Srv:/TLS_Rcpt: entry requires VERIFY."
                 };
                 out.doctor = doctor_id(t.id);
-                why(out, t.id, format!("{}{consequence}", t.why), t.fix);
+                why(out, t.id, text!(out, "{}{consequence}", t.why), t.fix);
             }
         }
         Shape::Unsafe { file, reason } => {
@@ -698,7 +730,10 @@ fn explain_shape(
                 out,
                 "file-unsafe",
                 Severity::Error,
-                format!("sendmail refused to use {file} ({reason}): no STARTTLS"),
+                text!(
+                    out,
+                    "sendmail refused to use {file} ({reason}): no STARTTLS"
+                ),
             );
             out.doctor = doctor_id(t.id);
             why(out, t.id, t.why, t.fix);
@@ -710,13 +745,13 @@ fn explain_shape(
                 out,
                 "load-verify-locs",
                 Severity::Error,
-                format!("OpenSSL could not load the CAs from {file} / {path}"),
+                text!(out, "OpenSSL could not load the CAs from {file} / {path}"),
             );
             out.doctor = Some("ca-file-not-ca");
             why(
                 out,
                 "ca-file-unloadable",
-                format!("The CA file (confCACERT = {file}) holds no certificate OpenSSL can read — empty, a key, DER instead of PEM, or missing — or the CA directory (confCACERT_PATH = {path}) cannot be read. The OpenSSL error lines that follow say which; sendmail then offers no STARTTLS."),
+                text!(out, "The CA file (confCACERT = {file}) holds no certificate OpenSSL can read — empty, a key, DER instead of PEM, or missing — or the CA directory (confCACERT_PATH = {path}) cannot be read. The OpenSSL error lines that follow say which; sendmail then offers no STARTTLS."),
                 "point confCACERT at the PEM CA certificate (`starttls-studio install` writes DIR/CAcert.pem; `starttls-studio show FILE` says what a file holds); `starttls-studio doctor` checks both",
             );
         }
@@ -735,7 +770,9 @@ fn explain_shape(
                 out.peer = Some(relay.to_string());
                 relay_macros(out, side, relay);
             }
-            out.macros.insert("verify", "SOFTWARE".into());
+            if out.texts {
+                out.macros.insert("verify", "SOFTWARE".into());
+            }
             handshake_failed(out, side, reason, relay);
         }
         Shape::TlsError { side, text } => {
@@ -747,22 +784,24 @@ fn explain_shape(
                 out,
                 "openssl-detail",
                 Severity::Warning,
-                format!("OpenSSL's reason for the line before: {reason}"),
+                text!(out, "OpenSSL's reason for the line before: {reason}"),
             );
-            out.cause = Some(format!("OpenSSL's error queue, logged by sendmail right after the error it belongs to (the line before in this process): {reason}."));
+            if out.texts {
+                out.cause = Some(format!("OpenSSL's error queue, logged by sendmail right after the error it belongs to (the line before in this process): {reason}."));
+            }
         }
         Shape::CertVerify { depth, dn, reason } => {
             let t = causes::verify_failure(reason, "peer");
             let which = if depth == "0" {
                 "the certificate".to_string()
             } else {
-                format!("the CA certificate {depth} step(s) up the chain")
+                text!(out, "the CA certificate {depth} step(s) up the chain")
             };
             set(
                 out,
                 "cert-verify",
                 Severity::Warning,
-                format!("verifying {which} {dn}: {reason}"),
+                text!(out, "verifying {which} {dn}: {reason}"),
             );
             out.doctor = doctor_id(t.id);
             why(out, t.id, t.why, t.fix);
@@ -774,14 +813,15 @@ fn explain_shape(
                     out,
                     "tls-init",
                     Severity::Info,
-                    format!("TLS set up for the {} side", side.as_str()),
+                    text!(out, "TLS set up for the {} side", side.as_str()),
                 );
             } else {
                 set(
                     out,
                     "tls-init",
                     Severity::Error,
-                    format!(
+                    text!(
+                        out,
                         "TLS could not be set up for the {} side: no STARTTLS",
                         side.as_str()
                     ),
@@ -791,10 +831,10 @@ fn explain_shape(
         }
         Shape::DhInit { side, text } => {
             out.side = Some(side);
-            set(out, "dh-init", Severity::Info, format!("TLS: {text}"));
+            set(out, "dh-init", Severity::Info, text!(out, "TLS: {text}"));
         }
         Shape::TlsOther { text } => {
-            set(out, "tls-other", Severity::Info, format!("TLS: {text}"));
+            set(out, "tls-other", Severity::Info, text!(out, "TLS: {text}"));
         }
         Shape::Ruleset {
             ruleset,
@@ -820,7 +860,7 @@ fn explain_shape(
                 "ESMTP" | "SMTP" | "ESMTPA" => "without TLS",
                 _ => "",
             };
-            set(out, "message-from", Severity::Info, format!("message from {from} received from {relay} {over} ({nrcpts} recipient(s) accepted, protocol {proto})").replace("  ", " "));
+            set(out, "message-from", Severity::Info, text!(out, "message from {from} received from {relay} {over} ({nrcpts} recipient(s) accepted, protocol {proto})").replace("  ", " "));
         }
         Shape::Connect { relay } => {
             out.peer = Some(relay.to_string());
@@ -828,12 +868,12 @@ fn explain_shape(
                 out,
                 "connect",
                 Severity::Info,
-                format!("connection from {relay}"),
+                text!(out, "connection from {relay}"),
             );
         }
         Shape::DidNotIssue { relay } => {
             out.peer = Some(relay.to_string());
-            set(out, "no-mail", Severity::Info, format!("{relay} connected and left without sending mail (a probe, a monitoring check, or a client that gave up)"));
+            set(out, "no-mail", Severity::Info, text!(out, "{relay} connected and left without sending mail (a probe, a monitoring check, or a client that gave up)"));
         }
         Shape::LostInput { relay, after } => {
             out.peer = Some(relay.to_string());
@@ -841,13 +881,18 @@ fn explain_shape(
                 out,
                 "lost-input",
                 Severity::Warning,
-                format!("{relay} dropped the connection after {after}"),
+                text!(out, "{relay} dropped the connection after {after}"),
             );
             if after.eq_ignore_ascii_case("STARTTLS") {
                 why(out, "client-gave-up-tls", "The client asked for STARTTLS and then left: it did not accept the TLS offer — most often it does not trust our certificate or has no protocol or cipher in common.", "`starttls-studio probe THIS-HOST:25` shows what clients see; check the certificate's name and chain");
             }
         }
-        Shape::Start { text } => set(out, "daemon", Severity::Info, format!("sendmail: {text}")),
+        Shape::Start { text } => set(
+            out,
+            "daemon",
+            Severity::Info,
+            text!(out, "sendmail: {text}"),
+        ),
         Shape::Routine { what } => set(out, "routine", Severity::Info, what.to_string()),
     }
 }
@@ -886,8 +931,8 @@ fn session_line(
     bits: &str,
 ) {
     let what = match side {
-        Side::Server => format!("TLS with client {relay}"),
-        Side::Client => format!("TLS to server {relay}"),
+        Side::Server => text!(out, "TLS with client {relay}"),
+        Side::Client => text!(out, "TLS to server {relay}"),
     };
     let v = Verify::parse(verify);
     let meaning = v.map_or("an unknown value", Verify::meaning);
@@ -899,7 +944,8 @@ fn session_line(
         out,
         "tls-session",
         severity,
-        format!(
+        text!(
+            out,
             "{what}: {version}, {cipher}, {} bits; verify={verify} ({meaning})",
             bits.split('/').next().unwrap_or(bits)
         ),
@@ -910,7 +956,7 @@ fn session_line(
         (Side::Server, "NOT") => why(out, "no-cert-requested", "This server did not ask for a client certificate: TLSSrvOptions holds `V` (Debian's starttls.m4 sets define(`confTLS_SRV_OPTIONS', `V')). CERTISSUER/CERTSUBJECT entries and TLS_Clt VERIFY requirements can then never match.", "if clients should relay by certificate, remove the `V` from confTLS_SRV_OPTIONS in /etc/mail/tls/starttls.m4 or sendmail.mc, rebuild sendmail.cf and restart (`starttls-studio doctor` warns about it)"),
         (_, "FAIL") => {
             out.doctor = Some("cert-untrusted");
-            why(out, "verify-fail", format!("The {}'s certificate did not verify; the `cert-subject=…, verifymsg=…` line that follows (LogLevel 12 and up) says why.", side.peer_word()), match side {
+            why(out, "verify-fail", text!(out, "The {}'s certificate did not verify; the `cert-subject=…, verifymsg=…` line that follows (LogLevel 12 and up) says why.", side.peer_word()), match side {
                 Side::Server => "the usual cause is a CA missing from confCACERT_PATH: `starttls-studio trust add CA --to DIR`; `starttls-studio probe` with the client's certificate shows the same check",
                 Side::Client => "add the server's CA to confCACERT_PATH (`starttls-studio trust add`); then `starttls-studio probe HOST:25 --ca-path DIR` says verify=OK",
             });
@@ -926,7 +972,8 @@ fn session_line(
             why(
                 out,
                 "weak-cipher",
-                format!(
+                text!(
+                    out,
                     "The cipher has only {b} bits: ENCR:128 and VERIFY:128 requirements refuse it."
                 ),
                 "allow only modern ciphers on both ends (CipherList / TLS 1.2+)",
@@ -935,7 +982,7 @@ fn session_line(
     }
     if matches!(version, "TLSv1" | "TLSv1.1" | "SSLv3") && out.cause_id.is_none() {
         out.severity = Severity::Warning;
-        why(out, "old-tls-version", format!("{version} is obsolete (RFC 8996); the peer's software is very old."), "upgrade the peer; sendmail keeps accepting it only while its OpenSSL security level allows");
+        why(out, "old-tls-version", text!(out, "{version} is obsolete (RFC 8996); the peer's software is very old."), "upgrade the peer; sendmail keeps accepting it only while its OpenSSL security level allows");
     }
 }
 
@@ -949,17 +996,20 @@ fn missing(out: &mut Explained, what: &str) {
                 out,
                 "setting-missing",
                 Severity::Error,
-                format!("{what} is not set: sendmail offers no STARTTLS"),
+                text!(out, "{what} is not set: sendmail offers no STARTTLS"),
             );
             out.doctor = Some("setting-missing");
-            why(out, "setting-missing", format!("sendmail offers STARTTLS only when confSERVER_CERT, confSERVER_KEY, confCACERT and confCACERT_PATH are all set; {what} is not (or its file does not exist)."), "add the four define lines `starttls-studio install FQDN --to DIR` prints (or run `starttls-studio mc apply --to DIR`), rebuild sendmail.cf, restart sendmail");
+            why(out, "setting-missing", text!(out, "sendmail offers STARTTLS only when confSERVER_CERT, confSERVER_KEY, confCACERT and confCACERT_PATH are all set; {what} is not (or its file does not exist)."), "add the four define lines `starttls-studio install FQDN --to DIR` prints (or run `starttls-studio mc apply --to DIR`), rebuild sendmail.cf, restart sendmail");
         }
         "ClientCertFile" | "ClientKeyFile" => {
             set(
                 out,
                 "setting-missing",
                 Severity::Info,
-                format!("{what} is not set: sendmail sends no certificate when it delivers"),
+                text!(
+                    out,
+                    "{what} is not set: sendmail sends no certificate when it delivers"
+                ),
             );
             why(out, "client-cert-unset", "Without confCLIENT_CERT/confCLIENT_KEY sendmail presents no certificate to the servers it delivers to: partners that relay by certificate, or require VERIFY, refuse it.", "define confCLIENT_CERT and confCLIENT_KEY (the host certificate works: it has clientAuth)");
         }
@@ -968,7 +1018,7 @@ fn missing(out: &mut Explained, what: &str) {
                 out,
                 "setting-missing",
                 Severity::Warning,
-                format!("{what} is missing"),
+                text!(out, "{what} is missing"),
             );
         }
     }
@@ -981,42 +1031,42 @@ fn handshake_failed(out: &mut Explained, side: Side, reason: &str, relay: &str) 
         out,
         "handshake-failed",
         Severity::Error,
-        format!("TLS handshake with {} {relay} failed: {reason}", peer).replace("  ", " "),
+        text!(out, "TLS handshake with {} {relay} failed: {reason}", peer).replace("  ", " "),
     );
     let (id, cause, fix): (&'static str, String, &str) = if r.contains("wrong version number")
         || r.contains("http request")
         || r.contains("packet length too long")
     {
-        ("not-tls", format!("The {peer} did not speak TLS after STARTTLS (a firewall's SMTP inspection, a broken {peer}, or plain text sent by mistake)."), "`starttls-studio probe HOST:PORT` shows where the dialogue breaks; turn off SMTP inspection on firewalls in between")
+        ("not-tls", text!(out, "The {peer} did not speak TLS after STARTTLS (a firewall's SMTP inspection, a broken {peer}, or plain text sent by mistake)."), "`starttls-studio probe HOST:PORT` shows where the dialogue breaks; turn off SMTP inspection on firewalls in between")
     } else if r.contains("unsupported protocol")
         || r.contains("protocol version")
         || r.contains("no suitable signature algorithm")
     {
-        ("no-common-protocol", format!("The {peer} and sendmail have no TLS version or signature algorithm in common: the {peer} offers only an old protocol (TLS 1.0/1.1, whose SHA-1/MD5 signatures OpenSSL 3 refuses at its default security level) or only algorithms our key cannot sign with."), "upgrade the peer; or, knowingly, lower the security level in CipherList (@SECLEVEL=0) for it")
+        ("no-common-protocol", text!(out, "The {peer} and sendmail have no TLS version or signature algorithm in common: the {peer} offers only an old protocol (TLS 1.0/1.1, whose SHA-1/MD5 signatures OpenSSL 3 refuses at its default security level) or only algorithms our key cannot sign with."), "upgrade the peer; or, knowingly, lower the security level in CipherList (@SECLEVEL=0) for it")
     } else if r.contains("no shared cipher")
         || r.contains("handshake failure")
         || r.contains("no cipher")
     {
-        ("no-common-cipher", format!("The {peer} and sendmail have no cipher in common (or no signature algorithm for the certificate's key)."), "compare the cipher lists (`openssl s_client -starttls smtp -cipher …`); an RSA or ECDSA P-256 certificate works with every client")
+        ("no-common-cipher", text!(out, "The {peer} and sendmail have no cipher in common (or no signature algorithm for the certificate's key)."), "compare the cipher lists (`openssl s_client -starttls smtp -cipher …`); an RSA or ECDSA P-256 certificate works with every client")
     } else if r.contains("unknown ca")
         || r.contains("certificate unknown")
         || r.contains("bad certificate")
         || r.contains("certificate verify failed")
     {
-        ("peer-rejected-our-cert", format!("The {peer} refused our certificate (it sent an alert: {reason}): it does not trust our CA, or the name does not match."), "give the partner our CA certificate (DIR/CAcert.pem) or serve a certificate from a CA it trusts; `starttls-studio probe` from its side shows the same")
+        ("peer-rejected-our-cert", text!(out, "The {peer} refused our certificate (it sent an alert: {reason}): it does not trust our CA, or the name does not match."), "give the partner our CA certificate (DIR/CAcert.pem) or serve a certificate from a CA it trusts; `starttls-studio probe` from its side shows the same")
     } else if r.contains("unexpected message") {
-        ("handshake-protocol-error", format!("The {peer} broke the TLS protocol's order of messages: a {peer} with a TLS bug or an unusual configuration (one offering only PSK cipher suites does this)."), "`openssl s_client -starttls smtp` from the peer's side shows its offer; update or reconfigure the peer")
+        ("handshake-protocol-error", text!(out, "The {peer} broke the TLS protocol's order of messages: a {peer} with a TLS bug or an unusual configuration (one offering only PSK cipher suites does this)."), "`openssl s_client -starttls smtp` from the peer's side shows its offer; update or reconfigure the peer")
     } else if r.contains("eof")
         || r.contains("unexpected")
         || r.contains("reset")
         || r.is_empty()
         || r == "(null)"
     {
-        ("handshake-aborted", format!("The {peer} closed the connection in the middle of the handshake (it gave up: often it does not accept our certificate, or it is a scanner)."), "`starttls-studio probe HOST:PORT` from the same place shows whether the handshake works")
+        ("handshake-aborted", text!(out, "The {peer} closed the connection in the middle of the handshake (it gave up: often it does not accept our certificate, or it is a scanner)."), "`starttls-studio probe HOST:PORT` from the same place shows whether the handshake works")
     } else {
         (
             "handshake-failed",
-            format!("OpenSSL ended the handshake: {reason}."),
+            text!(out, "OpenSSL ended the handshake: {reason}."),
             "`starttls-studio probe HOST:PORT` shows the handshake step by step",
         )
     };
@@ -1025,7 +1075,7 @@ fn handshake_failed(out: &mut Explained, side: Side, reason: &str, relay: &str) 
     } else {
         " sendmail then delivers without TLS unless a TLS_Srv/TLS_Rcpt requirement (or the tls_server ruleset with verify=SOFTWARE) refuses: `TLS handshake failed.`"
     };
-    why(out, id, format!("{cause}{tail}"), fix);
+    why(out, id, text!(out, "{cause}{tail}"), fix);
 }
 
 /// sendmail's own TLS error lines, by what their text names: (the word
@@ -1073,7 +1123,7 @@ fn tls_error(out: &mut Explained, text: &str) {
         .find(|(sets, ..)| sets.iter().any(|set| set.iter().all(|w| t.contains(w))))
     {
         Some((_, severity, summary, doctor, id, cause, fix)) => {
-            set(out, "tls-error", *severity, format!("{summary}: {text}"));
+            set(out, "tls-error", *severity, text!(out, "{summary}: {text}"));
             out.doctor = *doctor;
             why(out, id, *cause, *fix);
         }
@@ -1082,9 +1132,9 @@ fn tls_error(out: &mut Explained, text: &str) {
                 out,
                 "tls-error",
                 Severity::Warning,
-                format!("TLS error: {text}"),
+                text!(out, "TLS error: {text}"),
             );
-            why(out, "tls-error", format!("OpenSSL reported: {text}. An OpenSSL error line belongs to the sendmail line just before it (same process)."), "");
+            why(out, "tls-error", text!(out, "OpenSSL reported: {text}. An OpenSSL error line belongs to the sendmail line just before it (same process)."), "");
         }
     }
 }
@@ -1158,7 +1208,7 @@ fn ruleset_line(
             if let Some(t) = server_tls {
                 tls_macros(out, t);
             }
-            if ruleset == "tls_client" {
+            if ruleset == "tls_client" && out.texts {
                 out.macros
                     .entry("verify")
                     .or_insert_with(|| arg1.split(' ').next().unwrap_or("").to_string());
@@ -1172,7 +1222,10 @@ fn ruleset_line(
                 out,
                 "ruleset",
                 Severity::Error,
-                format!("refused {kindword}{at} by a TLS_Clt requirement: {reject}"),
+                text!(
+                    out,
+                    "refused {kindword}{at} by a TLS_Clt requirement: {reject}"
+                ),
             );
             requirement_cause(out, "TLS_Clt", "the client", rtext, arg1, temp);
         }
@@ -1183,9 +1236,11 @@ fn ruleset_line(
                 tls_macros(out, t);
             }
             let (tag, who) = if rs == Some(Ruleset::TlsServer) {
-                out.macros
-                    .entry("verify")
-                    .or_insert_with(|| arg1.to_string());
+                if out.texts {
+                    out.macros
+                        .entry("verify")
+                        .or_insert_with(|| arg1.to_string());
+                }
                 ("TLS_Srv", "the server")
             } else {
                 ("TLS_Rcpt", "the server")
@@ -1194,7 +1249,10 @@ fn ruleset_line(
                 out,
                 "ruleset",
                 Severity::Error,
-                format!("delivery refused {kindword} by a {tag} requirement: {reject}"),
+                text!(
+                    out,
+                    "delivery refused {kindword} by a {tag} requirement: {reject}"
+                ),
             );
             requirement_cause(out, tag, who, rtext, arg1, temp);
         }
@@ -1208,7 +1266,7 @@ fn ruleset_line(
                 out,
                 "ruleset",
                 Severity::Error,
-                format!("recipient {arg1} refused: {reject}"),
+                text!(out, "recipient {arg1} refused: {reject}"),
             );
             if rtext.contains("Relaying denied") {
                 relay_denied(out, server_tls, rtext);
@@ -1216,7 +1274,7 @@ fn ruleset_line(
                 why(
                     out,
                     "rcpt-refused",
-                    format!("check_rcpt refused the recipient: {rtext}."),
+                    text!(out, "check_rcpt refused the recipient: {rtext}."),
                     "look up To:/Connect:/From: entries for it in the access map",
                 );
             }
@@ -1226,12 +1284,12 @@ fn ruleset_line(
                 out,
                 "ruleset",
                 Severity::Warning,
-                format!("ruleset {ruleset} refused {arg1}: {reject}"),
+                text!(out, "ruleset {ruleset} refused {arg1}: {reject}"),
             );
             why(
                 out,
                 "ruleset-refused",
-                format!("The {ruleset} check refused: {rtext}."),
+                text!(out, "The {ruleset} check refused: {rtext}."),
                 "",
             );
         }
@@ -1269,11 +1327,12 @@ fn requirement_cause(
         let have = nums.next().unwrap_or("?");
         let need = nums.next().unwrap_or("?");
         if have == "0" {
-            ("encryption-required", format!("A {tag} entry requires encryption (ENCR:{need} or VERIFY:{need}) and {who} did not use TLS at all (0 bits)."))
+            ("encryption-required", text!(out, "A {tag} entry requires encryption (ENCR:{need} or VERIFY:{need}) and {who} did not use TLS at all (0 bits)."))
         } else {
             (
                 "encryption-too-weak",
-                format!(
+                text!(
+                    out,
                     "A {tag} entry requires {need}-bit encryption; {who}'s cipher has {have} bits."
                 ),
             )
@@ -1281,23 +1340,30 @@ fn requirement_cause(
     } else if t.starts_with("not authenticated") {
         (
             "verify-required",
-            format!(
+            text!(
+                out,
                 "A {tag} entry requires VERIFY and {who} presented no certificate (verify=NO)."
             ),
         )
     } else if t.starts_with("authentication failed") {
-        ("verify-required", format!("A {tag} entry requires VERIFY and {who}'s certificate did not verify (verify=FAIL); the session's verifymsg says why."))
+        ("verify-required", text!(out, "A {tag} entry requires VERIFY and {who}'s certificate did not verify (verify=FAIL); the session's verifymsg says why."))
     } else if t.starts_with("authentication required") {
         (
             "verify-required",
-            format!("A {tag} entry requires VERIFY and {who} did not use STARTTLS at all."),
+            text!(
+                out,
+                "A {tag} entry requires VERIFY and {who} did not use STARTTLS at all."
+            ),
         )
     } else if t.starts_with("no authentication requested") {
-        ("verify-required", format!("A {tag} entry requires VERIFY but no certificate was asked for (verify=NOT: TLSSrvOptions has V)."))
+        ("verify-required", text!(out, "A {tag} entry requires VERIFY but no certificate was asked for (verify=NOT: TLSSrvOptions has V)."))
     } else if t.starts_with("other side does not support STARTTLS") {
         (
             "encryption-required",
-            format!("A {tag} entry requires TLS and {who} does not offer STARTTLS."),
+            text!(
+                out,
+                "A {tag} entry requires TLS and {who} does not offer STARTTLS."
+            ),
         )
     } else if t.starts_with("TLS handshake failed") {
         ("handshake-failed", "The TLS handshake failed (verify=SOFTWARE), which sendmail refuses when a requirement applies.".to_string())
@@ -1309,12 +1375,15 @@ fn requirement_cause(
     } else if t.contains("does not match") {
         (
             "cert-name-mismatch",
-            format!("A {tag} entry requires the certificate's CN to match: {t}."),
+            text!(
+                out,
+                "A {tag} entry requires the certificate's CN to match: {t}."
+            ),
         )
     } else {
         (
             "requirement-not-met",
-            format!("A {tag} requirement was not met: {t} (arg1={arg1})."),
+            text!(out, "A {tag} requirement was not met: {t} (arg1={arg1})."),
         )
     };
     let code = if temp {
@@ -1327,7 +1396,7 @@ fn requirement_cause(
     } else {
         "find the TLS_Srv:/TLS_Rcpt: entry in the access map (`log explain --access /etc/mail/access` names its line); check the server with `starttls-studio probe HOST:25 --ca-path DIR`"
     };
-    why(out, id, format!("{cause} {code}"), fix);
+    why(out, id, text!(out, "{cause} {code}"), fix);
 }
 
 fn relay_denied(out: &mut Explained, tls: Option<&Tls>, rtext: &str) {
@@ -1340,11 +1409,11 @@ fn relay_denied(out: &mut Explained, tls: Option<&Tls>, rtext: &str) {
         None | Some("") => ("relay-no-tls", "No rule lets this client relay: it did not use STARTTLS (or the session's STARTTLS line is not in this log), so no certificate could allow it, and no Connect:/To: entry does.".to_string()),
         Some("OK") | Some("TRUSTED") => {
             let t = tls.expect("matched Some");
-            ("relay-no-cert-entry", format!("The client's certificate verified, but no entry lets it relay: sendmail looks up CERTISSUER:{} and relays on RELAY; only when that entry says SUBJECT does it look up CERTSUBJECT:{} (a CERTSUBJECT entry alone is never consulted). Entries must spell the DNs in sendmail's +XX form, exactly as logged.", t.issuer, t.subject))
+            ("relay-no-cert-entry", text!(out, "The client's certificate verified, but no entry lets it relay: sendmail looks up CERTISSUER:{} and relays on RELAY; only when that entry says SUBJECT does it look up CERTSUBJECT:{} (a CERTSUBJECT entry alone is never consulted). Entries must spell the DNs in sendmail's +XX form, exactly as logged.", t.issuer, t.subject))
         }
         Some("NO") => ("relay-no-cert", "The client presented no certificate (verify=NO), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.".to_string()),
         Some("NOT") => ("relay-no-cert", "No client certificate was asked for (verify=NOT: TLSSrvOptions has V), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.".to_string()),
-        Some(v) => ("relay-cert-not-verified", format!("The client's certificate did not verify (verify={v}), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.")),
+        Some(v) => ("relay-cert-not-verified", text!(out, "The client's certificate did not verify (verify={v}), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.")),
     };
     let fix = match id {
         "relay-no-cert-entry" => "add the issuer (or subject) as an entry: `starttls-studio access add-cert-relay --ca CA.pem` (or `--cert`) writes it in the +XX form; `policy eval` with the logged macros shows the lookups",
@@ -1352,7 +1421,7 @@ fn relay_denied(out: &mut Explained, tls: Option<&Tls>, rtext: &str) {
         "relay-no-cert" => "the client must present a certificate: give it one from a CA you trust, and announce that CA (confCACERT: `starttls-studio trust add CA --to DIR --announce`); with verify=NOT remove the V from confTLS_SRV_OPTIONS",
         _ => "the client must use STARTTLS with a certificate that a CERTISSUER:/CERTSUBJECT: entry names, or be listed with Connect:ADDR RELAY",
     };
-    why(out, id, format!("{cause}{lookup}"), fix);
+    why(out, id, text!(out, "{cause}{lookup}"), fix);
 }
 
 fn delivery(
@@ -1367,14 +1436,14 @@ fn delivery(
         out.peer = Some(relay.to_string());
     }
     let via = if relay.is_empty() {
-        format!("mailer {mailer}")
+        text!(out, "mailer {mailer}")
     } else {
-        format!("{relay} (mailer {mailer})")
+        text!(out, "{relay} (mailer {mailer})")
     };
     if stat.starts_with("Sent") {
         let tls = session
             .and_then(|s| s.client.as_ref())
-            .map(|t| format!(", over {} with verify={}", t.version, t.verify))
+            .map(|t| text!(out, ", over {} with verify={}", t.version, t.verify))
             .unwrap_or_default();
         let tls = if tls.is_empty()
             && matches!(mailer, "esmtp" | "smtp" | "relay" | "smtp8" | "dsmtp")
@@ -1387,7 +1456,7 @@ fn delivery(
             out,
             "delivery",
             Severity::Info,
-            format!("delivered to {to} via {via}{tls}"),
+            text!(out, "delivered to {to} via {via}{tls}"),
         );
         return;
     }
@@ -1401,7 +1470,7 @@ fn delivery(
         out,
         "delivery",
         severity,
-        format!("delivery to {to} via {via}: {stat}"),
+        text!(out, "delivery to {to} via {via}: {stat}"),
     );
     if s.contains("tls handshake failed") {
         why(out, "handshake-failed", "The TLS handshake with the server failed and a requirement (TLS_Srv/TLS_Rcpt, or the tls_server ruleset with verify=SOFTWARE) does not allow sending without it.", "`starttls-studio probe SERVER:25` shows the handshake; see this session's `connect failed` line");

@@ -128,6 +128,23 @@ impl Span {
     }
 }
 
+impl<S> Shape<S> {
+    /// The lines sendmail writes on every connection, all being well
+    /// (connect, its start, DH setup, AUTH and milter notes): the plain
+    /// view counts them instead of printing them unless `--all`. Their
+    /// explanation never has a cause (`explain_shape`; a corpus test
+    /// holds the two together).
+    pub fn is_routine(&self) -> bool {
+        matches!(
+            self,
+            Shape::Routine { .. }
+                | Shape::Connect { .. }
+                | Shape::Start { .. }
+                | Shape::DhInit { .. }
+        )
+    }
+}
+
 impl<S: Copy> Shape<S> {
     /// The same shape with each text `f` of it.
     pub fn map<T>(&self, mut f: impl FnMut(S) -> T) -> Shape<T> {

@@ -3,7 +3,7 @@
 //! problems first. Memory is bounded whatever the log's size.
 
 use super::shapes::Shape;
-use super::{Event, Explained, Severity};
+use super::{Event, Explained, Explainer, Severity};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -80,8 +80,23 @@ impl Default for Builder {
 }
 
 impl Builder {
+    /// Line `ev`, just fed to `ex`: explained when it can change the
+    /// summary (`needs_explaining`), without its texts unless its cause is
+    /// new here (a problem keeps the texts of its first line).
+    pub fn add_event(&mut self, ex: &Explainer, ev: &Event<'_>) {
+        let e = needs_explaining(ev).then(|| {
+            let brief = ex.explain_brief(ev);
+            match brief.cause_id {
+                Some(id) if !self.problems.contains_key(id) => ex.explain(ev),
+                _ => brief,
+            }
+        });
+        self.add(ev, e.as_ref(), ex.peer_of(ev.session));
+    }
+
     /// `ex` is the explanation when the line was worth one (see
-    /// `needs_explaining`); `peer` the session's peer.
+    /// `needs_explaining`; its texts are read only for a new cause);
+    /// `peer` the session's peer.
     pub fn add(&mut self, ev: &Event<'_>, ex: Option<&Explained>, peer: Option<&str>) {
         self.s.lines += 1;
         let known = ev.shape.is_some();

@@ -79,3 +79,39 @@ fn odd_input_never_panics() {
         serde_json::to_string(&x).unwrap();
     }
 }
+
+/// Every line of the recorded corpus (and the odd ones above).
+fn corpus_text() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/maillog");
+    let mut names: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    names.sort();
+    let mut text = String::from(SESSION);
+    for p in names {
+        text.push_str(&std::fs::read_to_string(p).unwrap());
+    }
+    text
+}
+
+/// The plain view leaves a line out by its shape, before explaining it:
+/// exactly the lines whose explanation is a routine kind without a cause.
+#[test]
+fn routine_shapes_are_the_routine_explanations() {
+    let text = corpus_text();
+    let mut e = Explainer::default();
+    let mut routine = 0;
+    for (i, l) in text.lines().enumerate() {
+        let f = frame::frame(l);
+        let ev = e.feed(i as u64 + 1, l, f.as_ref());
+        let x = e.explain(&ev);
+        let by_kind = matches!(x.kind, Some("routine" | "connect" | "daemon" | "dh-init"))
+            && x.cause.is_none();
+        let by_shape = ev.shape.as_ref().is_some_and(Shape::is_routine);
+        assert_eq!(by_kind, by_shape, "line {}: {l}", i + 1);
+        routine += usize::from(by_shape);
+    }
+    assert!(routine > 100, "{routine}");
+}
