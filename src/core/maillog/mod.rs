@@ -101,6 +101,9 @@ pub struct Replay {
 /// What a session has shown so far, per side.
 #[derive(Debug, Clone, Default)]
 struct Tls {
+    /// Whether the side has shown anything (the texts below are kept for
+    /// the next session in the same slot when not).
+    seen: bool,
     relay: String,
     version: String,
     verify: String,
@@ -111,27 +114,64 @@ struct Tls {
     verifymsg: String,
 }
 
-#[derive(Debug, Clone)]
+/// One connection: a slot of the explainer's ring, reused (with its
+/// texts' allocations) by the session `MAX_SESSIONS` later.
+#[derive(Debug, Clone, Default)]
 struct Session {
     id: u64,
+    key: Key,
     peer: String,
-    server: Option<Tls>,
-    client: Option<Tls>,
+    server: Tls,
+    client: Tls,
 }
 
 impl Session {
-    /// What the session has shown of one side's TLS (made on first use).
+    /// What the session has shown of one side's TLS, to be written (empty
+    /// on first use).
     fn tls(&mut self, side: Side) -> &mut Tls {
-        let slot = match side {
+        let t = match side {
             Side::Server => &mut self.server,
             Side::Client => &mut self.client,
         };
-        slot.get_or_insert_with(Tls::default)
+        if !t.seen {
+            for x in [
+                &mut t.relay,
+                &mut t.version,
+                &mut t.verify,
+                &mut t.cipher,
+                &mut t.bits,
+                &mut t.subject,
+                &mut t.issuer,
+                &mut t.verifymsg,
+            ] {
+                x.clear();
+            }
+            t.seen = true;
+        }
+        t
+    }
+
+    /// What the session showed of one side's TLS, if anything.
+    fn shown(&self, side: Side) -> Option<&Tls> {
+        let t = match side {
+            Side::Server => &self.server,
+            Side::Client => &self.client,
+        };
+        t.seen.then_some(t)
+    }
+
+    /// The slot made ready for session `id` on `key`.
+    fn reset(&mut self, id: u64, key: Key) {
+        self.id = id;
+        self.key = key;
+        self.peer.clear();
+        self.server.seen = false;
+        self.client.seen = false;
     }
 }
 
 /// Sessions remembered at once (a session's lines come within seconds;
-/// older ones are forgotten first).
+/// the oldest is forgotten first).
 const MAX_SESSIONS: usize = 16_384;
 const MAX_TEXT: usize = 4096;
 
@@ -146,6 +186,11 @@ fn qid_key(q: &str) -> Qid {
     let n = b.len().min(20);
     k[..n].copy_from_slice(&b[..n]);
     k
+}
+
+/// Where session `id` (from 1) lives in the ring.
+fn slot_of(id: u64) -> usize {
+    (id.wrapping_sub(1) % MAX_SESSIONS as u64) as usize
 }
 
 /// `slot` set to `v`, reusing its allocation.
@@ -193,11 +238,14 @@ impl Fx {
 
 /// The explainer: feed it lines in order.
 pub struct Explainer {
-    sessions: Map<Key, Session>,
-    /// Session number → its key (host, pid).
-    by_id: Map<u64, Key>,
-    order: VecDeque<Key>,
-    qids: Map<Qid, Key>,
+    /// The sessions remembered, a ring: session `id` is in slot
+    /// `(id - 1) % MAX_SESSIONS` until the session `MAX_SESSIONS` later
+    /// takes the slot.
+    slots: Vec<Session>,
+    /// (host, pid) → the session that process serves now.
+    live: Map<Key, u64>,
+    /// Queue id → the session it was handed out in.
+    qids: Map<Qid, u64>,
     qid_order: VecDeque<Qid>,
     /// Host names, numbered (a log has few).
     hosts: Map<String, u32>,
@@ -250,9 +298,8 @@ impl Explainer {
         // it (only the control bytes are touched until slots are used).
         let cap = MAX_SESSIONS + 1;
         Explainer {
-            sessions: Map::with_capacity_and_hasher(cap, Default::default()),
-            by_id: Map::with_capacity_and_hasher(cap, Default::default()),
-            order: VecDeque::with_capacity(cap),
+            slots: Vec::new(),
+            live: Map::with_capacity_and_hasher(cap, Default::default()),
             qids: Map::with_capacity_and_hasher(cap, Default::default()),
             qid_order: VecDeque::with_capacity(cap),
             hosts: Map::default(),
@@ -344,15 +391,17 @@ impl Explainer {
             }
         };
         let mut key: Key = (host_id, pid);
+        let mut current = self.live.get(&key).copied();
         // A queue id seen before belongs to its session, whatever process
         // logs it now (a queue run delivering later).
         let mut qid_known = false;
         let qk = qid.map(qid_key);
         if let Some(q) = &qk {
-            if let Some(k) = self.qids.get(q) {
+            if let Some(&id) = self.qids.get(q) {
                 qid_known = true;
-                if self.sessions.contains_key(k) {
-                    key = *k;
+                if let Some(s) = self.slot(id) {
+                    key = s.key;
+                    current = Some(id);
                 }
             }
         }
@@ -365,7 +414,7 @@ impl Explainer {
             }) => Some(*relay),
             _ => None,
         };
-        let fresh = match (self.sessions.get(&key), &ev.shape) {
+        let fresh = match (current.and_then(|id| self.slot(id)), &ev.shape) {
             (_, Some(Shape::Connect { .. })) => true,
             (Some(s), _) => {
                 // A new client on a reused pid.
@@ -377,29 +426,22 @@ impl Explainer {
         };
         if fresh {
             self.next += 1;
-            if self.sessions.len() >= MAX_SESSIONS {
-                if let Some(old) = self.order.pop_front() {
-                    if let Some(gone) = self.sessions.remove(&old) {
-                        self.by_id.remove(&gone.id);
-                    }
+            let id = self.next;
+            let at = slot_of(id);
+            if at == self.slots.len() {
+                self.slots.push(Session::default());
+            } else {
+                // the oldest session is forgotten
+                let old = &self.slots[at];
+                if self.live.get(&old.key) == Some(&old.id) {
+                    self.live.remove(&old.key);
                 }
             }
-            self.order.push_back(key);
-            self.by_id.insert(self.next, key);
-            let replaced = self.sessions.insert(
-                key,
-                Session {
-                    id: self.next,
-                    peer: String::new(),
-                    server: None,
-                    client: None,
-                },
-            );
-            if let Some(old) = replaced {
-                self.by_id.remove(&old.id);
-            }
+            self.slots[at].reset(id, key);
+            self.live.insert(key, id);
+            current = Some(id);
         }
-        let s = self.sessions.get_mut(&key)?;
+        let id = current?;
         if let (Some(q), false) = (qk, qid_known) {
             if self.qids.len() >= MAX_SESSIONS {
                 if let Some(old) = self.qid_order.pop_front() {
@@ -407,8 +449,9 @@ impl Explainer {
                 }
             }
             self.qid_order.push_back(q);
-            self.qids.insert(q, key);
+            self.qids.insert(q, id);
         }
+        let s = self.slots.get_mut(slot_of(id))?;
         match &ev.shape {
             Some(Shape::Connect { relay }) => put(&mut s.peer, relay),
             Some(Shape::Session {
@@ -460,12 +503,13 @@ impl Explainer {
         Some(s.id)
     }
 
+    /// Session `id`, while it is remembered.
+    fn slot(&self, id: u64) -> Option<&Session> {
+        self.slots.get(slot_of(id)).filter(|s| s.id == id)
+    }
+
     fn session_of(&self, id: Option<u64>) -> Option<&Session> {
-        let id = id?;
-        self.by_id
-            .get(&id)
-            .and_then(|k| self.sessions.get(k))
-            .filter(|s| s.id == id)
+        self.slot(id?)
     }
 
     /// The peer of a session, once a line has named it.
@@ -659,16 +703,18 @@ fn explain_shape(
             out.side = Some(side);
             out.peer = Some(relay.to_string());
             relay_macros(out, side, relay);
-            tls_macros(
-                out,
-                &Tls {
-                    verify: verify.into(),
-                    version: version.into(),
-                    cipher: cipher.into(),
-                    bits: bits.into(),
-                    ..Tls::default()
-                },
-            );
+            if out.texts {
+                tls_macros(
+                    out,
+                    &Tls {
+                        verify: verify.into(),
+                        version: version.into(),
+                        cipher: cipher.into(),
+                        bits: bits.into(),
+                        ..Tls::default()
+                    },
+                );
+            }
             session_line(out, side, relay, version, verify, cipher, bits);
         }
         Shape::Cert {
@@ -678,13 +724,7 @@ fn explain_shape(
             verifymsg,
         } => {
             out.side = Some(side);
-            let t = session.and_then(|s| {
-                if side == Side::Server {
-                    s.server.as_ref()
-                } else {
-                    s.client.as_ref()
-                }
-            });
+            let t = session.and_then(|s| s.shown(side));
             if let Some(t) = t {
                 relay_macros(out, side, &t.relay);
                 tls_macros(out, t);
@@ -1190,8 +1230,8 @@ fn ruleset_line(
     } else {
         "permanently"
     };
-    let server_tls = session.and_then(|s| s.server.as_ref());
-    let client_tls = session.and_then(|s| s.client.as_ref());
+    let server_tls = session.and_then(|s| s.shown(Side::Server));
+    let client_tls = session.and_then(|s| s.shown(Side::Client));
     let rs = match ruleset {
         "tls_client" => Some(Ruleset::TlsClient),
         "tls_server" => Some(Ruleset::TlsServer),
@@ -1442,7 +1482,7 @@ fn delivery(
     };
     if stat.starts_with("Sent") {
         let tls = session
-            .and_then(|s| s.client.as_ref())
+            .and_then(|s| s.shown(Side::Client))
             .map(|t| text!(out, ", over {} with verify={}", t.version, t.verify))
             .unwrap_or_default();
         let tls = if tls.is_empty()
