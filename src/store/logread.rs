@@ -290,6 +290,29 @@ pub struct Block {
     pub lines: Vec<Pre>,
 }
 
+/// A block from `scan`: dropped, its memory goes back to the reading
+/// thread for a block to come.
+pub struct Scanned {
+    block: Option<Block>,
+    back: std::sync::mpsc::SyncSender<Block>,
+}
+
+impl std::ops::Deref for Scanned {
+    type Target = Block;
+    fn deref(&self) -> &Block {
+        self.block.as_ref().expect("a block until dropped")
+    }
+}
+
+impl Drop for Scanned {
+    fn drop(&mut self) {
+        if let Some(b) = self.block.take() {
+            // the reading thread has enough spares, or has ended: freed here
+            let _ = self.back.try_send(b);
+        }
+    }
+}
+
 /// One line of a block.
 pub struct Pre {
     pub raw: Span,
@@ -335,54 +358,222 @@ impl Parsed {
 }
 
 /// Lines per block, and the bytes after which a block is sent anyway
-/// (with the channel's few blocks, what is in flight stays a few MB).
-const BLOCK_LINES: usize = 4096;
+/// (with the channels' few blocks, what is in flight stays a few MB).
+const BLOCK_LINES: usize = 8192;
 const BLOCK_BYTES: usize = 1 << 20;
 
-/// Reads `reader` to its end on a thread of its own, taking each line
-/// apart there (`frame`, then `classify_message` for sendmail's lines):
-/// the blocks arrive in order; a read error ends them. Not for
-/// `--follow`: a block waits until it is full or the input ends.
-pub fn scan(mut reader: LogReader) -> io::Result<std::sync::mpsc::Receiver<io::Result<Block>>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+/// Threads taking blocks apart, each block whole on one of them: with the
+/// reading thread and the explaining one, enough to keep two cores busy
+/// when taking apart is the larger share.
+const WORKERS: usize = 2;
+
+/// Bytes read, cut into lines as `LogReader::next_line` cuts them: where
+/// each line lies (at most `MAX_LINE` bytes of it), and whether a line was
+/// cut.
+struct RawBlock {
+    bytes: Vec<u8>,
+    ends: Vec<(usize, usize)>,
+    cut: bool,
+    /// An empty list to fill (a block's, given back).
+    lines: Vec<Pre>,
+}
+
+/// Cuts a reader's bytes into blocks of whole lines, one search for the
+/// line ends and no copy per line: the reading thread's share of `scan`.
+#[derive(Default)]
+struct Chunker {
+    /// The start of a line that the block before could not take.
+    carry: Vec<u8>,
+    /// Skipping the rest of a line longer than `MAX_LINE`.
+    skipping: bool,
+    eof: bool,
+}
+
+impl Chunker {
+    /// The next block into `bytes` (emptied first; a block's, given back).
+    fn next(&mut self, r: &mut dyn BufRead, mut bytes: Vec<u8>) -> io::Result<Option<RawBlock>> {
+        bytes.clear();
+        bytes.extend_from_slice(&self.carry);
+        self.carry.clear();
+        bytes.reserve(BLOCK_BYTES + 256 * 1024);
+        let mut ends = Vec::with_capacity(BLOCK_LINES);
+        let mut cut = false;
+        // the start of the open line, and how far the bytes were searched
+        let (mut start, mut searched) = (0, 0);
+        loop {
+            while ends.len() < BLOCK_LINES {
+                let Some(i) = memchr::memchr(b'\n', &bytes[searched..]) else {
+                    searched = bytes.len();
+                    break;
+                };
+                let end = searched + i;
+                cut |= end - start > MAX_LINE;
+                ends.push((start, end.min(start + MAX_LINE)));
+                start = end + 1;
+                searched = start;
+            }
+            if ends.len() >= BLOCK_LINES || (start >= BLOCK_BYTES && !ends.is_empty()) {
+                self.carry.extend_from_slice(&bytes[start..]);
+                bytes.truncate(start);
+                return Ok(Some(RawBlock {
+                    bytes,
+                    ends,
+                    cut,
+                    lines: Vec::new(),
+                }));
+            }
+            if self.eof {
+                // the last line, without its newline
+                if start < bytes.len() {
+                    cut |= bytes.len() - start > MAX_LINE;
+                    ends.push((start, bytes.len().min(start + MAX_LINE)));
+                }
+                return Ok((!ends.is_empty()).then_some(RawBlock {
+                    bytes,
+                    ends,
+                    cut,
+                    lines: Vec::new(),
+                }));
+            }
+            if bytes.len() - start > MAX_LINE {
+                // what is past MAX_LINE of the open line is never kept
+                bytes.truncate(start + MAX_LINE);
+                searched = bytes.len();
+                self.skipping = true;
+                cut = true;
+            }
+            let avail = match r.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let used = if avail.is_empty() {
+                self.eof = true;
+                0
+            } else if self.skipping {
+                match memchr::memchr(b'\n', avail) {
+                    // the newline stays: it ends the line cut short
+                    Some(i) => {
+                        self.skipping = false;
+                        i
+                    }
+                    None => avail.len(),
+                }
+            } else {
+                bytes.extend_from_slice(avail);
+                avail.len()
+            };
+            r.consume(used);
+        }
+    }
+}
+
+impl RawBlock {
+    /// The lines as text (bytes that are not UTF-8 replaced, line by line,
+    /// as `next_line` does), each taken apart.
+    fn parse(self) -> Block {
+        let RawBlock {
+            bytes,
+            ends,
+            cut,
+            mut lines,
+        } = self;
+        let (text, ends) = match (cut, String::from_utf8(bytes)) {
+            // the usual block: the bytes are the text
+            (false, Ok(text)) => (text, ends),
+            (_, r) => {
+                let bytes = r.map_or_else(|e| e.into_bytes(), String::into_bytes);
+                let mut text = String::with_capacity(bytes.len());
+                let ends = ends
+                    .into_iter()
+                    .map(|(a, b)| {
+                        let start = text.len();
+                        text.push_str(&String::from_utf8_lossy(&bytes[a..b]));
+                        (start, text.len())
+                    })
+                    .collect();
+                (text, ends)
+            }
+        };
+        lines.extend(ends.into_iter().map(|(a, b)| pre(&text, a, b)));
+        Block { text, lines }
+    }
+}
+
+/// Reads `reader` to its end on a thread of its own, and takes each line
+/// apart (`frame`, then `classify_message` for sendmail's lines) on
+/// `WORKERS` more, a block each in turn: the blocks arrive in order; a
+/// read error ends them. Not for `--follow`: a block waits until it is
+/// full or the input ends.
+pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result<Scanned>>> {
+    use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+    // blocks done with, back to the reading thread: their memory is
+    // reused, not given back to the system and asked for again
+    let (back, spares) = sync_channel::<Block>(WORKERS + 2);
+    let mut to_workers: Vec<SyncSender<io::Result<RawBlock>>> = Vec::new();
+    let mut from_workers: Vec<Receiver<io::Result<Block>>> = Vec::new();
+    for w in 0..WORKERS {
+        let (tx_in, rx_in) = sync_channel::<io::Result<RawBlock>>(2);
+        let (tx_out, rx_out) = sync_channel(2);
+        std::thread::Builder::new()
+            .name(format!("log-parse-{w}"))
+            .spawn(move || {
+                for raw in rx_in {
+                    if tx_out.send(raw.map(RawBlock::parse)).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        to_workers.push(tx_in);
+        from_workers.push(rx_out);
+    }
     std::thread::Builder::new()
-        .name("log-scan".into())
+        .name("log-read".into())
         .spawn(move || {
-            let stop = AtomicBool::new(false);
-            let mut buf = String::new();
-            loop {
-                let mut text = String::with_capacity(BLOCK_BYTES + MAX_LINE);
-                let mut ends = Vec::with_capacity(BLOCK_LINES);
-                let mut end = false;
-                while ends.len() < BLOCK_LINES && text.len() < BLOCK_BYTES {
-                    match reader.next_line(&mut buf, &stop) {
-                        Ok(true) => {
-                            let start = text.len();
-                            text.push_str(&buf);
-                            ends.push((start, text.len()));
-                        }
-                        Ok(false) => {
-                            end = true;
-                            break;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
+            let mut chunker = Chunker {
+                carry: std::mem::take(&mut reader.pending),
+                ..Chunker::default()
+            };
+            for turn in 0.. {
+                let tx = &to_workers[turn % WORKERS];
+                let (bytes, lines) = match spares.try_recv() {
+                    Ok(b) => (b.text.into_bytes(), b.lines),
+                    Err(_) => Default::default(),
+                };
+                match chunker.next(&mut reader.reader, bytes) {
+                    Ok(Some(mut raw)) => {
+                        raw.lines = lines;
+                        raw.lines.clear();
+                        if tx.send(Ok(raw)).is_err() {
                             return;
                         }
                     }
-                }
-                let lines: Vec<Pre> = ends.into_iter().map(|(a, b)| pre(&text, a, b)).collect();
-                // a key file: nothing more of it is read
-                let key = lines.iter().any(|l| l.private_key);
-                if !lines.is_empty() && tx.send(Ok(Block { text, lines })).is_err() {
-                    return;
-                }
-                if end || key {
-                    return;
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
                 }
             }
         })?;
-    Ok(rx)
+    // the blocks back in the order they were handed out; the first worker
+    // with nothing more ends them
+    let mut turn = 0;
+    Ok(std::iter::from_fn(move || {
+        let block = from_workers[turn % WORKERS].recv().ok()?;
+        turn += 1;
+        Some(block.map(|b| Scanned {
+            block: Some(b),
+            back: back.clone(),
+        }))
+    })
+    .scan(false, |failed, b| {
+        // nothing after a read error
+        (!*failed).then(|| {
+            *failed = b.is_err();
+            b
+        })
+    }))
 }
 
 /// Line `text[start..end]` taken apart.
@@ -513,6 +704,73 @@ mod tests {
             parsed + 2 >= got.len(),
             "all but the JSON lines taken apart on the scanning thread"
         );
+    }
+
+    /// `scan` cuts the bytes into the very lines `next_line` gives, for
+    /// odd input: lines of MAX_LINE bytes and longer (one far longer than
+    /// a read, one cut inside a UTF-8 character), bytes that are not
+    /// UTF-8, CRLF, empty lines by the block-full, no final newline.
+    #[test]
+    fn scan_reads_the_lines_next_line_reads() {
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        let long = |n: usize| vec![b'y'; n];
+        let mut a = Vec::new();
+        for n in [
+            0,
+            1,
+            MAX_LINE - 1,
+            MAX_LINE,
+            MAX_LINE + 1,
+            3 * MAX_LINE,
+            3 << 20,
+        ] {
+            a.extend(long(n));
+            a.push(b'\n');
+            a.extend_from_slice(b"short line\r\n");
+        }
+        cases.push(a);
+        let mut b = vec![b'z'; MAX_LINE - 1];
+        b.extend_from_slice("é and more\n".as_bytes());
+        b.extend_from_slice(b"\xff\xfe not utf-8\n\n\nlast without newline");
+        cases.push(b);
+        cases.push(b"\n".repeat(3 * BLOCK_LINES + 5));
+        let mut c = b"x\n".repeat(BLOCK_LINES - 1);
+        c.extend(long(MAX_LINE * 5));
+        cases.push(c);
+        cases.push(Vec::new());
+        cases.push(b"one line".to_vec());
+        let dir = tempfile::tempdir().unwrap();
+        for (i, bytes) in cases.iter().enumerate() {
+            let p = dir.path().join(format!("{i}.log"));
+            std::fs::write(&p, bytes).unwrap();
+            let mut r = LogReader::open(Some(&p), false).unwrap();
+            let stop = AtomicBool::new(false);
+            let mut buf = String::new();
+            let mut want = Vec::new();
+            while r.next_line(&mut buf, &stop).unwrap() {
+                want.push(buf.clone());
+            }
+            let mut got = Vec::new();
+            for block in scan(LogReader::open(Some(&p), false).unwrap()).unwrap() {
+                let block = block.unwrap();
+                assert!(block.lines.len() <= BLOCK_LINES);
+                got.extend(
+                    block
+                        .lines
+                        .iter()
+                        .map(|l| l.raw.get(&block.text).to_string()),
+                );
+            }
+            assert_eq!(got.len(), want.len(), "case {i}");
+            for (n, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    g == w,
+                    "case {i}, line {n}: {} bytes, want {}",
+                    g.len(),
+                    w.len()
+                );
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::verify::Verify;
 use frame::Framed;
 use serde::Serialize;
 use shapes::{relay_parts, Shape, Side};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
 /// How bad a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
@@ -246,7 +246,6 @@ pub struct Explainer {
     live: Map<Key, u64>,
     /// Queue id → the session it was handed out in.
     qids: Map<Qid, u64>,
-    qid_order: VecDeque<Qid>,
     /// Host names, numbered (a log has few).
     hosts: Map<String, u32>,
     /// The host of the line before, and its number (most lines repeat it).
@@ -296,12 +295,11 @@ impl Explainer {
     pub fn new(access: Option<(Database, Options)>) -> Self {
         // Sized for their bound from the start: growing a table rehashes
         // it (only the control bytes are touched until slots are used).
-        let cap = MAX_SESSIONS + 1;
+        let cap = 2 * MAX_SESSIONS + 1;
         Explainer {
             slots: Vec::new(),
             live: Map::with_capacity_and_hasher(cap, Default::default()),
             qids: Map::with_capacity_and_hasher(cap, Default::default()),
-            qid_order: VecDeque::with_capacity(cap),
             hosts: Map::default(),
             last_host: None,
             next: 0,
@@ -391,18 +389,18 @@ impl Explainer {
             }
         };
         let mut key: Key = (host_id, pid);
-        let mut current = self.live.get(&key).copied();
+        // (an entry whose session was forgotten is stale: `prune`)
+        let mut current = self.live.get(&key).copied().filter(|&id| self.alive(id));
         // A queue id seen before belongs to its session, whatever process
-        // logs it now (a queue run delivering later).
+        // logs it now (a queue run delivering later), while that session
+        // is remembered.
         let mut qid_known = false;
         let qk = qid.map(qid_key);
         if let Some(q) = &qk {
-            if let Some(&id) = self.qids.get(q) {
+            if let Some(s) = self.qids.get(q).and_then(|&id| self.slot(id)) {
                 qid_known = true;
-                if let Some(s) = self.slot(id) {
-                    key = s.key;
-                    current = Some(id);
-                }
+                key = s.key;
+                current = Some(s.id);
             }
         }
         let relay_now = match &ev.shape {
@@ -430,26 +428,17 @@ impl Explainer {
             let at = slot_of(id);
             if at == self.slots.len() {
                 self.slots.push(Session::default());
-            } else {
-                // the oldest session is forgotten
-                let old = &self.slots[at];
-                if self.live.get(&old.key) == Some(&old.id) {
-                    self.live.remove(&old.key);
-                }
             }
+            // (the oldest session, in this slot, is forgotten)
             self.slots[at].reset(id, key);
             self.live.insert(key, id);
             current = Some(id);
+            self.prune();
         }
         let id = current?;
         if let (Some(q), false) = (qk, qid_known) {
-            if self.qids.len() >= MAX_SESSIONS {
-                if let Some(old) = self.qid_order.pop_front() {
-                    self.qids.remove(&old);
-                }
-            }
-            self.qid_order.push_back(q);
             self.qids.insert(q, id);
+            self.prune();
         }
         let s = self.slots.get_mut(slot_of(id))?;
         match &ev.shape {
@@ -503,6 +492,31 @@ impl Explainer {
         Some(s.id)
     }
 
+    /// Whether session `id` is still remembered (not pushed out of the
+    /// ring by `MAX_SESSIONS` newer ones).
+    fn alive(&self, id: u64) -> bool {
+        id > self.next.saturating_sub(MAX_SESSIONS as u64) && id <= self.next
+    }
+
+    /// The tables of processes and queue ids keep entries of forgotten
+    /// sessions until they hold twice the ring: then those go at once (a
+    /// pass over the table, cheaper than a removal per session). Queue ids
+    /// are many per session at most in a long queue run: past that bound
+    /// they are all forgotten.
+    fn prune(&mut self) {
+        let bound = 2 * MAX_SESSIONS;
+        let floor = self.next.saturating_sub(MAX_SESSIONS as u64);
+        if self.live.len() > bound {
+            self.live.retain(|_, id| *id > floor);
+        }
+        if self.qids.len() > bound {
+            self.qids.retain(|_, id| *id > floor);
+            if self.qids.len() > bound / 2 {
+                self.qids.clear();
+            }
+        }
+    }
+
     /// Session `id`, while it is remembered.
     fn slot(&self, id: u64) -> Option<&Session> {
         self.slots.get(slot_of(id)).filter(|s| s.id == id)
@@ -532,10 +546,11 @@ impl Explainer {
     }
 
     /// What a summary needs of a line, cheaply: its kind, severity, cause
-    /// id, doctor's finding, peer, side, ruleset and reply — the same as
+    /// id, doctor's finding, side, ruleset and reply — the same as
     /// `explain` gives — but none of the texts (`summary`, `cause`, `fix`
     /// null; no macros, no replay; `text` empty; `time`, `host`, `program`
-    /// null).
+    /// null) and `peer` only when the line names one (else the session's:
+    /// `peer_of`).
     pub fn explain_brief(&self, ev: &Event<'_>) -> Explained {
         self.explain_as(ev, false)
     }
@@ -585,7 +600,8 @@ impl Explainer {
             texts: full,
         };
         let session = self.session_of(ev.session);
-        if let Some(s) = session {
+        if let Some(s) = session.filter(|_| full) {
+            // (a summary takes the session's peer from `peer_of`)
             if !s.peer.is_empty() {
                 out.peer = Some(s.peer.clone());
             }

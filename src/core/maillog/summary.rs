@@ -60,9 +60,16 @@ pub struct Summary {
 /// Adds lines up; `finish` sorts.
 pub struct Builder {
     s: Summary,
-    problems: HashMap<&'static str, Problem>,
-    peers: HashMap<String, Peer, std::hash::BuildHasherDefault<super::Fx>>,
+    problems: HashMap<&'static str, Problem, std::hash::BuildHasherDefault<super::Fx>>,
+    peers: Vec<Peer>,
+    /// Peer → its place in `peers`.
+    index: HashMap<String, usize, std::hash::BuildHasherDefault<super::Fx>>,
+    /// The place of the line before's peer (a session's lines come
+    /// together).
+    last_peer: Option<usize>,
     counted: HashSet<u64, std::hash::BuildHasherDefault<super::Fx>>,
+    /// The session counted last.
+    last_counted: u64,
     max_session: u64,
 }
 
@@ -70,8 +77,11 @@ impl Default for Builder {
     fn default() -> Self {
         Builder {
             s: Summary::default(),
-            problems: HashMap::new(),
-            peers: Default::default(),
+            problems: Default::default(),
+            peers: Vec::new(),
+            index: Default::default(),
+            last_peer: None,
+            last_counted: 0,
             // sized for its bound (`add` prunes it at twice RECENT)
             counted: HashSet::with_capacity_and_hasher(2 * RECENT as usize + 1, Default::default()),
             max_session: 0,
@@ -120,33 +130,40 @@ impl Builder {
             .or(peer)
             .filter(|p| !p.is_empty());
         let Some(peer) = peer else {
-            self.problem(ex, None);
+            problem(&mut self.problems, ex, None);
             return;
         };
-        let key = if self.peers.len() < MAX_PEERS || self.peers.contains_key(peer) {
-            peer
-        } else {
-            OTHER
+        let at = match self.last_peer {
+            Some(i) if self.peers[i].peer == peer => i,
+            _ => {
+                let key = if self.peers.len() < MAX_PEERS || self.index.contains_key(peer) {
+                    peer
+                } else {
+                    OTHER
+                };
+                let i = match self.index.get(key) {
+                    Some(&i) => i,
+                    None => {
+                        self.index.insert(key.to_string(), self.peers.len());
+                        self.peers.push(Peer {
+                            peer: key.to_string(),
+                            ..Peer::default()
+                        });
+                        self.peers.len() - 1
+                    }
+                };
+                self.last_peer = Some(i);
+                i
+            }
         };
-        let problem_peer = ex.and_then(|e| e.cause_id).map(|_| key.to_string());
-        if !self.peers.contains_key(key) {
-            self.peers.insert(
-                key.to_string(),
-                Peer {
-                    peer: key.to_string(),
-                    ..Peer::default()
-                },
-            );
-        }
-        let Some(p) = self.peers.get_mut(key) else {
-            return;
-        };
+        let p = &mut self.peers[at];
         if let Some(id) = ev.session {
             if id > self.max_session {
                 self.max_session = id;
                 self.s.sessions = id;
             }
-            if self.counted.insert(id) {
+            if id != self.last_counted && self.counted.insert(id) {
+                self.last_counted = id;
                 p.sessions += 1;
                 if self.counted.len() as u64 > 2 * RECENT {
                     let floor = self.max_session.saturating_sub(RECENT);
@@ -170,32 +187,7 @@ impl Builder {
         if ex.is_some_and(|e| e.severity > Severity::Info) {
             p.problems += 1;
         }
-        self.problem(ex, problem_peer.as_deref());
-    }
-
-    fn problem(&mut self, ex: Option<&Explained>, peer: Option<&str>) {
-        let Some(e) = ex else { return };
-        let Some(id) = e.cause_id else { return };
-        if e.severity == Severity::Info && e.cause_id.is_none() {
-            return;
-        }
-        let pr = self.problems.entry(id).or_insert_with(|| Problem {
-            cause_id: id,
-            severity: e.severity,
-            count: 0,
-            first_line: e.line,
-            summary: e.summary.clone(),
-            cause: e.cause.clone(),
-            fix: e.fix.clone(),
-            peers: Vec::new(),
-        });
-        pr.count += 1;
-        pr.severity = pr.severity.max(e.severity);
-        if let Some(p) = peer {
-            if pr.peers.len() < 5 && !pr.peers.iter().any(|x| x == p) {
-                pr.peers.push(p.to_string());
-            }
-        }
+        problem(&mut self.problems, ex, Some(&self.peers[at].peer));
     }
 
     pub fn finish(mut self) -> Summary {
@@ -206,7 +198,7 @@ impl Builder {
                 .then(b.count.cmp(&a.count))
                 .then(a.first_line.cmp(&b.first_line))
         });
-        let mut peers: Vec<Peer> = self.peers.into_values().collect();
+        let mut peers = self.peers;
         peers.sort_by(|a, b| {
             b.problems
                 .cmp(&a.problems)
@@ -216,6 +208,33 @@ impl Builder {
         self.s.problems = problems;
         self.s.peers = peers;
         self.s
+    }
+}
+
+/// One more line with cause `e.cause_id` (`peer`: the peer it concerned).
+fn problem(
+    problems: &mut HashMap<&'static str, Problem, std::hash::BuildHasherDefault<super::Fx>>,
+    ex: Option<&Explained>,
+    peer: Option<&str>,
+) {
+    let Some(e) = ex else { return };
+    let Some(id) = e.cause_id else { return };
+    let pr = problems.entry(id).or_insert_with(|| Problem {
+        cause_id: id,
+        severity: e.severity,
+        count: 0,
+        first_line: e.line,
+        summary: e.summary.clone(),
+        cause: e.cause.clone(),
+        fix: e.fix.clone(),
+        peers: Vec::new(),
+    });
+    pr.count += 1;
+    pr.severity = pr.severity.max(e.severity);
+    if let Some(p) = peer {
+        if pr.peers.len() < 5 && !pr.peers.iter().any(|x| x == p) {
+            pr.peers.push(p.to_string());
+        }
     }
 }
 
