@@ -359,8 +359,8 @@ impl Parsed {
 
 /// Lines per block, and the bytes after which a block is sent anyway
 /// (with the channels' few blocks, what is in flight stays a few MB).
-const BLOCK_LINES: usize = 8192;
-const BLOCK_BYTES: usize = 1 << 20;
+const BLOCK_LINES: usize = 4096;
+const BLOCK_BYTES: usize = 512 << 10;
 
 /// Threads taking blocks apart, each block whole on one of them: with the
 /// reading thread and the explaining one, enough to keep two cores busy
@@ -509,12 +509,12 @@ pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result
     use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
     // blocks done with, back to the reading thread: their memory is
     // reused, not given back to the system and asked for again
-    let (back, spares) = sync_channel::<Block>(WORKERS + 2);
+    let (back, spares) = sync_channel::<Block>(WORKERS);
     let mut to_workers: Vec<SyncSender<io::Result<RawBlock>>> = Vec::new();
     let mut from_workers: Vec<Receiver<io::Result<Block>>> = Vec::new();
     for w in 0..WORKERS {
-        let (tx_in, rx_in) = sync_channel::<io::Result<RawBlock>>(2);
-        let (tx_out, rx_out) = sync_channel(2);
+        let (tx_in, rx_in) = sync_channel::<io::Result<RawBlock>>(1);
+        let (tx_out, rx_out) = sync_channel(1);
         std::thread::Builder::new()
             .name(format!("log-parse-{w}"))
             .spawn(move || {

@@ -115,3 +115,38 @@ fn routine_shapes_are_the_routine_explanations() {
     }
     assert!(routine > 100, "{routine}");
 }
+
+/// A queue id leads to the session that handed it out, even when that
+/// process has since taken a new connection; a session forgotten (pushed
+/// out of the ring) is not found again, and the tables stay bounded.
+#[test]
+fn a_queue_id_leads_to_its_own_session() {
+    let log = "\
+Dec  3 23:33:40 mx sm-mta[100]: NOQUEUE: connect from a.example [192.0.2.1]
+Dec  3 23:33:40 mx sm-mta[100]: 6B3NXe7Q000100: from=<a@a.example>, size=1, class=0, nrcpts=1, proto=ESMTPS, daemon=MTA, relay=a.example [192.0.2.1]
+Dec  3 23:33:41 mx sm-mta[100]: NOQUEUE: connect from b.example [192.0.2.2]
+Dec  3 23:40:00 mx sm-mta[200]: 6B3NXe7Q000100: to=<x@c.example>, delay=00:06:20, mailer=esmtp, pri=1, relay=c.example. [192.0.2.3], dsn=4.0.0, stat=Deferred: Connection timed out
+";
+    let out = run(log, None);
+    let a = out[0].session.unwrap();
+    assert_eq!(out[1].session, Some(a));
+    assert_ne!(out[2].session, Some(a));
+    assert_eq!(out[3].session, Some(a), "{:#?}", out[3]);
+
+    let mut e = Explainer::default();
+    let first = e.explain_line(1, log.lines().nth(1).unwrap()).session;
+    for i in 0..3 * MAX_SESSIONS as u32 {
+        let l = format!(
+            "Dec  3 23:33:40 mx sm-mta[{}]: 6B{:06}{:06}: from=<a@b>, size=1, class=0, nrcpts=1, proto=ESMTP, daemon=MTA, relay=[192.0.2.9]",
+            1000 + i,
+            i,
+            i % 1_000_000
+        );
+        e.explain_line(u64::from(i) + 2, &l);
+    }
+    assert!(e.live.len() <= 2 * MAX_SESSIONS && e.qids.len() <= 2 * MAX_SESSIONS);
+    let again = e
+        .explain_line(10_000_000, log.lines().nth(3).unwrap())
+        .session;
+    assert!(again.is_some() && again != first, "{again:?} {first:?}");
+}
