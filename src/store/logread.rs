@@ -645,17 +645,7 @@ mod tests {
     #[test]
     fn scanned_lines_explain_as_read_lines() {
         use crate::core::maillog::Explainer;
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/maillog");
-        let mut text = String::new();
-        let mut names: Vec<_> = std::fs::read_dir(&root)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "log"))
-            .collect();
-        names.sort();
-        for p in names {
-            text.push_str(&std::fs::read_to_string(p).unwrap());
-        }
+        let mut text = crate::core::maillog::recorded_corpus();
         text.push_str(concat!(
             r#"{"MESSAGE":"STARTTLS=server, relay=[127.0.0.9], version=TLSv1.3, verify=NO, cipher=X, bits=256/256","SYSLOG_IDENTIFIER":"sm-mta","SYSLOG_PID":"42","_HOSTNAME":"mx"}"#,
             "\n{\"MESSAGE\": cut short\n",
@@ -706,6 +696,18 @@ mod tests {
         );
     }
 
+    /// The lines of file `p`, by `next_line`.
+    fn next_lines(p: &Path) -> Vec<String> {
+        let mut r = LogReader::open(Some(p), false).unwrap();
+        let stop = AtomicBool::new(false);
+        let mut buf = String::new();
+        let mut lines = Vec::new();
+        while r.next_line(&mut buf, &stop).unwrap() {
+            lines.push(buf.clone());
+        }
+        lines
+    }
+
     /// `scan` cuts the bytes into the very lines `next_line` gives, for
     /// odd input: lines of MAX_LINE bytes and longer (one far longer than
     /// a read, one cut inside a UTF-8 character), bytes that are not
@@ -743,13 +745,7 @@ mod tests {
         for (i, bytes) in cases.iter().enumerate() {
             let p = dir.path().join(format!("{i}.log"));
             std::fs::write(&p, bytes).unwrap();
-            let mut r = LogReader::open(Some(&p), false).unwrap();
-            let stop = AtomicBool::new(false);
-            let mut buf = String::new();
-            let mut want = Vec::new();
-            while r.next_line(&mut buf, &stop).unwrap() {
-                want.push(buf.clone());
-            }
+            let want = next_lines(&p);
             let mut got = Vec::new();
             for block in scan(LogReader::open(Some(&p), false).unwrap()).unwrap() {
                 let block = block.unwrap();
@@ -782,13 +778,7 @@ mod tests {
         f.write_all(b"\nsecond \xff\xfe line\nlast without newline")
             .unwrap();
         drop(f);
-        let mut r = LogReader::open(Some(&p), false).unwrap();
-        let stop = AtomicBool::new(false);
-        let mut buf = String::new();
-        let mut lines = Vec::new();
-        while r.next_line(&mut buf, &stop).unwrap() {
-            lines.push(buf.clone());
-        }
+        let lines = next_lines(&p);
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0].len(), MAX_LINE);
         assert_eq!(lines[1], "second \u{fffd}\u{fffd} line");

@@ -1540,5 +1540,22 @@ fn delivery(
     }
 }
 
+/// The log lines recorded from the real sendmail (tests/data/maillog/*.log,
+/// in name order), for the tests.
+#[cfg(test)]
+pub(crate) fn recorded_corpus() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/maillog");
+    let mut names: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

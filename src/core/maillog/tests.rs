@@ -82,18 +82,7 @@ fn odd_input_never_panics() {
 
 /// Every line of the recorded corpus (and the odd ones above).
 fn corpus_text() -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/maillog");
-    let mut names: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    names.sort();
-    let mut text = String::from(SESSION);
-    for p in names {
-        text.push_str(&std::fs::read_to_string(p).unwrap());
-    }
-    text
+    format!("{SESSION}{}", recorded_corpus())
 }
 
 /// The plain view leaves a line out by its shape, before explaining it:
