@@ -106,7 +106,7 @@ fn expected(name: &str) -> &'static [&'static str] {
         "crl-garbage" => &["crl-unreadable"],
         "client-verify-fail" => &["cert-untrusted", "verify-fail"],
         "tls-srv-verify-fail" | "tls-rcpt-verify-fail" => &["verify-required", "cert-untrusted"],
-        "client-no-starttls" => &[],
+        "client-no-starttls" | "queue-run-delivers" => &[],
         "tls-srv-encr-no-starttls" => &["encryption-required"],
         other => panic!("situation {other} has no expectation: add one"),
     }
@@ -150,6 +150,32 @@ fn explain(input: &[u8], args: &[&str]) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// A queue run delivers what an earlier connection took in: the delivery
+/// line (the message's queue id, logged by the runner) belongs to that
+/// connection's session, and is explained with the TLS the runner used —
+/// not as "sent without TLS" after the first attempt's failure.
+#[test]
+fn a_queue_run_delivery_is_explained_with_the_runners_tls() {
+    let text = std::fs::read(corpus().join("queue-run-delivers.log")).unwrap();
+    let out = explain(&text, &[]);
+    let sent: Vec<_> = out
+        .iter()
+        .filter(|o| o["text"].as_str().unwrap().contains("stat=Sent"))
+        .collect();
+    assert_eq!(sent.len(), 1, "{out:#?}");
+    let s = sent[0];
+    let first = out.iter().find(|o| o["qid"] == s["qid"]).unwrap();
+    assert_ne!(first["pid"], s["pid"], "the runner is another process");
+    assert_eq!(first["session"], s["session"], "grouped with its message");
+    let deferred = out
+        .iter()
+        .find(|o| o["text"].as_str().unwrap().contains("stat=Deferred"))
+        .expect("the first attempt deferred");
+    assert_eq!(deferred["pid"], first["pid"]);
+    let summary = s["summary"].as_str().unwrap();
+    assert!(summary.contains("over TLSv1.3 with verify=OK"), "{summary}");
 }
 
 fn ids(v: &[serde_json::Value]) -> BTreeSet<String> {

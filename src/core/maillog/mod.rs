@@ -268,6 +268,11 @@ pub struct Event<'a> {
     pub qid: Option<&'a str>,
     pub shape: Option<Shape<&'a str>>,
     pub session: Option<u64>,
+    /// The session of the process that logged the line: another than
+    /// `session` when a queue id led there (a queue run delivering a
+    /// message another connection took in). What sendmail did as a client
+    /// — its STARTTLS=client, the server's certificate — is this one's.
+    pub process: Option<u64>,
     /// Whether the line came from sendmail (by its syslog tag).
     pub sendmail: bool,
 }
@@ -317,13 +322,18 @@ impl Explainer {
             qid: None,
             shape: None,
             session: None,
+            process: None,
             sendmail: false,
         };
         let Some(f) = framed else { return ev };
         ev.sendmail = is_sendmail(&f.program);
         if ev.sendmail {
             (ev.qid, ev.shape) = shapes::classify_message(&f.message);
-            ev.session = self.track(f.host.as_deref().unwrap_or(""), f.pid, &ev);
+            if let Some((session, process)) =
+                self.track(f.host.as_deref().unwrap_or(""), f.pid, &ev)
+            {
+                (ev.session, ev.process) = (Some(session), process);
+            }
         }
         ev
     }
@@ -345,16 +355,27 @@ impl Explainer {
             qid: None,
             shape: None,
             session: None,
+            process: None,
             sendmail: is_sendmail(&framed.program),
         };
         if ev.sendmail {
             (ev.qid, ev.shape) = (qid, shape);
-            ev.session = self.track(framed.host.as_deref().unwrap_or(""), framed.pid, &ev);
+            if let Some((session, process)) =
+                self.track(framed.host.as_deref().unwrap_or(""), framed.pid, &ev)
+            {
+                (ev.session, ev.process) = (Some(session), process);
+            }
         }
         ev
     }
 
-    fn track(&mut self, host: &str, pid: Option<u32>, ev: &Event<'_>) -> Option<u64> {
+    /// The line's session, and its process's (`Event::process`).
+    fn track(
+        &mut self,
+        host: &str,
+        pid: Option<u32>,
+        ev: &Event<'_>,
+    ) -> Option<(u64, Option<u64>)> {
         let qid = ev.qid;
         let pid = pid?;
         let connection_like = matches!(
@@ -388,9 +409,11 @@ impl Explainer {
                 n
             }
         };
-        let mut key: Key = (host_id, pid);
+        let own: Key = (host_id, pid);
+        let mut key = own;
         // (an entry whose session was forgotten is stale: `prune`)
-        let mut current = self.live.get(&key).copied().filter(|&id| self.alive(id));
+        let mut process = self.live.get(&key).copied().filter(|&id| self.alive(id));
+        let mut current = process;
         // A queue id seen before belongs to its session, whatever process
         // logs it now (a queue run delivering later), while that session
         // is remembered.
@@ -433,6 +456,9 @@ impl Explainer {
             self.slots[at].reset(id, key);
             self.live.insert(key, id);
             current = Some(id);
+            if key == own {
+                process = Some(id);
+            }
             self.prune();
         }
         let id = current?;
@@ -489,7 +515,7 @@ impl Explainer {
             }
             _ => {}
         }
-        Some(s.id)
+        Some((s.id, process))
     }
 
     /// Whether session `id` is still remembered (not pushed out of the
@@ -600,6 +626,10 @@ impl Explainer {
             texts: full,
         };
         let session = self.session_of(ev.session);
+        let ctx = Ctx {
+            session,
+            process: self.session_of(ev.process),
+        };
         if let Some(s) = session.filter(|_| full) {
             // (a summary takes the session's peer from `peer_of`)
             if !s.peer.is_empty() {
@@ -621,7 +651,7 @@ impl Explainer {
         out.known = true;
         // the replay is a text too (the evaluator's trace)
         let access = self.access.as_ref().filter(|_| full);
-        explain_shape(&mut out, shape, session, access);
+        explain_shape(&mut out, shape, ctx, access);
         out
     }
 }
@@ -701,12 +731,33 @@ pub(crate) fn bits_of(bits: &str) -> Option<u32> {
     bits.split('/').next()?.trim().parse().ok()
 }
 
+/// What a line is explained with: its session, and its process's.
+#[derive(Clone, Copy)]
+struct Ctx<'s> {
+    session: Option<&'s Session>,
+    process: Option<&'s Session>,
+}
+
+impl<'s> Ctx<'s> {
+    /// What the TLS of one side showed: as server, the connection's (the
+    /// line's session); as client, the process's, which made the
+    /// connection out (in a queue run, not the session that took the
+    /// message in).
+    fn tls(self, side: Side) -> Option<&'s Tls> {
+        match side {
+            Side::Server => self.session.and_then(|s| s.shown(side)),
+            Side::Client => self.process.and_then(|s| s.shown(side)),
+        }
+    }
+}
+
 fn explain_shape(
     out: &mut Explained,
     shape: &Shape<&str>,
-    session: Option<&Session>,
+    ctx: Ctx<'_>,
     access: Option<&(Database, Options)>,
 ) {
+    let session = ctx.session;
     match *shape {
         Shape::Session {
             side,
@@ -740,7 +791,7 @@ fn explain_shape(
             verifymsg,
         } => {
             out.side = Some(side);
-            let t = session.and_then(|s| s.shown(side));
+            let t = ctx.tls(side);
             if let Some(t) = t {
                 relay_macros(out, side, &t.relay);
                 tls_macros(out, t);
@@ -897,13 +948,13 @@ fn explain_shape(
             arg1,
             relay,
             reject,
-        } => ruleset_line(out, session, access, ruleset, arg1, relay, reject),
+        } => ruleset_line(out, ctx, access, ruleset, arg1, relay, reject),
         Shape::Delivery {
             to,
             relay,
             mailer,
             stat,
-        } => delivery(out, session, to, relay, mailer, stat),
+        } => delivery(out, ctx, to, relay, mailer, stat),
         Shape::From {
             from,
             relay,
@@ -942,6 +993,29 @@ fn explain_shape(
             if after.eq_ignore_ascii_case("STARTTLS") {
                 why(out, "client-gave-up-tls", "The client asked for STARTTLS and then left: it did not accept the TLS offer — most often it does not trust our certificate or has no protocol or cipher in common.", "`starttls-studio probe THIS-HOST:25` shows what clients see; check the certificate's name and chain");
             }
+        }
+        Shape::ConnectFailed {
+            relay,
+            port,
+            reason,
+        } => {
+            out.side = Some(Side::Client);
+            out.peer = Some(relay.to_string());
+            set(
+                out,
+                "connect-failed",
+                Severity::Warning,
+                text!(
+                    out,
+                    "could not connect to {relay} port {port} to deliver: {reason}"
+                ),
+            );
+            why(
+                out,
+                "connect-failed",
+                text!(out, "sendmail could not open the SMTP connection ({reason}); TLS played no part. The message stays in the queue and is tried again at the next queue run (the `to=… stat=Deferred` line that follows)."),
+                "check that the server runs and listens there (`starttls-studio probe HOST:PORT`), and that no firewall in between refuses",
+            );
         }
         Shape::Start { text } => set(
             out,
@@ -1227,7 +1301,7 @@ fn reply_parts(reject: &str) -> (&str, &str) {
 
 fn ruleset_line(
     out: &mut Explained,
-    session: Option<&Session>,
+    ctx: Ctx<'_>,
     access: Option<&(Database, Options)>,
     ruleset: &str,
     arg1: &str,
@@ -1246,8 +1320,8 @@ fn ruleset_line(
     } else {
         "permanently"
     };
-    let server_tls = session.and_then(|s| s.shown(Side::Server));
-    let client_tls = session.and_then(|s| s.shown(Side::Client));
+    let server_tls = ctx.tls(Side::Server);
+    let client_tls = ctx.tls(Side::Client);
     let rs = match ruleset {
         "tls_client" => Some(Ruleset::TlsClient),
         "tls_server" => Some(Ruleset::TlsServer),
@@ -1480,14 +1554,7 @@ fn relay_denied(out: &mut Explained, tls: Option<&Tls>, rtext: &str) {
     why(out, id, text!(out, "{cause}{lookup}"), fix);
 }
 
-fn delivery(
-    out: &mut Explained,
-    session: Option<&Session>,
-    to: &str,
-    relay: &str,
-    mailer: &str,
-    stat: &str,
-) {
+fn delivery(out: &mut Explained, ctx: Ctx<'_>, to: &str, relay: &str, mailer: &str, stat: &str) {
     if !relay.is_empty() {
         out.peer = Some(relay.to_string());
     }
@@ -1497,8 +1564,8 @@ fn delivery(
         text!(out, "{relay} (mailer {mailer})")
     };
     if stat.starts_with("Sent") {
-        let tls = session
-            .and_then(|s| s.shown(Side::Client))
+        let tls = ctx
+            .tls(Side::Client)
             .map(|t| text!(out, ", over {} with verify={}", t.version, t.verify))
             .unwrap_or_default();
         let tls = if tls.is_empty()

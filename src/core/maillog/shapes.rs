@@ -92,6 +92,9 @@ pub enum Shape<S> {
     DidNotIssue { relay: S },
     /// `lost input channel from R to MTA after CMD`
     LostInput { relay: S, after: S },
+    /// `makeconnection (HOST [ADDR].PORT (FAMILY)) failed: REASON`: a
+    /// delivery could not connect (the `to=` line after it defers).
+    ConnectFailed { relay: S, port: S, reason: S },
     /// `starting daemon (8.17.1.9): SMTP`
     Start { text: S },
     /// Lines sendmail writes on every connection that concern neither TLS
@@ -249,6 +252,15 @@ impl<S: Copy> Shape<S> {
             LostInput { relay, after } => LostInput {
                 relay: f(relay),
                 after: f(after),
+            },
+            ConnectFailed {
+                relay,
+                port,
+                reason,
+            } => ConnectFailed {
+                relay: f(relay),
+                port: f(port),
+                reason: f(reason),
             },
             Start { text } => Start { text: f(text) },
             Routine { what } => Routine { what },
@@ -444,6 +456,20 @@ pub fn classify(msg: &str) -> Option<Shape<&str>> {
     if let Some(r) = m.strip_prefix("lost input channel from ") {
         let (relay, after) = r.split_once(" to MTA after ").unwrap_or((r, ""));
         return Some(Shape::LostInput { relay, after });
+    }
+    if let Some(r) = m.strip_prefix("makeconnection (") {
+        // sendmail's deliver.c: "makeconnection (%s [%s].%d (%d)) failed: %s"
+        let (target, reason) = r.split_once(") failed: ").unwrap_or((r, ""));
+        let target = target.rsplit_once(" (").map_or(target, |(t, _)| t);
+        let (relay, port) = match target.rsplit_once("].") {
+            Some((host, port)) => (&target[..host.len() + 1], port),
+            None => (target, ""),
+        };
+        return Some(Shape::ConnectFailed {
+            relay,
+            port,
+            reason,
+        });
     }
     if m.starts_with("starting daemon (") || m.starts_with("started as: ") {
         return Some(Shape::Start { text: m });
