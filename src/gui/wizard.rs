@@ -307,12 +307,6 @@ pub fn show(w: &mut WizardView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
                 }
                 Step::Target => {
                     ui.heading("Install to");
-                    if w.generating() {
-                        ui.horizontal(|ui| {
-                            ui.spinner();
-                            ui.label("Keys are being generated in the background…");
-                        });
-                    }
                     ui.label("sendmail reads the CA, the CA directory (confCACERT_PATH), and this host's certificate and key from here.");
                     let (r, browse) = widgets::path_field(ui, "Directory", &mut w.install_dir, 360.0);
                     w.focus_once(ui, &r);
@@ -324,6 +318,14 @@ pub fn show(w: &mut WizardView, cx: &ViewCtx, out: &mut Sink, ui: &mut egui::Ui)
                     }
                     let ok = !w.install_dir.trim().is_empty();
                     let (back, next) = nav(ui, true, "Next", ok && !w.waiting_for_keys);
+                    // Below the buttons: when it goes, nothing above moves
+                    // (a click on Next as the keys arrive still lands).
+                    if w.generating() {
+                        ui.horizontal(|ui| {
+                            ui.spinner();
+                            ui.label("Keys are being generated in the background…");
+                        });
+                    }
                     if w.waiting_for_keys {
                         ui.label("The summary follows as soon as the keys are ready.");
                     }

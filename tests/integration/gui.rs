@@ -1242,6 +1242,32 @@ fn layouts_hold_still() {
     assert!(h
         .query_by_label_contains("${cert_subject} (a row's details have them")
         .is_some());
+
+    // The wizard's install step: when the keys arrive, the line saying
+    // they are being made goes, and Next stays where the pointer is.
+    let dir = tempdir();
+    let mut h = harness(&dir.path().join("home"));
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    h.state_mut().tab = Tab::Setup;
+    h.state_mut().wizard.step = Step::Target;
+    h.state_mut().wizard.keygen_job = Some(u64::MAX);
+    h.step();
+    h.step();
+    assert!(h
+        .query_by_label_contains("Keys are being generated")
+        .is_some());
+    let next = h.get_by_label("Next").rect();
+    h.state_mut().wizard.keygen_job = None;
+    h.step();
+    h.step();
+    assert!(h
+        .query_by_label_contains("Keys are being generated")
+        .is_none());
+    assert_eq!(
+        h.get_by_label("Next").rect(),
+        next,
+        "Next moved as the keys arrived"
+    );
 }
 
 /// A large access map is edited in the background: the edits given while
