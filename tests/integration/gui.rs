@@ -21,6 +21,13 @@ fn harness(home: &Path) -> Harness<'static, StudioApp> {
         .build_ui_state(|ui, app: &mut StudioApp| app.show(ui), app)
 }
 
+/// The app on `home`, once the home has loaded (its first snapshot).
+fn loaded(home: &Path) -> Harness<'static, StudioApp> {
+    let mut h = harness(home);
+    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    h
+}
+
 /// Steps the UI until `done` holds (background jobs finish on their own
 /// threads), at most `secs` seconds.
 pub(crate) fn wait_for(
@@ -128,8 +135,7 @@ fn editor_on(text: &str) -> (tempfile::TempDir, Harness<'static, StudioApp>) {
     let dir = tempdir();
     let file = dir.path().join("access");
     std::fs::write(&file, text).unwrap();
-    let mut h = harness(&dir.path().join("home"));
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&dir.path().join("home"));
     open_access(&mut h, &file, 30);
     (dir, h)
 }
@@ -160,8 +166,7 @@ fn wizard_creates_and_installs_in_five_clicks() {
     let dir = tempdir();
     let home = dir.path().join("home");
     let target = dir.path().join("etc-mail-tls");
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     let mut clicks = 0;
     click(&mut h, "Start");
     clicks += 1;
@@ -229,8 +234,7 @@ fn dn_picker_writes_what_the_cli_writes() {
     std::fs::write(&gui_file, original).unwrap();
     std::fs::write(&cli_file, original).unwrap();
 
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     open_access(&mut h, &gui_file, 30);
     click(&mut h, "Relay by certificate…");
     // From a certificate file, typed (the file dialog cannot run headless).
@@ -321,8 +325,7 @@ fn entry_form_checks_as_you_type() {
 fn live_test_finds_verify_ok() {
     let dir = tempdir();
     let home = home_with_host(dir.path());
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Live test");
     type_into(&mut h, "Port on 127.0.0.1", "0");
     click(&mut h, "Start server (F9)");
@@ -388,8 +391,7 @@ fn explainer_uses_the_edited_map() {
             .arg("--cert")
             .arg(home.join("ca/ca.crt")),
     );
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     open_access(&mut h, &file, 30);
     click(&mut h, "Decisions");
     load_into_decisions(&mut h, &home.join("hosts/mx.example.org.crt"));
@@ -408,8 +410,7 @@ fn settings_persist_between_runs() {
     let dir = tempdir();
     let home = dir.path().join("home");
     {
-        let mut h = harness(&home);
-        wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+        let mut h = loaded(&home);
         h.state_mut().settings.theme = "dark".into();
         click(&mut h, "Certificates");
         wait_for(&mut h, 10, "the settings file", |_| {
@@ -435,8 +436,7 @@ fn doctor_finds_and_fixes_a_readable_key() {
     let key = tls.join("mx.example.org.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
 
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Doctor");
     // Typed paths only: no machine configuration.
     type_into(&mut h, "sendmail.mc", "");
@@ -502,8 +502,7 @@ fn partner_bundle_from_the_certificates_view() {
     let dir = tempdir();
     let home = home_with_host(dir.path());
     let out = dir.path().join("partner.tar");
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Certificates");
     // The row's name (the first of the labels showing the host name).
     h.get_all_by_label("mx.example.org").next().unwrap().hover();
@@ -536,8 +535,7 @@ fn a_slow_probe_can_be_cancelled() {
     // A server that accepts (the kernel's backlog) and never says a word.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let target = silent.local_addr().unwrap().to_string();
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Live test");
     type_into(&mut h, "Server (host:port)", &target);
     click(&mut h, "Probe");
@@ -559,8 +557,7 @@ fn a_slow_probe_can_be_cancelled() {
 fn what_an_action_did_stays_on_screen() {
     let dir = tempdir();
     let home = home_with_host(dir.path());
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Certificates");
     click(&mut h, "Issue a certificate…");
     type_into(&mut h, "Host name (FQDN)", "relay.example.org");
@@ -646,8 +643,7 @@ fn empty_key_asks_redo_redoes_and_escape_closes() {
 fn loading_a_certificate_keeps_verify() {
     let dir = tempdir();
     let home = home_with_host(dir.path());
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Decisions");
     click(&mut h, "NO");
     load_into_decisions(&mut h, &home.join("hosts/mx.example.org.crt"));
@@ -683,8 +679,7 @@ fn loading_a_certificate_keeps_verify() {
 fn each_wizard_step_focuses_its_first_field() {
     let dir = tempdir();
     let home = dir.path().join("home");
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Start");
     h.step();
     assert!(h.get_by_label("CA name").is_focused());
@@ -710,8 +705,7 @@ fn doctor_puts_an_install_into_sendmail_mc_after_asking() {
         .expect("Debian's sendmail.mc (scripts/setup installs sendmail)");
     std::fs::write(&mc, &original).unwrap();
 
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Doctor");
     type_into(&mut h, "sendmail.mc", mc.to_str().unwrap());
     click(&mut h, "Put an install into sendmail.mc (mc apply)");
@@ -773,8 +767,7 @@ fn partners_trusts_a_ca_after_a_look_and_removes_it_after_asking() {
     std::fs::write(&partner, &ca.cert_pem).unwrap();
     let leaf = tls.join("mx.example.org.crt");
 
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Partners");
     // The first frame fills in the default install directory.
     h.step();
@@ -839,8 +832,7 @@ fn overview_opens_first_and_agrees_with_status() {
             .args(["install", "mx.example.org", "--to"])
             .arg(&tls),
     );
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     assert_eq!(h.state().tab, Tab::Overview);
     assert!(h
         .query_by_label("All certificates valid, every install current.")
@@ -987,8 +979,7 @@ fn partners_trusts_a_ca_from_a_p12_with_its_passphrase() {
             .args(["-passout", "pass:sesame", "-out"])
             .arg(&store),
     );
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Partners");
     h.step();
     h.step();
@@ -1070,8 +1061,7 @@ fn partner_onboarding_in_one_place() {
             .args(["-passout", "pass:sesame", "-out"])
             .arg(&p12),
     );
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     open_access(&mut h, &access, 30);
     let (mut clicks, mut keys) = (0usize, 0usize);
     let mut press = |h: &mut Harness<'static, StudioApp>, label: &str| {
@@ -1213,8 +1203,7 @@ fn layouts_hold_still() {
     // Certificates: the details panel open at 1280 px wide.
     let dir = tempdir();
     let home = home_with_host(dir.path());
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     click(&mut h, "Certificates");
     for col in ["Name", "Expires", "Hash", "${cert_subject}"] {
         assert!(h.query_by_label(col).is_some(), "{col} shown at full width");
@@ -1246,8 +1235,7 @@ fn layouts_hold_still() {
     // The wizard's install step: when the keys arrive, the line saying
     // they are being made goes, and Next stays where the pointer is.
     let dir = tempdir();
-    let mut h = harness(&dir.path().join("home"));
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&dir.path().join("home"));
     h.state_mut().tab = Tab::Setup;
     h.state_mut().wizard.step = Step::Target;
     h.state_mut().wizard.keygen_job = Some(u64::MAX);
@@ -1376,8 +1364,7 @@ fn walkthrough_on_a_short_host_name() {
         "run by first_start_on_a_short_host_name"
     );
     let dir = tempdir();
-    let mut h = harness(&dir.path().join("home"));
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&dir.path().join("home"));
     let (mut clicks, mut keys) = (0, 0);
     assert_eq!(
         h.state().tab,
@@ -1437,8 +1424,7 @@ fn walkthrough_on_a_short_host_name() {
 fn tab_starts_in_the_view() {
     let dir = tempdir();
     let home = home_with_host(dir.path());
-    let mut h = harness(&home);
-    wait_for(&mut h, 30, "the home to load", |a| a.snapshot.is_some());
+    let mut h = loaded(&home);
     h.state_mut().tab = Tab::Certificates;
     h.run_steps(3);
     h.key_press(egui::Key::Tab);
