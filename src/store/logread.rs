@@ -361,6 +361,8 @@ impl Parsed {
 /// (with the channels' few blocks, what is in flight stays a few MB).
 const BLOCK_LINES: usize = 4096;
 const BLOCK_BYTES: usize = 512 << 10;
+/// Bytes asked for at a time.
+const READ: usize = 256 << 10;
 
 /// Threads taking blocks apart, each block whole on one of them: with the
 /// reading thread and the explaining one, enough to keep two cores busy
@@ -390,20 +392,24 @@ struct Chunker {
 }
 
 impl Chunker {
-    /// The next block into `bytes` (emptied first; a block's, given back).
+    /// The next block into `bytes` (a block's, given back: its length is
+    /// kept, memory read into again without being cleared first).
     fn next(&mut self, r: &mut dyn BufRead, mut bytes: Vec<u8>) -> io::Result<Option<RawBlock>> {
-        bytes.clear();
-        bytes.extend_from_slice(&self.carry);
+        // bytes[..filled] are this block's
+        let mut filled = self.carry.len();
+        if bytes.len() < filled {
+            bytes.resize(filled, 0);
+        }
+        bytes[..filled].copy_from_slice(&self.carry);
         self.carry.clear();
-        bytes.reserve(BLOCK_BYTES + 256 * 1024);
         let mut ends = Vec::with_capacity(BLOCK_LINES);
         let mut cut = false;
         // the start of the open line, and how far the bytes were searched
         let (mut start, mut searched) = (0, 0);
         loop {
             while ends.len() < BLOCK_LINES {
-                let Some(i) = memchr::memchr(b'\n', &bytes[searched..]) else {
-                    searched = bytes.len();
+                let Some(i) = memchr::memchr(b'\n', &bytes[searched..filled]) else {
+                    searched = filled;
                     break;
                 };
                 let end = searched + i;
@@ -413,7 +419,7 @@ impl Chunker {
                 searched = start;
             }
             if ends.len() >= BLOCK_LINES || (start >= BLOCK_BYTES && !ends.is_empty()) {
-                self.carry.extend_from_slice(&bytes[start..]);
+                self.carry.extend_from_slice(&bytes[start..filled]);
                 bytes.truncate(start);
                 return Ok(Some(RawBlock {
                     bytes,
@@ -424,10 +430,11 @@ impl Chunker {
             }
             if self.eof {
                 // the last line, without its newline
-                if start < bytes.len() {
-                    cut |= bytes.len() - start > MAX_LINE;
-                    ends.push((start, bytes.len().min(start + MAX_LINE)));
+                if start < filled {
+                    cut |= filled - start > MAX_LINE;
+                    ends.push((start, filled.min(start + MAX_LINE)));
                 }
+                bytes.truncate(filled);
                 return Ok((!ends.is_empty()).then_some(RawBlock {
                     bytes,
                     ends,
@@ -435,12 +442,26 @@ impl Chunker {
                     lines: Vec::new(),
                 }));
             }
-            if bytes.len() - start > MAX_LINE {
+            if filled - start > MAX_LINE {
                 // what is past MAX_LINE of the open line is never kept
-                bytes.truncate(start + MAX_LINE);
-                searched = bytes.len();
+                filled = start + MAX_LINE;
+                searched = filled;
                 self.skipping = true;
                 cut = true;
+            }
+            if !self.skipping {
+                // Straight into the block: a read as large as the reader's
+                // buffer bypasses it once it is empty (no copy through it).
+                if bytes.len() < filled + READ {
+                    bytes.resize(filled + READ, 0);
+                }
+                match r.read(&mut bytes[filled..filled + READ]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+                continue;
             }
             let avail = match r.fill_buf() {
                 Ok(a) => a,
@@ -450,7 +471,7 @@ impl Chunker {
             let used = if avail.is_empty() {
                 self.eof = true;
                 0
-            } else if self.skipping {
+            } else {
                 match memchr::memchr(b'\n', avail) {
                     // the newline stays: it ends the line cut short
                     Some(i) => {
@@ -459,9 +480,6 @@ impl Chunker {
                     }
                     None => avail.len(),
                 }
-            } else {
-                bytes.extend_from_slice(avail);
-                avail.len()
             };
             r.consume(used);
         }
@@ -509,7 +527,7 @@ pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result
     use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
     // blocks done with, back to the reading thread: their memory is
     // reused, not given back to the system and asked for again
-    let (back, spares) = sync_channel::<Block>(WORKERS);
+    let (back, spares) = sync_channel::<Block>(4 * WORKERS);
     let mut to_workers: Vec<SyncSender<io::Result<RawBlock>>> = Vec::new();
     let mut from_workers: Vec<Receiver<io::Result<Block>>> = Vec::new();
     for w in 0..WORKERS {

@@ -98,20 +98,61 @@ pub struct Replay {
     pub agrees: bool,
 }
 
-/// What a session has shown so far, per side.
+/// What a session has shown so far, per side: the session line's relay,
+/// version, verify, cipher and bits, then the certificate line's subject,
+/// issuer and verifymsg, one after another in one buffer (kept for the
+/// next session in the same slot).
 #[derive(Debug, Clone, Default)]
 struct Tls {
-    /// Whether the side has shown anything (the texts below are kept for
-    /// the next session in the same slot when not).
+    /// Whether the side has shown anything.
     seen: bool,
-    relay: String,
-    version: String,
-    verify: String,
-    cipher: String,
-    bits: String,
-    subject: String,
-    issuer: String,
-    verifymsg: String,
+    buf: String,
+    /// Where each text ends in `buf`.
+    ends: [u32; 8],
+}
+
+impl Tls {
+    fn text(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.buf.get(start..self.ends[i] as usize).unwrap_or("")
+    }
+    fn relay(&self) -> &str {
+        self.text(0)
+    }
+    fn version(&self) -> &str {
+        self.text(1)
+    }
+    fn verify(&self) -> &str {
+        self.text(2)
+    }
+    fn cipher(&self) -> &str {
+        self.text(3)
+    }
+    fn bits(&self) -> &str {
+        self.text(4)
+    }
+    fn subject(&self) -> &str {
+        self.text(5)
+    }
+    fn issuer(&self) -> &str {
+        self.text(6)
+    }
+
+    /// Texts `from..` set to `texts` (those after them emptied).
+    fn set(&mut self, from: usize, texts: &[&str]) {
+        let start = if from == 0 { 0 } else { self.ends[from - 1] };
+        self.buf.truncate(start as usize);
+        let mut i = from;
+        for t in texts {
+            self.buf.push_str(t);
+            self.ends[i] = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
+            i += 1;
+        }
+        let end = self.ends[i - 1];
+        for e in &mut self.ends[i..] {
+            *e = end;
+        }
+    }
 }
 
 /// One connection: a slot of the explainer's ring, reused (with its
@@ -134,18 +175,8 @@ impl Session {
             Side::Client => &mut self.client,
         };
         if !t.seen {
-            for x in [
-                &mut t.relay,
-                &mut t.version,
-                &mut t.verify,
-                &mut t.cipher,
-                &mut t.bits,
-                &mut t.subject,
-                &mut t.issuer,
-                &mut t.verifymsg,
-            ] {
-                x.clear();
-            }
+            t.buf.clear();
+            t.ends = [0; 8];
             t.seen = true;
         }
         t
@@ -482,15 +513,7 @@ impl Explainer {
                 }
                 // A new session line replaces what the side showed before
                 // (the certificate line comes after it).
-                let t = s.tls(*side);
-                put(&mut t.relay, relay);
-                put(&mut t.version, version);
-                put(&mut t.verify, verify);
-                put(&mut t.cipher, cipher);
-                put(&mut t.bits, bits);
-                t.subject.clear();
-                t.issuer.clear();
-                t.verifymsg.clear();
+                s.tls(*side).set(0, &[relay, version, verify, cipher, bits]);
             }
             Some(Shape::Cert {
                 side,
@@ -498,10 +521,7 @@ impl Explainer {
                 issuer,
                 verifymsg,
             }) => {
-                let t = s.tls(*side);
-                put(&mut t.subject, subject);
-                put(&mut t.issuer, issuer);
-                put(&mut t.verifymsg, verifymsg);
+                s.tls(*side).set(5, &[subject, issuer, verifymsg]);
             }
             Some(Shape::Ruleset { relay, .. }) | Some(Shape::From { relay, .. })
                 if s.peer.is_empty() && !relay.is_empty() =>
@@ -682,14 +702,14 @@ fn tls_macros(out: &mut Explained, t: &Tls) {
             out.macros.insert(k, v.to_string());
         }
     };
-    put("verify", &t.verify);
-    put("tls_version", &t.version);
-    put("cipher", &t.cipher);
-    put("cipher_bits", t.bits.split('/').next().unwrap_or(""));
-    put("cert_subject", &t.subject);
-    put("cert_issuer", &t.issuer);
-    put("cn_subject", cn_of(&t.subject));
-    put("cn_issuer", cn_of(&t.issuer));
+    put("verify", t.verify());
+    put("tls_version", t.version());
+    put("cipher", t.cipher());
+    put("cipher_bits", t.bits().split('/').next().unwrap_or(""));
+    put("cert_subject", t.subject());
+    put("cert_issuer", t.issuer());
+    put("cn_subject", cn_of(t.subject()));
+    put("cn_issuer", cn_of(t.issuer()));
 }
 
 /// The CN of a DN as sendmail logs it (`/C=US/O=X/CN=name`).
@@ -771,16 +791,9 @@ fn explain_shape(
             out.peer = Some(relay.to_string());
             relay_macros(out, side, relay);
             if out.texts {
-                tls_macros(
-                    out,
-                    &Tls {
-                        verify: verify.into(),
-                        version: version.into(),
-                        cipher: cipher.into(),
-                        bits: bits.into(),
-                        ..Tls::default()
-                    },
-                );
+                let mut t = Tls::default();
+                t.set(0, &["", version, verify, cipher, bits]);
+                tls_macros(out, &t);
             }
             session_line(out, side, relay, version, verify, cipher, bits);
         }
@@ -793,11 +806,11 @@ fn explain_shape(
             out.side = Some(side);
             let t = ctx.tls(side);
             if let Some(t) = t {
-                relay_macros(out, side, &t.relay);
+                relay_macros(out, side, t.relay());
                 tls_macros(out, t);
             }
             let peer = side.peer_word();
-            let verify = t.map_or("", |t| t.verify.as_str());
+            let verify = t.map_or("", Tls::verify);
             if subject.is_empty() && verifymsg.eq_ignore_ascii_case("ok") {
                 set(
                     out,
@@ -1535,11 +1548,11 @@ fn relay_denied(out: &mut Explained, tls: Option<&Tls>, rtext: &str) {
     } else {
         ""
     };
-    let (id, cause) = match tls.map(|t| t.verify.as_str()) {
+    let (id, cause) = match tls.map(Tls::verify) {
         None | Some("") => ("relay-no-tls", "No rule lets this client relay: it did not use STARTTLS (or the session's STARTTLS line is not in this log), so no certificate could allow it, and no Connect:/To: entry does.".to_string()),
         Some("OK") | Some("TRUSTED") => {
             let t = tls.expect("matched Some");
-            ("relay-no-cert-entry", text!(out, "The client's certificate verified, but no entry lets it relay: sendmail looks up CERTISSUER:{} and relays on RELAY; only when that entry says SUBJECT does it look up CERTSUBJECT:{} (a CERTSUBJECT entry alone is never consulted). Entries must spell the DNs in sendmail's +XX form, exactly as logged.", t.issuer, t.subject))
+            ("relay-no-cert-entry", text!(out, "The client's certificate verified, but no entry lets it relay: sendmail looks up CERTISSUER:{} and relays on RELAY; only when that entry says SUBJECT does it look up CERTSUBJECT:{} (a CERTSUBJECT entry alone is never consulted). Entries must spell the DNs in sendmail's +XX form, exactly as logged.", t.issuer(), t.subject()))
         }
         Some("NO") => ("relay-no-cert", "The client presented no certificate (verify=NO), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.".to_string()),
         Some("NOT") => ("relay-no-cert", "No client certificate was asked for (verify=NOT: TLSSrvOptions has V), so no CERTISSUER:/CERTSUBJECT: entry can let it relay.".to_string()),
@@ -1566,7 +1579,7 @@ fn delivery(out: &mut Explained, ctx: Ctx<'_>, to: &str, relay: &str, mailer: &s
     if stat.starts_with("Sent") {
         let tls = ctx
             .tls(Side::Client)
-            .map(|t| text!(out, ", over {} with verify={}", t.version, t.verify))
+            .map(|t| text!(out, ", over {} with verify={}", t.version(), t.verify()))
             .unwrap_or_default();
         let tls = if tls.is_empty()
             && matches!(mailer, "esmtp" | "smtp" | "relay" | "smtp8" | "dsmtp")

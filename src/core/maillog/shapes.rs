@@ -285,17 +285,22 @@ pub fn split_qid(msg: &str) -> (Option<&str>, &str) {
     if let Some(rest) = msg.strip_prefix("NOQUEUE: ") {
         return (None, rest);
     }
-    // a queue id is at most 20 characters: no need to look further
-    if let Some(i) = colon_blank(&msg.as_bytes()[..msg.len().min(22)]) {
-        let q = &msg[..i];
-        let b = q.as_bytes();
-        let trailing_digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
-        if (10..=20).contains(&b.len())
-            && b.iter().all(u8::is_ascii_alphanumeric)
-            && trailing_digits >= 5
-            && trailing_digits < b.len()
-        {
-            return (Some(q), &msg[i + 2..]);
+    // 10 to 20 letters and digits, then `: ` (the first `: `: no colon
+    // comes before it)
+    let b = msg.as_bytes();
+    let i = b
+        .iter()
+        .take(21)
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    if (10..=20).contains(&i) && b.get(i..i + 2) == Some(b": ") {
+        let trailing_digits = b[..i]
+            .iter()
+            .rev()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if trailing_digits >= 5 && trailing_digits < i {
+            return (Some(&msg[..i]), &msg[i + 2..]);
         }
     }
     (None, msg)
@@ -343,20 +348,16 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-/// The position of the next `, ` (a plain loop, as `find_colon_blank`).
+/// The position of the next `, `.
 fn comma_blank(s: &str) -> Option<usize> {
-    s.as_bytes().windows(2).position(|w| w == b", ")
+    let b = s.as_bytes();
+    memchr::memchr_iter(b',', b).find(|&i| b.get(i + 1) == Some(&b' '))
 }
 
-/// The position of the first `: `. A plain loop: the colon is a few bytes
-/// in, where setting up `str::find`'s searcher or a vector memchr costs
-/// more than the scan.
+/// The position of the first `: `.
 pub fn find_colon_blank(s: &str) -> Option<usize> {
-    colon_blank(s.as_bytes())
-}
-
-fn colon_blank(b: &[u8]) -> Option<usize> {
-    b.windows(2).position(|w| w == b": ")
+    let b = s.as_bytes();
+    memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1) == Some(&b' '))
 }
 
 /// When `s` starts with `name=` (a name: 1 to 24 of `[A-Za-z0-9_-]`), the
@@ -367,10 +368,22 @@ fn name_len(s: &str) -> Option<usize> {
     let n = b
         .iter()
         .take(25)
-        .take_while(|&&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+        .take_while(|&&c| NAME[usize::from(c)])
         .count();
     ((1..=24).contains(&n) && b.get(n) == Some(&b'=')).then_some(n)
 }
+
+/// The bytes of a field's name: `[A-Za-z0-9_-]`.
+static NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        c += 1;
+    }
+    t
+};
 
 /// The values of the first field of each name in `names` ("" when absent),
 /// in one pass over the list.
@@ -641,7 +654,12 @@ fn unsafe_line(r: &str) -> Option<Shape<&str>> {
 /// `name [addr]`, `[addr]`, `name [addr] (may be forged)` → (name, addr).
 pub fn relay_parts(relay: &str) -> (&str, &str) {
     let r = relay.trim();
-    let r = r.split(" (").next().unwrap_or(r);
+    // up to the first ` (`
+    let b = r.as_bytes();
+    let r = match memchr::memchr_iter(b'(', b).find(|&i| i > 0 && b[i - 1] == b' ') {
+        Some(i) => &r[..i - 1],
+        None => r,
+    };
     match (r.rfind('['), r.rfind(']')) {
         (Some(a), Some(b)) if a < b => {
             let name = r[..a].trim();
@@ -655,6 +673,93 @@ pub fn relay_parts(relay: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_ids_and_relays_read_as_the_plain_rules_read_them() {
+        // the rules written plainly: the oracles
+        let qid = |msg: &str| -> (Option<String>, String) {
+            if let Some(rest) = msg.strip_prefix("NOQUEUE: ") {
+                return (None, rest.to_string());
+            }
+            if let Some(i) = msg[..msg.len().min(22)].find(": ") {
+                let q = &msg[..i];
+                let digits = q.chars().rev().take_while(char::is_ascii_digit).count();
+                if (10..=20).contains(&q.len())
+                    && q.chars().all(|c| c.is_ascii_alphanumeric())
+                    && digits >= 5
+                    && digits < q.len()
+                {
+                    return (Some(q.to_string()), msg[i + 2..].to_string());
+                }
+            }
+            (None, msg.to_string())
+        };
+        let relay = |r: &str| -> (String, String) {
+            let r = r.trim();
+            let r = r.split(" (").next().unwrap_or(r);
+            match (r.rfind('['), r.rfind(']')) {
+                (Some(a), Some(b)) if a < b => {
+                    let name = r[..a].trim();
+                    let addr = &r[a + 1..b];
+                    let name = if name.is_empty() { &r[a..=b] } else { name };
+                    (name.to_string(), addr.to_string())
+                }
+                _ => (r.to_string(), String::new()),
+            }
+        };
+        let heads = [
+            "",
+            "6B3NXeM7026171",
+            "6B3NXeM702617",
+            "6B3NXeM70261712345678",
+            "6B3NXeM7026171x",
+            "ABCDEFGHIJ",
+            "ABCDE12345",
+            "ABCDE1234",
+            "1234567890",
+            "6B3NXeM7026171:",
+            "6B3N-eM7026171",
+            "6B3NXéM7026171",
+            "NOQUEUE",
+            "NOQUEUE:",
+            "a1234567890123456789",
+        ];
+        for h in heads {
+            for sep in [": ", ":", " : ", ": : ", ""] {
+                for tail in ["", "x", "connect from a", "6B3NXeM7026171: y"] {
+                    let m = format!("{h}{sep}{tail}");
+                    let (q, rest) = split_qid(&m);
+                    assert_eq!((q.map(str::to_string), rest.to_string()), qid(&m), "{m:?}");
+                }
+            }
+        }
+        for r in [
+            "",
+            " ",
+            "[1.2.3.4]",
+            "a [1.2.3.4]",
+            "a [1.2.3.4] (may be forged)",
+            "a (b) [1]",
+            "a(b) [1]",
+            " (x) [1]",
+            "(",
+            " (",
+            "a [1] (",
+            "a ] [",
+            "a ]x[ y]",
+            "é [::1]",
+            "a [1.2.3.4]  (may be forged) (x)",
+            "  b   [2]  ",
+        ] {
+            let (n, a) = relay_parts(r);
+            assert_eq!((n.to_string(), a.to_string()), relay(r), "{r:?}");
+        }
+        for l in crate::core::maillog::recorded_corpus().lines() {
+            let m = l.split_once("]: ").map_or(l, |(_, m)| m);
+            let (q, rest) = split_qid(m);
+            assert_eq!((q.map(str::to_string), rest.to_string()), qid(m), "{m:?}");
+        }
+    }
 
     #[test]
     fn qids() {

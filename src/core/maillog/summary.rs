@@ -5,11 +5,13 @@
 use super::shapes::Shape;
 use super::{Event, Explained, Explainer, Severity};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 const MAX_PEERS: usize = 10_000;
 const OTHER: &str = "(other peers)";
-const RECENT: u64 = 65_536;
+/// Sessions remembered as counted: the last `RECENT` ids, a bit each
+/// (the explainer forgets a session long before: `MAX_SESSIONS` later).
+const RECENT: u64 = 1 << 17;
 
 /// A cause and how often it was seen.
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +69,9 @@ pub struct Builder {
     /// The place of the line before's peer (a session's lines come
     /// together).
     last_peer: Option<usize>,
-    counted: HashSet<u64, std::hash::BuildHasherDefault<super::Fx>>,
+    /// Whether session `id` was counted, for the last `RECENT` ids: bit
+    /// `id % RECENT` (cleared as the ids move on).
+    counted: Vec<u64>,
     /// The session counted last.
     last_counted: u64,
     max_session: u64,
@@ -82,8 +86,7 @@ impl Default for Builder {
             index: Default::default(),
             last_peer: None,
             last_counted: 0,
-            // sized for its bound (`add` prunes it at twice RECENT)
-            counted: HashSet::with_capacity_and_hasher(2 * RECENT as usize + 1, Default::default()),
+            counted: vec![0; (RECENT / 64) as usize],
             max_session: 0,
         }
     }
@@ -94,14 +97,17 @@ impl Builder {
     /// summary (`needs_explaining`), without its texts unless its cause is
     /// new here (a problem keeps the texts of its first line).
     pub fn add_event(&mut self, ex: &Explainer, ev: &Event<'_>) {
-        let e = needs_explaining(ev).then(|| {
-            let brief = ex.explain_brief(ev);
-            match brief.cause_id {
-                Some(id) if !self.problems.contains_key(id) => ex.explain(ev),
-                _ => brief,
+        let peer = ex.peer_of(ev.session);
+        if !needs_explaining(ev) {
+            return self.add(ev, None, peer);
+        }
+        let brief = ex.explain_brief(ev);
+        match brief.cause_id {
+            Some(id) if !self.problems.contains_key(id) => {
+                self.add(ev, Some(&ex.explain(ev)), peer)
             }
-        });
-        self.add(ev, e.as_ref(), ex.peer_of(ev.session));
+            _ => self.add(ev, Some(&brief), peer),
+        }
     }
 
     /// `ex` is the explanation when the line was worth one (see
@@ -159,15 +165,26 @@ impl Builder {
         let p = &mut self.peers[at];
         if let Some(id) = ev.session {
             if id > self.max_session {
+                // the ids coming into the window are not counted yet
+                if id - self.max_session >= RECENT {
+                    self.counted.fill(0);
+                } else {
+                    for x in self.max_session + 1..=id {
+                        self.counted[((x % RECENT) / 64) as usize] &= !(1 << (x % 64));
+                    }
+                }
                 self.max_session = id;
                 self.s.sessions = id;
             }
-            if id != self.last_counted && self.counted.insert(id) {
-                self.last_counted = id;
-                p.sessions += 1;
-                if self.counted.len() as u64 > 2 * RECENT {
-                    let floor = self.max_session.saturating_sub(RECENT);
-                    self.counted.retain(|&x| x >= floor);
+            // (an id older than the window is counted again: the
+            // explainer never gives one)
+            if id != self.last_counted {
+                let (word, bit) = (((id % RECENT) / 64) as usize, 1u64 << (id % 64));
+                let old = id + RECENT <= self.max_session;
+                if old || self.counted[word] & bit == 0 {
+                    self.counted[word] |= bit;
+                    self.last_counted = id;
+                    p.sessions += 1;
                 }
             }
         }
