@@ -109,10 +109,10 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
 /// is none before it), and the first `: `.
 fn blank_and_colon(b: &[u8]) -> (Option<usize>, Option<usize>) {
     let mut blank = None;
-    for (i, &c) in b.iter().enumerate() {
-        if c == b' ' {
+    for i in memchr::memchr2_iter(b' ', b':', b) {
+        if b[i] == b' ' {
             blank = blank.or(Some(i));
-        } else if c == b':' && b.get(i + 1) == Some(&b' ') {
+        } else if b.get(i + 1) == Some(&b' ') {
             return (blank, Some(i));
         }
     }
@@ -153,23 +153,28 @@ static PROGRAM: [bool; 256] = {
 /// in `s` found already.
 fn tag_at(s: &str, colon: Option<usize>) -> Option<(&str, Option<u32>, &str)> {
     let colon = colon.or_else(|| s.strip_suffix(':').map(str::len))?;
-    let t = &s[..colon];
+    let t = &s.as_bytes()[..colon];
     let msg = s.get(colon + 2..).unwrap_or("");
-    let (program, pid) = match t.strip_suffix(']').and_then(|x| {
-        x.bytes()
-            .position(|c| c == b'[')
-            .map(|i| (&x[..i], &x[i + 1..]))
-    }) {
-        Some((p, pid)) => (p, Some(parse_pid(pid)?)),
-        None => (t, None),
+    // One pass over the name, up to a `[`: whether every byte is a name's,
+    // and whether one is lower case.
+    let (mut i, mut name_ok, mut lower) = (0, true, false);
+    while i < t.len() && t[i] != b'[' {
+        name_ok &= PROGRAM[usize::from(t[i])];
+        lower |= t[i].is_ascii_lowercase();
+        i += 1;
+    }
+    let (program, pid) = if i < t.len() && t[t.len() - 1] == b']' {
+        // `prog[pid]`: the pid between the first `[` and the last `]`
+        (&s[..i], Some(parse_pid(s.get(i + 1..colon - 1)?)?))
+    } else {
+        // no pid: the whole tag is the name (a `[` is not a name's byte)
+        name_ok &= i == t.len();
+        (&s[..colon], None)
     };
-    let ok = !program.is_empty()
-        && program.len() <= 64
-        && program.bytes().all(|b| PROGRAM[usize::from(b)]);
+    let ok = !program.is_empty() && program.len() <= 64 && name_ok;
     // A message such as `STARTTLS: CRLFile missing` is not a tag: a tag
     // needs a pid, or must look like a program name (lower case).
-    (ok && (pid.is_some() || program.bytes().any(|b| b.is_ascii_lowercase())))
-        .then_some((program, pid, msg))
+    (ok && (pid.is_some() || lower)).then_some((program, pid, msg))
 }
 
 /// The time stamp at the start of `line`, and the rest.

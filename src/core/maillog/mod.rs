@@ -142,6 +142,7 @@ impl Tls {
     fn set(&mut self, from: usize, texts: &[&str]) {
         let start = if from == 0 { 0 } else { self.ends[from - 1] };
         self.buf.truncate(start as usize);
+        self.buf.reserve(texts.iter().map(|t| t.len()).sum());
         let mut i = from;
         for t in texts {
             self.buf.push_str(t);
@@ -189,6 +190,11 @@ impl Session {
             Side::Client => &self.client,
         };
         t.seen.then_some(t)
+    }
+
+    /// The peer, as a line named it.
+    fn set_peer(&mut self, relay: &str) {
+        put(&mut self.peer, relay);
     }
 
     /// The slot made ready for session `id` on `key`.
@@ -499,7 +505,7 @@ impl Explainer {
         }
         let s = self.slots.get_mut(slot_of(id))?;
         match &ev.shape {
-            Some(Shape::Connect { relay }) => put(&mut s.peer, relay),
+            Some(Shape::Connect { relay }) => s.set_peer(relay),
             Some(Shape::Session {
                 side,
                 relay,
@@ -509,7 +515,7 @@ impl Explainer {
                 bits,
             }) => {
                 if *side == Side::Server && s.peer.is_empty() {
-                    put(&mut s.peer, relay);
+                    s.set_peer(relay);
                 }
                 // A new session line replaces what the side showed before
                 // (the certificate line comes after it).
@@ -526,12 +532,12 @@ impl Explainer {
             Some(Shape::Ruleset { relay, .. }) | Some(Shape::From { relay, .. })
                 if s.peer.is_empty() && !relay.is_empty() =>
             {
-                put(&mut s.peer, relay);
+                s.set_peer(relay);
             }
             Some(Shape::DidNotIssue { relay }) | Some(Shape::LostInput { relay, .. })
                 if s.peer.is_empty() =>
             {
-                put(&mut s.peer, relay);
+                s.set_peer(relay);
             }
             _ => {}
         }

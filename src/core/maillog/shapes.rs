@@ -288,11 +288,10 @@ pub fn split_qid(msg: &str) -> (Option<&str>, &str) {
     // 10 to 20 letters and digits, then `: ` (the first `: `: no colon
     // comes before it)
     let b = msg.as_bytes();
-    let i = b
-        .iter()
-        .take(21)
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .count();
+    let mut i = 0;
+    while i < b.len().min(21) && b[i].is_ascii_alphanumeric() {
+        i += 1;
+    }
     if (10..=20).contains(&i) && b.get(i..i + 2) == Some(b": ") {
         let trailing_digits = b[..i]
             .iter()
@@ -654,13 +653,22 @@ fn unsafe_line(r: &str) -> Option<Shape<&str>> {
 /// `name [addr]`, `[addr]`, `name [addr] (may be forged)` → (name, addr).
 pub fn relay_parts(relay: &str) -> (&str, &str) {
     let r = relay.trim();
-    // up to the first ` (`
+    // In one pass: up to the first ` (`, the last `[` and `]` before it.
     let b = r.as_bytes();
-    let r = match memchr::memchr_iter(b'(', b).find(|&i| i > 0 && b[i - 1] == b' ') {
-        Some(i) => &r[..i - 1],
-        None => r,
-    };
-    match (r.rfind('['), r.rfind(']')) {
+    let (mut open, mut close, mut end) = (None, None, b.len());
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'[' => open = Some(i),
+            b']' => close = Some(i),
+            b'(' if i > 0 && b[i - 1] == b' ' => {
+                end = i - 1;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let r = &r[..end];
+    match (open, close) {
         (Some(a), Some(b)) if a < b => {
             let name = r[..a].trim();
             let addr = &r[a + 1..b];
