@@ -109,11 +109,10 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
                     return Err(key_file(&mut st, n));
                 }
                 let raw = p.raw.get(text);
-                let (parsed, framed);
+                let framed;
                 let ev = match &p.parsed {
                     Some(pp) => {
-                        parsed = pp.framed(text);
-                        ex.feed_classified(n, raw, &parsed, pp.qid(text), pp.shape(text))
+                        ex.feed_classified(n, raw, pp.frame(text), pp.qid(text), pp.shape(text))
                     }
                     None => {
                         framed = frame::frame(raw);

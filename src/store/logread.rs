@@ -4,9 +4,8 @@
 //! reopens the file when it is rotated or truncated).
 
 use crate::core::maillog;
-use crate::core::maillog::frame::{self, Framed};
+use crate::core::maillog::frame::{self, Frame};
 use crate::core::maillog::shapes::{self, Shape, Span};
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
@@ -337,14 +336,13 @@ pub struct Parsed {
 
 impl Parsed {
     /// The line's framing, borrowed from its block's `text`.
-    pub fn framed<'a>(&self, text: &'a str) -> Framed<'a> {
-        let get = |s: Span| Cow::Borrowed(s.get(text));
-        Framed {
-            time: self.time.map(get),
-            host: self.host.map(get),
-            program: get(self.program),
+    pub fn frame<'a>(&self, text: &'a str) -> Frame<'a> {
+        Frame {
+            time: self.time.map(|s| s.get(text)),
+            host: self.host.map(|s| s.get(text)),
+            program: self.program.get(text),
             pid: self.pid,
-            message: get(self.message),
+            message: self.message.get(text),
         }
     }
 
@@ -613,38 +611,45 @@ fn pre(text: &str, start: usize, end: usize) -> Pre {
 }
 
 fn parse(text: &str, line: &str) -> Option<Parsed> {
+    // A journal JSON line's texts are decoded, not in the block: the
+    // explaining thread frames it itself.
+    if line.starts_with('{') {
+        return None;
+    }
     let f = frame::frame(line)?;
-    let sp = |s: &str| Span::of(text, s);
-    let opt = |s: &Option<Cow<'_, str>>| match s {
-        Some(s) => sp(s).map(Some),
-        None => Some(None),
+    // Every other line's texts are pieces of it (or empty): where they lie
+    // is where they start, less where the block does (a block is far
+    // smaller than 4 GB). One that would not lie in the block leaves the
+    // line to the explaining thread.
+    let base = text.as_ptr() as usize;
+    let mut inside = true;
+    let mut sp = |s: &str| {
+        let at = (s.as_ptr() as usize).wrapping_sub(base);
+        if s.is_empty() {
+            Span::default()
+        } else if at + s.len() <= text.len() {
+            Span {
+                start: at as u32,
+                len: s.len() as u32,
+            }
+        } else {
+            inside = false;
+            Span::default()
+        }
     };
+    let program = sp(&f.program);
     let (qid, shape) = if maillog::is_sendmail(&f.program) {
-        shapes::classify_message(&f.message)
+        let (q, shape) = shapes::classify_message(&f.message);
+        (q.map(&mut sp), shape.map(|s| s.map(&mut sp)))
     } else {
         (None, None)
     };
-    // Every text must lie in the block; one that does not (a decoded
-    // journal field) leaves the line to the explaining thread.
-    let mut inside = true;
-    let shape = shape.map(|s| {
-        s.map(|x| {
-            sp(x).unwrap_or_else(|| {
-                inside = false;
-                Span::default()
-            })
-        })
-    });
-    let qid = match qid {
-        Some(q) => Some(sp(q)?),
-        None => None,
-    };
     let parsed = Parsed {
-        time: opt(&f.time)?,
-        host: opt(&f.host)?,
-        program: sp(&f.program)?,
+        time: f.time.as_deref().map(&mut sp),
+        host: f.host.as_deref().map(&mut sp),
+        program,
         pid: f.pid,
-        message: sp(&f.message)?,
+        message: sp(&f.message),
         qid,
         shape,
     };
@@ -693,8 +698,8 @@ mod tests {
                 let ev = match &l.parsed {
                     Some(pp) => {
                         parsed += 1;
-                        f1 = pp.framed(t);
-                        two.feed_classified(n, raw, &f1, pp.qid(t), pp.shape(t))
+                        f1 = pp.frame(t);
+                        two.feed_classified(n, raw, f1, pp.qid(t), pp.shape(t))
                     }
                     None => {
                         f2 = frame::frame(raw);

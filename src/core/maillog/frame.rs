@@ -16,6 +16,29 @@ pub struct Framed<'a> {
     pub message: Cow<'a, str>,
 }
 
+/// A line's framing, borrowed: what the explainer reads of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Frame<'a> {
+    pub time: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub program: &'a str,
+    pub pid: Option<u32>,
+    pub message: &'a str,
+}
+
+impl Framed<'_> {
+    /// The framing as borrowed texts.
+    pub fn view(&self) -> Frame<'_> {
+        Frame {
+            time: self.time.as_deref(),
+            host: self.host.as_deref(),
+            program: &self.program,
+            pid: self.pid,
+            message: &self.message,
+        }
+    }
+}
+
 /// A month's name, as syslog and journalctl write it.
 fn is_month(b: &[u8]) -> bool {
     matches!(

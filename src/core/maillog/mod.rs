@@ -15,7 +15,7 @@ use super::access::Database;
 use super::causes;
 use super::policy::{self, Decision, Macros, Options, Ruleset};
 use super::verify::Verify;
-use frame::Framed;
+use frame::{Frame, Framed};
 use serde::Serialize;
 use shapes::{relay_parts, Shape, Side};
 use std::collections::{BTreeMap, HashMap};
@@ -301,7 +301,7 @@ impl Default for Explainer {
 pub struct Event<'a> {
     pub line: u64,
     pub raw: &'a str,
-    pub framed: Option<&'a Framed<'a>>,
+    pub framed: Option<Frame<'a>>,
     pub qid: Option<&'a str>,
     pub shape: Option<Shape<&'a str>>,
     pub session: Option<u64>,
@@ -355,20 +355,18 @@ impl Explainer {
         let mut ev = Event {
             line: n,
             raw,
-            framed,
+            framed: framed.map(Framed::view),
             qid: None,
             shape: None,
             session: None,
             process: None,
             sendmail: false,
         };
-        let Some(f) = framed else { return ev };
-        ev.sendmail = is_sendmail(&f.program);
+        let Some(f) = ev.framed else { return ev };
+        ev.sendmail = is_sendmail(f.program);
         if ev.sendmail {
-            (ev.qid, ev.shape) = shapes::classify_message(&f.message);
-            if let Some((session, process)) =
-                self.track(f.host.as_deref().unwrap_or(""), f.pid, &ev)
-            {
+            (ev.qid, ev.shape) = shapes::classify_message(f.message);
+            if let Some((session, process)) = self.track(f.host.unwrap_or(""), f.pid, &ev) {
                 (ev.session, ev.process) = (Some(session), process);
             }
         }
@@ -381,7 +379,7 @@ impl Explainer {
         &mut self,
         n: u64,
         raw: &'a str,
-        framed: &'a Framed<'a>,
+        framed: Frame<'a>,
         qid: Option<&'a str>,
         shape: Option<Shape<&'a str>>,
     ) -> Event<'a> {
@@ -393,12 +391,11 @@ impl Explainer {
             shape: None,
             session: None,
             process: None,
-            sendmail: is_sendmail(&framed.program),
+            sendmail: is_sendmail(framed.program),
         };
         if ev.sendmail {
             (ev.qid, ev.shape) = (qid, shape);
-            if let Some((session, process)) =
-                self.track(framed.host.as_deref().unwrap_or(""), framed.pid, &ev)
+            if let Some((session, process)) = self.track(framed.host.unwrap_or(""), framed.pid, &ev)
             {
                 (ev.session, ev.process) = (Some(session), process);
             }
@@ -635,8 +632,8 @@ impl Explainer {
             severity: Severity::Info,
             doctor: None,
             session: ev.session,
-            time: copy.and_then(|f| f.time.as_deref().map(str::to_string)),
-            host: copy.and_then(|f| f.host.as_deref().map(str::to_string)),
+            time: copy.and_then(|f| f.time.map(str::to_string)),
+            host: copy.and_then(|f| f.host.map(str::to_string)),
             program: copy
                 .map(|f| f.program.to_string())
                 .filter(|p| !p.is_empty()),
@@ -669,7 +666,7 @@ impl Explainer {
             } else if !ev.sendmail {
                 out.cause = Some(format!(
                     "a line from {} (not sendmail)",
-                    f.map_or("another program", |f| &f.program)
+                    f.map_or("another program", |f| f.program)
                 ));
             }
             return out;

@@ -322,35 +322,21 @@ impl<'a> Iterator for Fields<'a> {
             return None;
         }
         let s = self.rest;
-        let (name, after) = match name_len(s) {
-            Some(i) => (&s[..i], &s[i + 1..]),
-            // Not `name=value` (`accept failed=-1`): the text up to the
-            // next `, name=` is one nameless field.
-            _ => ("", s),
+        let b = s.as_bytes();
+        // Not `name=value` (`accept failed=-1`): the text up to the next
+        // `, name=` is one nameless field.
+        let (name_end, start) = match name_len(b) {
+            Some(i) => (i, i + 1),
+            None => (0, 0),
         };
-        let mut from = 0;
-        let end = loop {
-            match comma_blank(&after[from..]) {
-                Some(j) => {
-                    let at = from + j;
-                    let next = &after[at + 2..];
-                    if name_len(next).is_some() {
-                        break at;
-                    }
-                    from = at + 2;
-                }
-                None => break after.len(),
-            }
-        };
-        self.rest = after.get(end + 2..).unwrap_or("");
-        Some((name, &after[..end]))
+        // the value runs to the next `, ` that a name and `=` follow
+        let end = memchr::memchr_iter(b',', &b[start..])
+            .map(|j| start + j)
+            .find(|&i| b.get(i + 1) == Some(&b' ') && name_len(&b[i + 2..]).is_some())
+            .unwrap_or(b.len());
+        self.rest = s.get(end + 2..).unwrap_or("");
+        Some((&s[..name_end], &s[start..end]))
     }
-}
-
-/// The position of the next `, `.
-fn comma_blank(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    memchr::memchr_iter(b',', b).find(|&i| b.get(i + 1) == Some(&b' '))
 }
 
 /// The position of the first `: `.
@@ -359,16 +345,14 @@ pub fn find_colon_blank(s: &str) -> Option<usize> {
     memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1) == Some(&b' '))
 }
 
-/// When `s` starts with `name=` (a name: 1 to 24 of `[A-Za-z0-9_-]`), the
+/// When `b` starts with `name=` (a name: 1 to 24 of `[A-Za-z0-9_-]`), the
 /// name's length. Only the name's own bytes are looked at: the same answer
 /// as "the text before the first `=` is a name", without scanning to it.
-fn name_len(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let n = b
-        .iter()
-        .take(25)
-        .take_while(|&&c| NAME[usize::from(c)])
-        .count();
+fn name_len(b: &[u8]) -> Option<usize> {
+    let mut n = 0;
+    while n < b.len().min(25) && NAME[usize::from(b[n])] {
+        n += 1;
+    }
     ((1..=24).contains(&n) && b.get(n) == Some(&b'=')).then_some(n)
 }
 
@@ -392,7 +376,12 @@ fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
     let mut left = N;
     for (n, v) in fields(s) {
         for i in 0..N {
-            if !found[i] && names[i] == n {
+            // (length and first byte first: most names differ there)
+            if !found[i]
+                && names[i].len() == n.len()
+                && names[i].as_bytes().first() == n.as_bytes().first()
+                && names[i] == n
+            {
                 out[i] = v;
                 found[i] = true;
                 left -= 1;

@@ -121,7 +121,7 @@ impl Builder {
         } else {
             self.s.unknown += 1;
         }
-        if let Some(t) = ev.framed.and_then(|f| f.time.as_deref()) {
+        if let Some(t) = ev.framed.and_then(|f| f.time) {
             if self.s.first_time.is_none() {
                 self.s.first_time = Some(t.to_string());
             }
