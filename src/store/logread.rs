@@ -336,6 +336,7 @@ pub struct Parsed {
 
 impl Parsed {
     /// The line's framing, borrowed from its block's `text`.
+    #[inline]
     pub fn frame<'a>(&self, text: &'a str) -> Frame<'a> {
         Frame {
             time: self.time.map(|s| s.get(text)),
@@ -350,6 +351,7 @@ impl Parsed {
         self.qid.map(|s| s.get(text))
     }
 
+    #[inline]
     pub fn shape<'a>(&self, text: &'a str) -> Option<Shape<&'a str>> {
         self.shape.as_ref().map(|s| s.map(|x| x.get(text)))
     }

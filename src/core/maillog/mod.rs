@@ -281,6 +281,9 @@ pub struct Explainer {
     slots: Vec<Session>,
     /// (host, pid) → the session that process serves now.
     live: Map<Key, u64>,
+    /// The entry of `live` looked up last (0: none), kept in step with
+    /// it: a process logs several lines in a row.
+    last_live: (Key, u64),
     /// Queue id → the session it was handed out in.
     qids: Map<Qid, u64>,
     /// Host names, numbered (a log has few).
@@ -341,6 +344,7 @@ impl Explainer {
         Explainer {
             slots: Vec::new(),
             live: Map::with_capacity_and_hasher(cap, Default::default()),
+            last_live: ((u32::MAX, u32::MAX), 0),
             qids: Map::with_capacity_and_hasher(cap, Default::default()),
             hosts: Map::default(),
             last_host: None,
@@ -375,6 +379,7 @@ impl Explainer {
 
     /// `feed` for a line taken apart already (`frame::frame`, then, for
     /// sendmail's lines, `shapes::classify_message`; on another thread).
+    #[inline]
     pub fn feed_classified<'a>(
         &mut self,
         n: u64,
@@ -446,7 +451,10 @@ impl Explainer {
         let own: Key = (host_id, pid);
         let mut key = own;
         // (an entry whose session was forgotten is stale: `prune`)
-        let mut process = self.live.get(&key).copied().filter(|&id| self.alive(id));
+        if self.last_live.0 != key {
+            self.last_live = (key, self.live.get(&key).copied().unwrap_or(0));
+        }
+        let mut process = Some(self.last_live.1).filter(|&id| self.alive(id));
         let mut current = process;
         // A queue id seen before belongs to its session, whatever process
         // logs it now (a queue run delivering later), while that session
@@ -489,6 +497,9 @@ impl Explainer {
             // (the oldest session, in this slot, is forgotten)
             self.slots[at].reset(id, key);
             self.live.insert(key, id);
+            if self.last_live.0 == key {
+                self.last_live.1 = id;
+            }
             current = Some(id);
             if key == own {
                 process = Some(id);

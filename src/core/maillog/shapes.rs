@@ -125,6 +125,7 @@ impl Span {
     }
 
     /// The text it stands for in `block`.
+    #[inline]
     pub fn get(self, block: &str) -> &str {
         let (a, n) = (self.start as usize, self.len as usize);
         block.get(a..a + n).unwrap_or("")
@@ -150,6 +151,7 @@ impl<S> Shape<S> {
 
 impl<S: Copy> Shape<S> {
     /// The same shape with each text `f` of it.
+    #[inline]
     pub fn map<T>(&self, mut f: impl FnMut(S) -> T) -> Shape<T> {
         use Shape::*;
         match *self {
@@ -289,7 +291,7 @@ pub fn split_qid(msg: &str) -> (Option<&str>, &str) {
     // comes before it)
     let b = msg.as_bytes();
     let mut i = 0;
-    while i < b.len().min(21) && b[i].is_ascii_alphanumeric() {
+    while i < b.len().min(21) && ALNUM[usize::from(b[i])] {
         i += 1;
     }
     if (10..=20).contains(&i) && b.get(i..i + 2) == Some(b": ") {
@@ -355,6 +357,17 @@ fn name_len(b: &[u8]) -> Option<usize> {
     }
     ((1..=24).contains(&n) && b.get(n) == Some(&b'=')).then_some(n)
 }
+
+/// Letters and digits (ASCII).
+static ALNUM: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = (c as u8).is_ascii_alphanumeric();
+        c += 1;
+    }
+    t
+};
 
 /// The bytes of a field's name: `[A-Za-z0-9_-]`.
 static NAME: [bool; 256] = {
