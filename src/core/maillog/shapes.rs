@@ -383,6 +383,9 @@ fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
     // where a field may start
     let mut at = 0;
     loop {
+        // where to look for the next `, ` (past a wanted field's value: no
+        // field starts inside one)
+        let mut from = at;
         for i in 0..N {
             let n = names[i].as_bytes();
             // (the first byte first: it rules most names out)
@@ -392,9 +395,11 @@ fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
                 && b.get(at..at + n.len()) == Some(n)
             {
                 let start = at + n.len() + 1;
-                out[i] = s.get(start..value_end(b, start)).unwrap_or("");
+                let end = value_end(b, start);
+                out[i] = s.get(start..end).unwrap_or("");
                 found[i] = true;
                 left -= 1;
+                from = end;
                 break;
             }
         }
@@ -402,7 +407,6 @@ fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
             return out;
         }
         // the next `, `
-        let mut from = at;
         at = loop {
             match find_comma(b, from) {
                 Some(c) if b.get(c + 1) == Some(&b' ') => break c + 2,
