@@ -626,17 +626,17 @@ fn parse(text: &str, line: &str) -> Option<Parsed> {
     let base = text.as_ptr() as usize;
     let mut inside = true;
     let mut sp = |s: &str| {
-        let at = (s.as_ptr() as usize).wrapping_sub(base);
         if s.is_empty() {
-            Span::default()
-        } else if at + s.len() <= text.len() {
-            Span {
-                start: at as u32,
-                len: s.len() as u32,
+            return Span::default();
+        }
+        let at = (s.as_ptr() as usize).wrapping_sub(base);
+        let fits = at <= text.len() && s.len() <= text.len() - at;
+        match (fits, u32::try_from(at), u32::try_from(s.len())) {
+            (true, Ok(start), Ok(len)) => Span { start, len },
+            _ => {
+                inside = false;
+                Span::default()
             }
-        } else {
-            inside = false;
-            Span::default()
         }
     };
     let program = sp(&f.program);

@@ -192,11 +192,6 @@ impl Session {
         t.seen.then_some(t)
     }
 
-    /// The peer, as a line named it.
-    fn set_peer(&mut self, relay: &str) {
-        put(&mut self.peer, relay);
-    }
-
     /// The slot made ready for session `id` on `key`.
     fn reset(&mut self, id: u64, key: Key) {
         self.id = id;
@@ -513,7 +508,7 @@ impl Explainer {
         }
         let s = self.slots.get_mut(slot_of(id))?;
         match &ev.shape {
-            Some(Shape::Connect { relay }) => s.set_peer(relay),
+            Some(Shape::Connect { relay }) => put(&mut s.peer, relay),
             Some(Shape::Session {
                 side,
                 relay,
@@ -523,7 +518,7 @@ impl Explainer {
                 bits,
             }) => {
                 if *side == Side::Server && s.peer.is_empty() {
-                    s.set_peer(relay);
+                    put(&mut s.peer, relay);
                 }
                 // A new session line replaces what the side showed before
                 // (the certificate line comes after it).
@@ -540,12 +535,12 @@ impl Explainer {
             Some(Shape::Ruleset { relay, .. }) | Some(Shape::From { relay, .. })
                 if s.peer.is_empty() && !relay.is_empty() =>
             {
-                s.set_peer(relay);
+                put(&mut s.peer, relay);
             }
             Some(Shape::DidNotIssue { relay }) | Some(Shape::LostInput { relay, .. })
                 if s.peer.is_empty() =>
             {
-                s.set_peer(relay);
+                put(&mut s.peer, relay);
             }
             _ => {}
         }

@@ -176,13 +176,16 @@ impl Builder {
                 self.max_session = id;
                 self.s.sessions = id;
             }
-            // (an id older than the window is counted again: the
-            // explainer never gives one)
             if id != self.last_counted {
                 let (word, bit) = (((id % RECENT) / 64) as usize, 1u64 << (id % 64));
+                // An id older than the window is counted again, its bit
+                // left to the id that has it now (the explainer never
+                // gives one: it forgets a session long before).
                 let old = id + RECENT <= self.max_session;
                 if old || self.counted[word] & bit == 0 {
-                    self.counted[word] |= bit;
+                    if !old {
+                        self.counted[word] |= bit;
+                    }
                     self.last_counted = id;
                     p.sessions += 1;
                 }
