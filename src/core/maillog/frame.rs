@@ -128,8 +128,8 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
     })
 }
 
-/// In one pass: the first blank before the first `: ` (`None` when there
-/// is none before it), and the first `: `.
+/// In one pass: the first `: `, and the first blank before it (`None`
+/// when none comes before it; with no `: `, the first blank of all).
 fn blank_and_colon(b: &[u8]) -> (Option<usize>, Option<usize>) {
     let mut blank = None;
     for i in memchr::memchr2_iter(b' ', b':', b) {
