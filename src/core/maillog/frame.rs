@@ -161,16 +161,7 @@ fn parse_pid(s: &str) -> Option<u32> {
 }
 
 /// A tag's program name: letters, digits and `-_./@`.
-static PROGRAM: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b'@');
-        c += 1;
-    }
-    t
-};
+static PROGRAM: [bool; 256] = super::shapes::alnum_and(b"-_./@");
 
 /// `prog[pid]: msg` or `prog: msg`, with the position of the first `: `
 /// in `s` found already.

@@ -346,28 +346,28 @@ fn name_len(b: &[u8]) -> Option<usize> {
     ((1..=24).contains(&n) && b.get(n) == Some(&b'=')).then_some(n)
 }
 
-/// Letters and digits (ASCII).
-static ALNUM: [bool; 256] = {
+/// A table of the bytes that are ASCII letters, digits or one of `extra`,
+/// for scanning a byte at a time with one lookup.
+pub(super) const fn alnum_and(extra: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
     let mut c = 0;
     while c < 256 {
         t[c] = (c as u8).is_ascii_alphanumeric();
         c += 1;
     }
-    t
-};
-
-/// The bytes of a field's name: `[A-Za-z0-9_-]`.
-static NAME: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-        c += 1;
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
     }
     t
-};
+}
+
+/// Letters and digits (ASCII).
+static ALNUM: [bool; 256] = alnum_and(b"");
+
+/// The bytes of a field's name: `[A-Za-z0-9_-]`.
+static NAME: [bool; 256] = alnum_and(b"_-");
 
 /// The values of the first field of each name in `names` ("" when absent)
 /// in sendmail's `name=value, name=value` list. A field starts at the
@@ -709,11 +709,10 @@ pub fn relay_parts(relay: &str) -> (&str, &str) {
 mod tests {
     use super::*;
 
-    // The list read field by field, every field's name and value: the
-    // plain reading of the rule `pick` follows.
-    /// sendmail's `name=value, name=value` list, field by field: a value
-    /// runs to the next `, name=` (values such as reject texts may hold
-    /// commas); a field without `name=` is nameless.
+    /// sendmail's `name=value, name=value` list read field by field, every
+    /// field's name and value: the plain reading of the rule `pick`
+    /// follows. A value runs to the next `, name=` (values such as reject
+    /// texts may hold commas); a field without `name=` is nameless.
     fn fields(s: &str) -> impl Iterator<Item = (&str, &str)> {
         // `name=` at the start of `t`: the name's length
         fn name(t: &str) -> Option<usize> {
