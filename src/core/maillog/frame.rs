@@ -142,9 +142,9 @@ fn blank_and_colon(b: &[u8]) -> (Option<usize>, Option<usize>) {
     (blank, None)
 }
 
-/// A pid as `str::parse::<u32>` reads it (digits, an optional `+` before
-/// them), without its generic machinery.
-fn parse_pid(s: &str) -> Option<u32> {
+/// A number (a pid, a cipher's bits) as `str::parse::<u32>` reads it
+/// (digits, an optional `+` before them), without its generic machinery.
+pub(super) fn parse_u32(s: &str) -> Option<u32> {
     let d = s.strip_prefix('+').unwrap_or(s).as_bytes();
     if d.is_empty() {
         return None;
@@ -179,7 +179,7 @@ fn tag_at(s: &str, colon: Option<usize>) -> Option<(&str, Option<u32>, &str)> {
     }
     let (program, pid) = if i < t.len() && t[t.len() - 1] == b']' {
         // `prog[pid]`: the pid between the first `[` and the last `]`
-        (&s[..i], Some(parse_pid(s.get(i + 1..colon - 1)?)?))
+        (&s[..i], Some(parse_u32(s.get(i + 1..colon - 1)?)?))
     } else {
         // no pid: the whole tag is the name (a `[` is not a name's byte)
         name_ok &= i == t.len();
@@ -463,7 +463,7 @@ mod tests {
             "++1",
             "١",
         ] {
-            assert_eq!(parse_pid(s), s.parse::<u32>().ok(), "{s:?}");
+            assert_eq!(parse_u32(s), s.parse::<u32>().ok(), "{s:?}");
         }
     }
 

@@ -756,8 +756,10 @@ fn relay_macros(out: &mut Explained, side: Side, relay: &str) {
     }
 }
 
+/// The bits of a session line's `bits=256/256`: the number before the `/`.
 pub(crate) fn bits_of(bits: &str) -> Option<u32> {
-    bits.split('/').next()?.trim().parse().ok()
+    let head = bits.split_once('/').map_or(bits, |(h, _)| h);
+    frame::parse_u32(head.trim())
 }
 
 /// What a line is explained with: its session, and its process's.
@@ -1073,6 +1075,41 @@ fn no_client_cert(out: &mut Explained) {
     why(out, "no-client-cert", "The client sent no certificate: it has none configured (confCLIENT_CERT on a sendmail client), or none from a CA this server announces — only confCACERT's CAs are named in the certificate request, not the CA directory's. Without one, no CERTISSUER/CERTSUBJECT entry lets it relay.", "give the client a certificate from a CA you trust; put its issuing CA into confCACERT too (`starttls-studio trust add CA --to DIR --announce`)");
 }
 
+/// What a session line (`STARTTLS=server|client, relay=…, version=…,
+/// verify=…, cipher=…, bits=…`) comes to: its severity and cause. The
+/// one place this is decided: `session_line` writes its texts from it,
+/// and a summary reads it without them.
+pub(crate) fn session_verdict(
+    side: Side,
+    version: &str,
+    verify: &str,
+    bits: &str,
+) -> (Severity, Option<&'static str>) {
+    let severity = match verify {
+        "OK" | "TRUSTED" | "NO" | "NOT" => Severity::Info,
+        _ => Severity::Warning,
+    };
+    let cause = match (side, verify) {
+        (Side::Server, "NO") => Some("no-client-cert"),
+        (Side::Server, "NOT") => Some("no-cert-requested"),
+        (_, "FAIL") => Some("verify-fail"),
+        (Side::Client, "NONE") => Some("no-starttls-offered"),
+        (_, "SOFTWARE") => Some("handshake-failed"),
+        (_, "TEMP" | "PROTOCOL") => Some("starttls-refused"),
+        _ => None,
+    };
+    if cause.is_some() {
+        return (severity, cause);
+    }
+    if bits_of(bits).is_some_and(|b| b < 128) {
+        return (Severity::Warning, Some("weak-cipher"));
+    }
+    if matches!(version, "TLSv1" | "TLSv1.1" | "SSLv3") {
+        return (Severity::Warning, Some("old-tls-version"));
+    }
+    (severity, None)
+}
+
 fn session_line(
     out: &mut Explained,
     side: Side,
@@ -1088,10 +1125,7 @@ fn session_line(
     };
     let v = Verify::parse(verify);
     let meaning = v.map_or("an unknown value", Verify::meaning);
-    let severity = match verify {
-        "OK" | "TRUSTED" | "NO" | "NOT" => Severity::Info,
-        _ => Severity::Warning,
-    };
+    let (severity, cause) = session_verdict(side, version, verify, bits);
     set(
         out,
         "tls-session",
@@ -1102,39 +1136,31 @@ fn session_line(
             bits.split('/').next().unwrap_or(bits)
         ),
     );
-    match (side, verify) {
-        (_, "OK" | "TRUSTED") => {}
-        (Side::Server, "NO") => no_client_cert(out),
-        (Side::Server, "NOT") => why(out, "no-cert-requested", "This server did not ask for a client certificate: TLSSrvOptions holds `V` (Debian's starttls.m4 sets define(`confTLS_SRV_OPTIONS', `V')). CERTISSUER/CERTSUBJECT entries and TLS_Clt VERIFY requirements can then never match.", "if clients should relay by certificate, remove the `V` from confTLS_SRV_OPTIONS in /etc/mail/tls/starttls.m4 or sendmail.mc, rebuild sendmail.cf and restart (`starttls-studio doctor` warns about it)"),
-        (_, "FAIL") => {
+    let Some(cause) = cause else { return };
+    match cause {
+        "no-client-cert" => no_client_cert(out),
+        "no-cert-requested" => why(out, "no-cert-requested", "This server did not ask for a client certificate: TLSSrvOptions holds `V` (Debian's starttls.m4 sets define(`confTLS_SRV_OPTIONS', `V')). CERTISSUER/CERTSUBJECT entries and TLS_Clt VERIFY requirements can then never match.", "if clients should relay by certificate, remove the `V` from confTLS_SRV_OPTIONS in /etc/mail/tls/starttls.m4 or sendmail.mc, rebuild sendmail.cf and restart (`starttls-studio doctor` warns about it)"),
+        "verify-fail" => {
             out.doctor = Some("cert-untrusted");
             why(out, "verify-fail", text!(out, "The {}'s certificate did not verify; the `cert-subject=…, verifymsg=…` line that follows (LogLevel 12 and up) says why.", side.peer_word()), match side {
                 Side::Server => "the usual cause is a CA missing from confCACERT_PATH: `starttls-studio trust add CA --to DIR`; `starttls-studio probe` with the client's certificate shows the same check",
                 Side::Client => "add the server's CA to confCACERT_PATH (`starttls-studio trust add`); then `starttls-studio probe HOST:25 --ca-path DIR` says verify=OK",
             });
         }
-        (Side::Client, "NONE") => why(out, "no-starttls-offered", "The server did not offer STARTTLS (or refused it with 5xx): the mail goes out unencrypted unless a TLS_Srv:/TLS_Rcpt: entry requires encryption.", "ask the partner to enable STARTTLS; `starttls-studio probe HOST:25` shows its EHLO reply"),
-        (_, "SOFTWARE") => why(out, "handshake-failed", "The TLS handshake failed.", "see the `error: accept failed`/`connect failed` line of this session"),
-        (_, "TEMP" | "PROTOCOL") => why(out, "starttls-refused", "The server answered STARTTLS with an error (4xx: TEMP, anything else: PROTOCOL).", "`starttls-studio probe HOST:25` shows the reply"),
-        _ => {}
-    }
-    if let Some(b) = bits_of(bits) {
-        if b < 128 && out.cause_id.is_none() {
-            out.severity = Severity::Warning;
-            why(
+        "no-starttls-offered" => why(out, "no-starttls-offered", "The server did not offer STARTTLS (or refused it with 5xx): the mail goes out unencrypted unless a TLS_Srv:/TLS_Rcpt: entry requires encryption.", "ask the partner to enable STARTTLS; `starttls-studio probe HOST:25` shows its EHLO reply"),
+        "handshake-failed" => why(out, "handshake-failed", "The TLS handshake failed.", "see the `error: accept failed`/`connect failed` line of this session"),
+        "starttls-refused" => why(out, "starttls-refused", "The server answered STARTTLS with an error (4xx: TEMP, anything else: PROTOCOL).", "`starttls-studio probe HOST:25` shows the reply"),
+        "weak-cipher" => why(
+            out,
+            "weak-cipher",
+            text!(
                 out,
-                "weak-cipher",
-                text!(
-                    out,
-                    "The cipher has only {b} bits: ENCR:128 and VERIFY:128 requirements refuse it."
-                ),
-                "allow only modern ciphers on both ends (CipherList / TLS 1.2+)",
-            );
-        }
-    }
-    if matches!(version, "TLSv1" | "TLSv1.1" | "SSLv3") && out.cause_id.is_none() {
-        out.severity = Severity::Warning;
-        why(out, "old-tls-version", text!(out, "{version} is obsolete (RFC 8996); the peer's software is very old."), "upgrade the peer; sendmail keeps accepting it only while its OpenSSL security level allows");
+                "The cipher has only {} bits: ENCR:128 and VERIFY:128 requirements refuse it.",
+                bits_of(bits).unwrap_or(0)
+            ),
+            "allow only modern ciphers on both ends (CipherList / TLS 1.2+)",
+        ),
+        _ => why(out, "old-tls-version", text!(out, "{version} is obsolete (RFC 8996); the peer's software is very old."), "upgrade the peer; sendmail keeps accepting it only while its OpenSSL security level allows"),
     }
 }
 

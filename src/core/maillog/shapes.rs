@@ -307,26 +307,61 @@ pub fn split_qid(msg: &str) -> (Option<&str>, &str) {
     (None, msg)
 }
 
-/// The first `,` in `b` from `from`, eight bytes at a time (a field's value
-/// is a few words: shorter than a vector search takes to set up).
-fn find_comma(b: &[u8], mut from: usize) -> Option<usize> {
+/// The commas of `b`, in order, eight bytes at a time (a line is a few
+/// hundred bytes: shorter than a vector search takes to set up per call).
+struct Commas<'b> {
+    b: &'b [u8],
+    /// Where the word in `flags` starts.
+    at: usize,
+    /// The high bit of each byte of that word that is a comma.
+    flags: u64,
+}
+
+impl<'b> Commas<'b> {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    while from + 8 <= b.len() {
-        let mut w = [0; 8];
-        w.copy_from_slice(&b[from..from + 8]);
-        // a byte of x is zero where the byte is a comma; the lowest flag
-        // set marks the first
-        let x = u64::from_le_bytes(w) ^ (ONES * u64::from(b','));
-        let zero = x.wrapping_sub(ONES) & !x & (ONES << 7);
-        if zero != 0 {
-            return Some(from + (zero.trailing_zeros() / 8) as usize);
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+    fn new(b: &'b [u8]) -> Self {
+        Commas {
+            b,
+            at: 0,
+            flags: Self::word_flags(b, 0),
         }
-        from += 8;
     }
-    b[from.min(b.len())..]
-        .iter()
-        .position(|&c| c == b',')
-        .map(|i| from + i)
+
+    /// The commas of the eight bytes from `at` (past the end: none), each
+    /// flagged exactly (no borrow from one byte to the next).
+    #[inline]
+    fn word_flags(b: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        match b.get(at..at + 8) {
+            Some(s) => w.copy_from_slice(s),
+            None => {
+                let rest = b.get(at..).unwrap_or_default();
+                w[..rest.len()].copy_from_slice(rest);
+            }
+        }
+        // a byte of x is zero where the byte is a comma
+        let x = u64::from_le_bytes(w) ^ (Self::ONES * u64::from(b','));
+        !(((x & Self::LOW7) + Self::LOW7) | x | Self::LOW7)
+    }
+}
+
+impl Iterator for Commas<'_> {
+    type Item = usize;
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.flags == 0 {
+            self.at += 8;
+            if self.at >= self.b.len() {
+                return None;
+            }
+            self.flags = Self::word_flags(self.b, self.at);
+        }
+        let i = self.at + (self.flags.trailing_zeros() / 8) as usize;
+        self.flags &= self.flags - 1;
+        Some(i)
+    }
 }
 
 /// The position of the first `: `.
@@ -373,63 +408,58 @@ static NAME: [bool; 256] = alnum_and(b"_-");
 /// in sendmail's `name=value, name=value` list. A field starts at the
 /// start or after `, `, with its name and `=`; its value runs to the next
 /// `, name=` (values such as reject texts may hold commas). Every `, name=`
-/// starts a field, so a wanted name's first one is its first field: only
-/// the wanted fields' values are measured, the others are passed over.
+/// starts a field, so a wanted name's first one is its first field: one
+/// pass over the commas, a field's end looked for only while a wanted
+/// value is open.
 fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
     let b = s.as_bytes();
     let mut out = [""; N];
     let mut found = [false; N];
     let mut left = N;
-    // where a field may start
-    let mut at = 0;
-    loop {
-        // where to look for the next `, ` (past a wanted field's value: no
-        // field starts inside one)
-        let mut from = at;
-        for i in 0..N {
+    // the wanted field being read, and where its value starts
+    let mut open: Option<(usize, usize)> = None;
+    // A wanted field at `at`: which, and where its value starts.
+    let wanted = |at: usize, found: &[bool; N]| {
+        (0..N).find_map(|i| {
             let n = names[i].as_bytes();
             // (the first byte first: it rules most names out)
-            if !found[i]
+            (!found[i]
                 && b.get(at) == n.first()
                 && b.get(at + n.len()) == Some(&b'=')
-                && b.get(at..at + n.len()) == Some(n)
-            {
-                let start = at + n.len() + 1;
-                let end = value_end(b, start);
-                out[i] = s.get(start..end).unwrap_or("");
-                found[i] = true;
-                left -= 1;
-                from = end;
-                break;
+                && b.get(at..at + n.len()) == Some(n))
+            .then_some((i, at + n.len() + 1))
+        })
+    };
+    if let Some((i, start)) = wanted(0, &found) {
+        found[i] = true;
+        left -= 1;
+        open = Some((i, start));
+    }
+    for c in Commas::new(b) {
+        if b.get(c + 1) != Some(&b' ') {
+            continue;
+        }
+        let at = c + 2;
+        if let Some((i, start)) = open {
+            if name_len(&b[at..]).is_none() {
+                continue; // a comma inside the value
+            }
+            out[i] = s.get(start..c).unwrap_or("");
+            open = None;
+            if left == 0 {
+                return out;
             }
         }
-        if left == 0 {
-            return out;
+        if let Some((i, start)) = wanted(at, &found) {
+            found[i] = true;
+            left -= 1;
+            open = Some((i, start));
         }
-        // the next `, `
-        at = loop {
-            match find_comma(b, from) {
-                Some(c) if b.get(c + 1) == Some(&b' ') => break c + 2,
-                Some(c) => from = c + 1,
-                None => return out,
-            }
-        };
     }
-}
-
-/// Where a value that starts at `start` ends: at the next `, ` that a name
-/// and `=` follow, or at the end.
-fn value_end(b: &[u8], start: usize) -> usize {
-    let mut from = start;
-    loop {
-        let Some(i) = find_comma(b, from) else {
-            return b.len();
-        };
-        if b.get(i + 1) == Some(&b' ') && name_len(&b[i + 2..]).is_some() {
-            return i;
-        }
-        from = i + 1;
+    if let Some((i, start)) = open {
+        out[i] = s.get(start..).unwrap_or("");
     }
+    out
 }
 
 fn side_of(s: &str) -> Option<(Side, &str)> {
@@ -751,6 +781,28 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn commas_are_every_comma() {
+        // every length around the eight-byte words, every byte value
+        // beside a comma (high bytes, the comma's neighbours ',' ± 1)
+        let bytes = [b',', b'+', b'-', b' ', b'a', 0, 0x7f, 0x80, 0xac, 0xff];
+        let mut seed = 11u64;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let b: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        bytes[(seed >> 33) as usize % bytes.len()]
+                    })
+                    .collect();
+                let want: Vec<usize> = (0..len).filter(|&i| b[i] == b',').collect();
+                assert_eq!(Commas::new(&b).collect::<Vec<_>>(), want, "{b:?}");
+            }
+        }
     }
 
     #[test]

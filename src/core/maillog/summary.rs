@@ -59,6 +59,16 @@ pub struct Summary {
     pub peers: Vec<Peer>,
 }
 
+/// What a summary takes of a line worth judging: as `explain` gives it,
+/// without the texts.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict<'a> {
+    pub severity: Severity,
+    pub cause_id: Option<&'static str>,
+    /// The peer the line names, if it names one.
+    pub peer: Option<&'a str>,
+}
+
 /// Adds lines up; `finish` sorts.
 pub struct Builder {
     s: Summary,
@@ -93,27 +103,60 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Line `ev`, just fed to `ex`: explained when it can change the
-    /// summary (`needs_explaining`), without its texts unless its cause is
-    /// new here (a problem keeps the texts of its first line).
+    /// Line `ev`, just fed to `ex`: judged when it can change the summary
+    /// (`needs_explaining`), without its texts unless its cause is new here
+    /// (a problem keeps the texts of its first line).
     pub fn add_event(&mut self, ex: &Explainer, ev: &Event<'_>) {
         let peer = ex.peer_of(ev.session);
         if !needs_explaining(ev) {
-            return self.add(ev, None, peer);
+            return self.add(ev, None, None, peer);
         }
-        let brief = ex.explain_brief(ev);
-        match brief.cause_id {
-            Some(id) if !self.problems.contains_key(id) => {
-                self.add(ev, Some(&ex.explain(ev)), peer)
+        let brief;
+        let verdict = match ev.shape {
+            // the most frequent line worth judging (verify=NO): its
+            // verdict without an explanation built
+            Some(Shape::Session {
+                side,
+                relay,
+                version,
+                verify,
+                bits,
+                ..
+            }) => {
+                let (severity, cause_id) = super::session_verdict(side, version, verify, bits);
+                Verdict {
+                    severity,
+                    cause_id,
+                    peer: Some(relay),
+                }
             }
-            _ => self.add(ev, Some(&brief), peer),
+            _ => {
+                brief = ex.explain_brief(ev);
+                Verdict {
+                    severity: brief.severity,
+                    cause_id: brief.cause_id,
+                    peer: brief.peer.as_deref(),
+                }
+            }
+        };
+        match verdict.cause_id {
+            Some(id) if !self.problems.contains_key(id) => {
+                self.add(ev, Some(verdict), Some(&ex.explain(ev)), peer)
+            }
+            _ => self.add(ev, Some(verdict), None, peer),
         }
     }
 
-    /// `ex` is the explanation when the line was worth one (see
-    /// `needs_explaining`; its texts are read only for a new cause);
+    /// `v` is the line's verdict when it was worth one (see
+    /// `needs_explaining`), `texts` its explanation when its cause is new;
     /// `peer` the session's peer.
-    pub fn add(&mut self, ev: &Event<'_>, ex: Option<&Explained>, peer: Option<&str>) {
+    pub fn add(
+        &mut self,
+        ev: &Event<'_>,
+        v: Option<Verdict<'_>>,
+        texts: Option<&Explained>,
+        peer: Option<&str>,
+    ) {
         self.s.lines += 1;
         let known = ev.shape.is_some();
         if known {
@@ -131,12 +174,9 @@ impl Builder {
                 last.push_str(t);
             }
         }
-        let peer = ex
-            .and_then(|e| e.peer.as_deref())
-            .or(peer)
-            .filter(|p| !p.is_empty());
+        let peer = v.and_then(|v| v.peer).or(peer).filter(|p| !p.is_empty());
         let Some(peer) = peer else {
-            problem(&mut self.problems, ex, None);
+            problem(&mut self.problems, ev.line, v, texts, None);
             return;
         };
         let at = match self.last_peer {
@@ -204,10 +244,16 @@ impl Builder {
             }
             _ => {}
         }
-        if ex.is_some_and(|e| e.severity > Severity::Info) {
+        if v.is_some_and(|v| v.severity > Severity::Info) {
             p.problems += 1;
         }
-        problem(&mut self.problems, ex, Some(&self.peers[at].peer));
+        problem(
+            &mut self.problems,
+            ev.line,
+            v,
+            texts,
+            Some(&self.peers[at].peer),
+        );
     }
 
     pub fn finish(mut self) -> Summary {
@@ -231,26 +277,29 @@ impl Builder {
     }
 }
 
-/// One more line with cause `e.cause_id` (`peer`: the peer it concerned).
+/// One more line (line `line`) with cause `v.cause_id`; `texts` its
+/// explanation when the cause is new (`peer`: the peer it concerned).
 fn problem(
     problems: &mut HashMap<&'static str, Problem, std::hash::BuildHasherDefault<super::Fx>>,
-    ex: Option<&Explained>,
+    line: u64,
+    v: Option<Verdict<'_>>,
+    texts: Option<&Explained>,
     peer: Option<&str>,
 ) {
-    let Some(e) = ex else { return };
-    let Some(id) = e.cause_id else { return };
+    let Some(v) = v else { return };
+    let Some(id) = v.cause_id else { return };
     let pr = problems.entry(id).or_insert_with(|| Problem {
         cause_id: id,
-        severity: e.severity,
+        severity: v.severity,
         count: 0,
-        first_line: e.line,
-        summary: e.summary.clone(),
-        cause: e.cause.clone(),
-        fix: e.fix.clone(),
+        first_line: line,
+        summary: texts.and_then(|e| e.summary.clone()),
+        cause: texts.and_then(|e| e.cause.clone()),
+        fix: texts.and_then(|e| e.fix.clone()),
         peers: Vec::new(),
     });
     pr.count += 1;
-    pr.severity = pr.severity.max(e.severity);
+    pr.severity = pr.severity.max(v.severity);
     if let Some(p) = peer {
         if pr.peers.len() < 5 && !pr.peers.iter().any(|x| x == p) {
             pr.peers.push(p.to_string());

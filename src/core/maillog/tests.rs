@@ -139,3 +139,67 @@ Dec  3 23:40:00 mx sm-mta[200]: 6B3NXe7Q000100: to=<x@c.example>, delay=00:06:20
         .session;
     assert!(again.is_some() && again != first, "{again:?} {first:?}");
 }
+
+/// The bits read as the plain rule reads them: the text before the first
+/// `/`, trimmed, parsed.
+#[test]
+fn bits_read_as_the_plain_rule_reads_them() {
+    for b in [
+        "256/256",
+        "256",
+        "",
+        "/",
+        "/256",
+        "56/128",
+        " 128 /x",
+        "+128/1",
+        "-1/1",
+        "4294967296/1",
+        "4294967295",
+        "12a/1",
+        "١٢٨/1",
+        "\u{a0}128/1",
+        "128//",
+        "0/0",
+    ] {
+        let plain = b
+            .split('/')
+            .next()
+            .and_then(|h| h.trim().parse::<u32>().ok());
+        assert_eq!(bits_of(b), plain, "{b:?}");
+    }
+}
+
+/// A session line's verdict, as the summary takes it without explaining
+/// the line, is what `explain` says of it: every side, verify value,
+/// version and strength.
+#[test]
+fn a_session_verdict_is_what_explain_says() {
+    let mut ex = Explainer::default();
+    let mut n = 0;
+    for side in ["server", "client"] {
+        for verify in [
+            "OK", "NO", "NOT", "FAIL", "NONE", "SOFTWARE", "TEMP", "PROTOCOL", "TRUSTED", "", "odd",
+        ] {
+            for version in ["TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3", ""] {
+                for bits in ["256/256", "56/56", "127", "128/128", "", "x/1"] {
+                    n += 1;
+                    let line = format!(
+                        "Dec  3 23:33:40 sm-peer[{n}]: STARTTLS={side}, relay=[127.0.0.3], version={version}, verify={verify}, cipher=C, bits={bits}"
+                    );
+                    let e = ex.explain_line(n, &line);
+                    let side = if side == "server" {
+                        Side::Server
+                    } else {
+                        Side::Client
+                    };
+                    assert_eq!(
+                        session_verdict(side, version, verify, bits),
+                        (e.severity, e.cause_id),
+                        "{line}"
+                    );
+                }
+            }
+        }
+    }
+}
