@@ -355,6 +355,11 @@ static NAME: [bool; 256] = alnum_and(b"_-");
 /// pass over the commas, a field's end looked for only while a wanted
 /// value is open.
 fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
+    pick_found(s, names).0
+}
+
+/// `pick`, and whether each name was found (with an empty value or not).
+fn pick_found<'a, const N: usize>(s: &'a str, names: [&str; N]) -> ([&'a str; N], [bool; N]) {
     let b = s.as_bytes();
     let mut out = [""; N];
     let mut found = [false; N];
@@ -390,7 +395,7 @@ fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
             out[i] = s.get(start..c).unwrap_or("");
             open = None;
             if left == 0 {
-                return out;
+                return (out, found);
             }
         }
         if let Some((i, start)) = wanted(at, &found) {
@@ -402,7 +407,7 @@ fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
     if let Some((i, start)) = open {
         out[i] = s.get(start..).unwrap_or("");
     }
-    out
+    (out, found)
 }
 
 fn side_of(s: &str) -> Option<(Side, &str)> {
@@ -592,17 +597,20 @@ fn starttls(m: &str) -> Shape<&str> {
     let Some(r) = r.strip_prefix(", ") else {
         return Shape::TlsOther { text: m };
     };
-    if r.starts_with("relay=") && r.contains(", verify=") {
-        let [relay, version, verify, cipher, bits] =
-            pick(r, ["relay", "version", "verify", "cipher", "bits"]);
-        return Shape::Session {
-            side,
-            relay,
-            version,
-            verify,
-            cipher,
-            bits,
-        };
+    if r.starts_with("relay=") {
+        // a session line has a verify field (its value may be empty)
+        let ([relay, version, verify, cipher, bits], found) =
+            pick_found(r, ["relay", "version", "verify", "cipher", "bits"]);
+        if found[2] {
+            return Shape::Session {
+                side,
+                relay,
+                version,
+                verify,
+                cipher,
+                bits,
+            };
+        }
     }
     if r.starts_with("cert-subject=") {
         let [subject, issuer, verifymsg] = pick(r, ["cert-subject", "cert-issuer", "verifymsg"]);
@@ -713,6 +721,13 @@ mod tests {
     }
 
     fn pick_plain<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
+        pick_found_plain(s, names).0
+    }
+
+    fn pick_found_plain<'a, const N: usize>(
+        s: &'a str,
+        names: [&str; N],
+    ) -> ([&'a str; N], [bool; N]) {
         let mut out = [""; N];
         let mut found = [false; N];
         for (n, v) in fields(s) {
@@ -723,7 +738,7 @@ mod tests {
                 }
             }
         }
-        out
+        (out, found)
     }
 
     #[test]
@@ -795,10 +810,18 @@ mod tests {
         for l in &lists {
             let l = l.as_str();
             assert_eq!(
-                pick(l, ["relay", "version", "verify", "cipher", "bits"]),
-                pick_plain(l, ["relay", "version", "verify", "cipher", "bits"]),
+                pick_found(l, ["relay", "version", "verify", "cipher", "bits"]),
+                pick_found_plain(l, ["relay", "version", "verify", "cipher", "bits"]),
                 "{l:?}"
             );
+            // a session line: `relay=…` with a `, verify=` in it
+            if l.starts_with("relay=") {
+                assert_eq!(
+                    pick_found(l, ["relay", "version", "verify", "cipher", "bits"]).1[2],
+                    l.contains(", verify="),
+                    "{l:?}"
+                );
+            }
             assert_eq!(
                 pick(l, ["to", "relay", "mailer", "stat"]),
                 pick_plain(l, ["to", "relay", "mailer", "stat"]),
