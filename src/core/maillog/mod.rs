@@ -383,21 +383,23 @@ impl Explainer {
         qid: Option<&'a str>,
         shape: Option<Shape<&'a str>>,
     ) -> Event<'a> {
+        let sendmail = is_sendmail(framed.program);
+        // (built whole, in one place: the shape is not moved again)
         let mut ev = Event {
             line: n,
             raw,
             framed: Some(framed),
-            qid: None,
-            shape: None,
+            qid: if sendmail { qid } else { None },
+            shape: if sendmail { shape } else { None },
             session: None,
             process: None,
-            sendmail: is_sendmail(framed.program),
+            sendmail,
         };
-        if ev.sendmail {
-            (ev.qid, ev.shape) = (qid, shape);
+        if sendmail {
             if let Some((session, process)) = self.track(framed.host.unwrap_or(""), framed.pid, &ev)
             {
-                (ev.session, ev.process) = (Some(session), process);
+                ev.session = Some(session);
+                ev.process = process;
             }
         }
         ev
