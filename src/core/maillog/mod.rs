@@ -479,7 +479,9 @@ impl Explainer {
             (Some(s), _) => {
                 // A new client on a reused pid.
                 relay_now.is_some_and(|r| {
-                    !s.peer.is_empty() && relay_parts(r).1 != relay_parts(&s.peer).1
+                    // (the same text: the same address, without taking
+                    // either apart)
+                    !s.peer.is_empty() && r != s.peer && relay_parts(r).1 != relay_parts(&s.peer).1
                 })
             }
             (None, _) => connection_like,
