@@ -168,7 +168,12 @@ impl<W: Write> Out<W> {
             self.routine += 1;
             return Ok(());
         }
-        let e = ex.explain(ev);
+        // (the plain view prints less: what it does not print is not copied)
+        let e = if a.json {
+            ex.explain(ev)
+        } else {
+            ex.explain_plain(ev)
+        };
         if a.json {
             serde_json::to_writer(&mut self.out, &e).map_err(io::Error::other)?;
             self.out.write_all(b"\n")?;

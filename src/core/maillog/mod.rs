@@ -75,6 +75,21 @@ pub struct Explained {
     /// caller wants only the line's kind, severity and cause id.
     #[serde(skip)]
     texts: bool,
+    /// Whether `macros` are filled: not in `explain_brief`, nor in
+    /// `explain_plain` unless a refusal is replayed (from the macros).
+    #[serde(skip)]
+    with_macros: bool,
+}
+
+/// How much of an explanation is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// Kind, severity, cause id (`explain_brief`).
+    Brief,
+    /// What the plain view prints (`explain_plain`).
+    Plain,
+    /// Everything (`explain`, `--json`).
+    Full,
 }
 
 /// `format!` when the explanation wants its texts; an empty string in
@@ -601,7 +616,16 @@ impl Explainer {
 
     /// The texts for an event `feed` returned (call before the next feed).
     pub fn explain(&self, ev: &Event<'_>) -> Explained {
-        self.explain_as(ev, true)
+        self.explain_as(ev, Detail::Full)
+    }
+
+    /// What the plain view prints of a line: `explain`'s summary, cause,
+    /// fix, severity, session and replay, but none of the copies it does
+    /// not print (`time`, `host`, `program`, `qid`, `peer` null; `text`
+    /// only for a line not recognised; `macros` only when a refusal is
+    /// replayed, which reads them).
+    pub fn explain_plain(&self, ev: &Event<'_>) -> Explained {
+        self.explain_as(ev, Detail::Plain)
     }
 
     /// What a summary needs of a line, cheaply: its kind, severity, cause
@@ -611,26 +635,19 @@ impl Explainer {
     /// null) and `peer` only when the line names one (else the session's:
     /// `peer_of`).
     pub fn explain_brief(&self, ev: &Event<'_>) -> Explained {
-        self.explain_as(ev, false)
+        self.explain_as(ev, Detail::Brief)
     }
 
-    fn explain_as(&self, ev: &Event<'_>, full: bool) -> Explained {
+    fn explain_as(&self, ev: &Event<'_>, detail: Detail) -> Explained {
         let f = ev.framed;
+        let full = detail == Detail::Full;
         // the copies of the framing, when wanted
         let copy = f.filter(|_| full);
-        let mut text = if full {
-            ev.raw.trim_end_matches(['\r', '\n']).to_string()
+        let text = if full || (detail == Detail::Plain && ev.shape.is_none()) {
+            line_text(ev.raw)
         } else {
             String::new()
         };
-        if text.len() > MAX_TEXT {
-            let mut cut = MAX_TEXT;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push('…');
-        }
         let mut out = Explained {
             line: ev.line,
             known: false,
@@ -648,7 +665,10 @@ impl Explainer {
                 .map(|f| f.program.to_string())
                 .filter(|p| !p.is_empty()),
             pid: f.and_then(|f| f.pid),
-            qid: ev.qid.map(str::to_string),
+            qid: ev
+                .qid
+                .filter(|_| detail != Detail::Plain)
+                .map(str::to_string),
             peer: None,
             side: None,
             macros: BTreeMap::new(),
@@ -656,7 +676,8 @@ impl Explainer {
             reply: None,
             decision: None,
             text,
-            texts: full,
+            texts: detail != Detail::Brief,
+            with_macros: full || (detail == Detail::Plain && self.access.is_some()),
         };
         let session = self.session_of(ev.session);
         let ctx = Ctx {
@@ -683,10 +704,24 @@ impl Explainer {
         };
         out.known = true;
         // the replay is a text too (the evaluator's trace)
-        let access = self.access.as_ref().filter(|_| full);
+        let access = self.access.as_ref().filter(|_| detail != Detail::Brief);
         explain_shape(&mut out, shape, ctx, access);
         out
     }
+}
+
+/// The input line as `text` gives it: at most `MAX_TEXT` bytes of it.
+fn line_text(raw: &str) -> String {
+    let mut text = raw.trim_end_matches(['\r', '\n']).to_string();
+    if text.len() > MAX_TEXT {
+        let mut cut = MAX_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }
 
 fn set(out: &mut Explained, kind: &'static str, severity: Severity, summary: String) {
@@ -707,7 +742,7 @@ fn why(out: &mut Explained, id: &'static str, cause: impl Into<String>, fix: imp
 }
 
 fn tls_macros(out: &mut Explained, t: &Tls) {
-    if !out.texts {
+    if !out.with_macros {
         return;
     }
     let mut put = |k: &'static str, v: &str| {
@@ -733,7 +768,7 @@ fn cn_of(dn: &str) -> &str {
 }
 
 fn relay_macros(out: &mut Explained, side: Side, relay: &str) {
-    if relay.is_empty() || !out.texts {
+    if relay.is_empty() || !out.with_macros {
         return;
     }
     let (name, addr) = relay_parts(relay);
@@ -805,7 +840,7 @@ fn explain_shape(
             out.side = Some(side);
             out.peer = Some(relay.to_string());
             relay_macros(out, side, relay);
-            if out.texts {
+            if out.with_macros {
                 let mut t = Tls::default();
                 t.set(0, &["", version, verify, cipher, bits]);
                 tls_macros(out, &t);
@@ -905,7 +940,7 @@ fn explain_shape(
                 out.peer = Some(relay.to_string());
                 relay_macros(out, side, relay);
             }
-            if out.texts {
+            if out.with_macros {
                 out.macros.insert("verify", "SOFTWARE".into());
             }
             handshake_failed(out, side, reason, relay);
@@ -1390,7 +1425,7 @@ fn ruleset_line(
             if let Some(t) = server_tls {
                 tls_macros(out, t);
             }
-            if ruleset == "tls_client" && out.texts {
+            if ruleset == "tls_client" && out.with_macros {
                 out.macros
                     .entry("verify")
                     .or_insert_with(|| arg1.split(' ').next().unwrap_or("").to_string());
@@ -1418,7 +1453,7 @@ fn ruleset_line(
                 tls_macros(out, t);
             }
             let (tag, who) = if rs == Some(Ruleset::TlsServer) {
-                if out.texts {
+                if out.with_macros {
                     out.macros
                         .entry("verify")
                         .or_insert_with(|| arg1.to_string());

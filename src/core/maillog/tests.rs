@@ -203,3 +203,33 @@ fn a_session_verdict_is_what_explain_says() {
         }
     }
 }
+
+/// The plain view's explanation says what the full one says of every
+/// recorded line (and of lines it does not know): the same summary,
+/// cause, fix, severity and session, the line's text where it is shown.
+#[test]
+fn the_plain_explanation_prints_what_the_full_one_says() {
+    let mut text = recorded_corpus();
+    text.push_str(
+        "Dec  4 00:00:00 kernel: usb 1-1: new device\n\u{1}\u{2} binary\n{\"MESSAGE\": cut\n",
+    );
+    let mut ex = Explainer::default();
+    for (i, l) in text.lines().enumerate() {
+        let framed = frame::frame(l);
+        let ev = ex.feed(i as u64 + 1, l, framed.as_ref());
+        let (full, plain) = (ex.explain(&ev), ex.explain_plain(&ev));
+        assert_eq!(
+            (&plain.summary, &plain.cause, &plain.fix, plain.severity),
+            (&full.summary, &full.cause, &full.fix, full.severity),
+            "{l}"
+        );
+        assert_eq!(
+            (plain.known, plain.session),
+            (full.known, full.session),
+            "{l}"
+        );
+        if !full.known {
+            assert_eq!(plain.text, full.text, "{l}");
+        }
+    }
+}
