@@ -329,7 +329,6 @@ pub struct Parsed {
     host: Option<Span>,
     program: Span,
     pid: Option<u32>,
-    message: Span,
     qid: Option<Span>,
     shape: Option<Shape<Span>>,
 }
@@ -343,7 +342,6 @@ impl Parsed {
             host: self.host.map(|s| s.get(text)),
             program: self.program.get(text),
             pid: self.pid,
-            message: self.message.get(text),
         }
     }
 
@@ -651,7 +649,6 @@ fn parse(text: &str, line: &str) -> Option<Parsed> {
         host: f.host.as_deref().map(&mut sp),
         program,
         pid: f.pid,
-        message: sp(&f.message),
         qid,
         shape,
     };

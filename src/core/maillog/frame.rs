@@ -16,14 +16,14 @@ pub struct Framed<'a> {
     pub message: Cow<'a, str>,
 }
 
-/// A line's framing, borrowed: what the explainer reads of it.
+/// A line's framing, borrowed: what the explainer reads of it once the
+/// message is taken apart (the message itself is not read again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Frame<'a> {
     pub time: Option<&'a str>,
     pub host: Option<&'a str>,
     pub program: &'a str,
     pub pid: Option<u32>,
-    pub message: &'a str,
 }
 
 impl Framed<'_> {
@@ -34,7 +34,6 @@ impl Framed<'_> {
             host: self.host.as_deref(),
             program: &self.program,
             pid: self.pid,
-            message: &self.message,
         }
     }
 }

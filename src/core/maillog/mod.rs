@@ -376,10 +376,12 @@ impl Explainer {
             process: None,
             sendmail: false,
         };
-        let Some(f) = ev.framed else { return ev };
+        let (Some(f), Some(whole)) = (ev.framed, framed) else {
+            return ev;
+        };
         ev.sendmail = is_sendmail(f.program);
         if ev.sendmail {
-            (ev.qid, ev.shape) = shapes::classify_message(f.message);
+            (ev.qid, ev.shape) = shapes::classify_message(&whole.message);
             if let Some((session, process)) = self.track(f.host.unwrap_or(""), f.pid, &ev) {
                 (ev.session, ev.process) = (Some(session), process);
             }
