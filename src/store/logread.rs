@@ -616,7 +616,9 @@ fn parse(text: &str, line: &str) -> Option<Parsed> {
     if line.starts_with('{') {
         return None;
     }
-    let f = frame::frame(line)?;
+    // (as `frame::frame` takes it: without a line end)
+    let line = line.trim_end_matches(['\r', '\n']);
+    let (f, message) = frame::frame_text(line);
     // Every other line's texts are pieces of it (or empty): where they lie
     // is where they start, less where the block does (a block is far
     // smaller than 4 GB). One that would not lie in the block leaves the
@@ -637,16 +639,16 @@ fn parse(text: &str, line: &str) -> Option<Parsed> {
             }
         }
     };
-    let program = sp(&f.program);
-    let (qid, shape) = if maillog::is_sendmail(&f.program) {
-        let (q, shape) = shapes::classify_message(&f.message);
+    let program = sp(f.program);
+    let (qid, shape) = if maillog::is_sendmail(f.program) {
+        let (q, shape) = shapes::classify_message(message);
         (q.map(&mut sp), shape.map(|s| s.map(&mut sp)))
     } else {
         (None, None)
     };
     let parsed = Parsed {
-        time: f.time.as_deref().map(&mut sp),
-        host: f.host.as_deref().map(&mut sp),
+        time: f.time.map(&mut sp),
+        host: f.host.map(&mut sp),
         program,
         pid: f.pid,
         qid,

@@ -77,8 +77,21 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
     if line.starts_with('{') {
         return journal_json(line);
     }
+    let (f, message) = frame_text(line);
+    Some(Framed {
+        time: f.time.map(Cow::Borrowed),
+        host: f.host.map(Cow::Borrowed),
+        program: Cow::Borrowed(f.program),
+        pid: f.pid,
+        message: Cow::Borrowed(message),
+    })
+}
+
+/// `frame` for a line that is not a journal JSON object (and has no line
+/// end): its framing and its message, all pieces of it.
+pub fn frame_text(line: &str) -> (Frame<'_>, &str) {
     let (time, rest) = match timestamp(line) {
-        Some((t, r)) => (Some(Cow::Borrowed(t)), r),
+        Some((t, r)) => (Some(t), r),
         None => (None, line),
     };
     let rest = &rest[rest.bytes().take_while(|&c| c == b' ').count()..];
@@ -88,13 +101,13 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
     let (blank, colon) = blank_and_colon(rest.as_bytes());
     if blank.is_none() {
         if let Some((program, pid, msg)) = tag_at(rest, colon) {
-            return Some(Framed {
+            let f = Frame {
                 time,
                 host: None,
-                program: Cow::Borrowed(program),
+                program,
                 pid,
-                message: Cow::Borrowed(msg),
-            });
+            };
+            return (f, msg);
         }
     }
     if time.is_some() {
@@ -108,23 +121,23 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
         if let Some((b, c)) = host_tag {
             let (host, after) = (&rest[..b], &rest[b + 1..]);
             if let Some((program, pid, msg)) = tag_at(after, c) {
-                return Some(Framed {
+                let f = Frame {
                     time,
-                    host: Some(Cow::Borrowed(host)),
-                    program: Cow::Borrowed(program),
+                    host: Some(host),
+                    program,
                     pid,
-                    message: Cow::Borrowed(msg),
-                });
+                };
+                return (f, msg);
             }
         }
     }
-    Some(Framed {
+    let f = Frame {
         time,
         host: None,
-        program: Cow::Borrowed(""),
+        program: "",
         pid: None,
-        message: Cow::Borrowed(rest),
-    })
+    };
+    (f, rest)
 }
 
 /// In one pass: the first `: `, and the first blank before it (`None`

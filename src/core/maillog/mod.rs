@@ -115,21 +115,21 @@ pub struct Replay {
 
 /// What a session has shown so far, per side: the session line's relay,
 /// version, verify, cipher and bits, then the certificate line's subject,
-/// issuer and verifymsg, one after another in one buffer (kept for the
-/// next session in the same slot).
+/// issuer and verifymsg, in one buffer (kept for the next session in the
+/// same slot).
 #[derive(Debug, Clone, Default)]
 struct Tls {
     /// Whether the side has shown anything.
     seen: bool,
     buf: String,
-    /// Where each text ends in `buf`.
-    ends: [u32; 8],
+    /// Where each text lies in `buf`.
+    spans: [(u32, u32); 8],
 }
 
 impl Tls {
     fn text(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.buf.get(start..self.ends[i] as usize).unwrap_or("")
+        let (a, b) = self.spans[i];
+        self.buf.get(a as usize..b as usize).unwrap_or("")
     }
     fn relay(&self) -> &str {
         self.text(0)
@@ -153,20 +153,58 @@ impl Tls {
         self.text(6)
     }
 
-    /// Texts `from..` set to `texts` (those after them emptied).
-    fn set(&mut self, from: usize, texts: &[&str]) {
-        let start = if from == 0 { 0 } else { self.ends[from - 1] };
-        self.buf.truncate(start as usize);
-        self.buf.reserve(texts.iter().map(|t| t.len()).sum());
-        let mut i = from;
-        for t in texts {
-            self.buf.push_str(t);
-            self.ends[i] = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
-            i += 1;
+    /// Texts `from..` set to `texts` (those after them emptied). When the
+    /// texts are pieces of `line` lying close together (the fields of one
+    /// log line), the stretch of it they lie in is copied once.
+    fn set(&mut self, from: usize, texts: &[&str], line: &str) {
+        let keep = self.spans[..from].iter().map(|s| s.1).max().unwrap_or(0);
+        self.buf.truncate(keep as usize);
+        let at = self.buf.len();
+        let base = line.as_ptr() as usize;
+        // where each text starts in `line`, and the stretch they span
+        let mut starts = [0usize; 8];
+        let (mut lo, mut hi, mut total) = (usize::MAX, 0, 0);
+        let mut within = true;
+        for (i, t) in texts.iter().enumerate() {
+            let a = (t.as_ptr() as usize).wrapping_sub(base);
+            if t.is_empty() {
+                continue;
+            }
+            if a > line.len() || t.len() > line.len() - a {
+                within = false;
+                break;
+            }
+            starts[i] = a;
+            (lo, hi, total) = (lo.min(a), hi.max(a + t.len()), total + t.len());
         }
-        let end = self.ends[i - 1];
-        for e in &mut self.ends[i..] {
-            *e = end;
+        // (the stretch: at most a little more than the texts themselves)
+        let stretch = line
+            .get(lo..hi)
+            .filter(|r| within && r.len() <= 2 * total + 256);
+        let offset = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        match stretch {
+            Some(r) => {
+                self.buf.push_str(r);
+                for (i, t) in texts.iter().enumerate() {
+                    let a = if t.is_empty() {
+                        at
+                    } else {
+                        at + starts[i] - lo
+                    };
+                    self.spans[from + i] = (offset(a), offset(a + t.len()));
+                }
+            }
+            None => {
+                self.buf.reserve(texts.iter().map(|t| t.len()).sum());
+                for (i, t) in texts.iter().enumerate() {
+                    let a = self.buf.len();
+                    self.buf.push_str(t);
+                    self.spans[from + i] = (offset(a), offset(self.buf.len()));
+                }
+            }
+        }
+        for s in &mut self.spans[from + texts.len()..] {
+            *s = (0, 0);
         }
     }
 }
@@ -192,7 +230,7 @@ impl Session {
         };
         if !t.seen {
             t.buf.clear();
-            t.ends = [0; 8];
+            t.spans = [(0, 0); 8];
             t.seen = true;
         }
         t
@@ -543,7 +581,8 @@ impl Explainer {
                 }
                 // A new session line replaces what the side showed before
                 // (the certificate line comes after it).
-                s.tls(*side).set(0, &[relay, version, verify, cipher, bits]);
+                s.tls(*side)
+                    .set(0, &[relay, version, verify, cipher, bits], ev.raw);
             }
             Some(Shape::Cert {
                 side,
@@ -551,7 +590,7 @@ impl Explainer {
                 issuer,
                 verifymsg,
             }) => {
-                s.tls(*side).set(5, &[subject, issuer, verifymsg]);
+                s.tls(*side).set(5, &[subject, issuer, verifymsg], ev.raw);
             }
             Some(Shape::Ruleset { relay, .. }) | Some(Shape::From { relay, .. })
                 if s.peer.is_empty() && !relay.is_empty() =>
@@ -844,7 +883,7 @@ fn explain_shape(
             relay_macros(out, side, relay);
             if out.with_macros {
                 let mut t = Tls::default();
-                t.set(0, &["", version, verify, cipher, bits]);
+                t.set(0, &["", version, verify, cipher, bits], "");
                 tls_macros(out, &t);
             }
             session_line(out, side, relay, version, verify, cipher, bits);

@@ -233,3 +233,61 @@ fn the_plain_explanation_prints_what_the_full_one_says() {
         }
     }
 }
+
+/// A side's texts read back as they were set: pieces of the line (copied
+/// as one stretch), texts from elsewhere, empty ones, a certificate line's
+/// after a session line's, and a new session line emptying them.
+#[test]
+fn a_sides_texts_read_back_as_set() {
+    let line =
+        "STARTTLS=server, relay=[127.0.0.3], version=TLSv1.3, verify=NO, cipher=C, bits=256/256";
+    let piece = |s: &str| {
+        let a = line.find(s).unwrap();
+        &line[a..a + s.len()]
+    };
+    let mut t = Tls::default();
+    let all = |t: &Tls| (0..8).map(|i| t.text(i).to_string()).collect::<Vec<_>>();
+    let session = [
+        piece("[127.0.0.3]"),
+        piece("TLSv1.3"),
+        piece("NO"),
+        "",
+        piece("256/256"),
+    ];
+    t.set(0, &session, line);
+    assert_eq!(
+        all(&t),
+        ["[127.0.0.3]", "TLSv1.3", "NO", "", "256/256", "", "", ""]
+    );
+    // out of order in the line, and from elsewhere
+    let other = String::from("/CN=issuer");
+    t.set(5, &[piece("TLSv1.3"), &other, piece("[127.0.0.3]")], line);
+    assert_eq!(
+        all(&t),
+        [
+            "[127.0.0.3]",
+            "TLSv1.3",
+            "NO",
+            "",
+            "256/256",
+            "TLSv1.3",
+            "/CN=issuer",
+            "[127.0.0.3]"
+        ]
+    );
+    // far apart in a long line: each text on its own
+    let long = format!("a=x{}b=y", " ".repeat(5000));
+    let (x, y) = (&long[2..3], &long[long.len() - 1..]);
+    t.set(5, &[x, y, ""], &long);
+    assert_eq!(
+        all(&t),
+        ["[127.0.0.3]", "TLSv1.3", "NO", "", "256/256", "x", "y", ""]
+    );
+    assert!(t.buf.len() < 100, "{}", t.buf.len());
+    // a new session line: the certificate's texts go
+    t.set(0, &[piece("C"), "", "", "", ""], line);
+    assert_eq!(all(&t), ["C", "", "", "", "", "", "", ""]);
+    // texts not in the line given
+    t.set(0, &["a", "b", "c", "d", "e"], "");
+    assert_eq!(all(&t), ["a", "b", "c", "d", "e", "", "", ""]);
+}
