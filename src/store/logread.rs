@@ -306,7 +306,7 @@ impl std::ops::Deref for Scanned {
 impl Drop for Scanned {
     fn drop(&mut self) {
         if let Some(b) = self.block.take() {
-            // the reading thread has enough spares, or has ended: freed here
+            // the threads have enough spares, or have ended: freed here
             let _ = self.back.try_send(b);
         }
     }
@@ -362,9 +362,9 @@ const BLOCK_BYTES: usize = 512 << 10;
 /// Bytes asked for at a time.
 const READ: usize = 256 << 10;
 
-/// Threads taking blocks apart, each block whole on one of them: with the
-/// reading thread and the explaining one, enough to keep two cores busy
-/// when taking apart is the larger share.
+/// Threads reading blocks and taking them apart, each block whole on one
+/// of them: with the explaining one, enough to keep two cores busy when
+/// taking apart is the larger share.
 const WORKERS: usize = 2;
 
 /// Bytes read, cut into lines as `LogReader::next_line` cuts them: where
@@ -379,7 +379,8 @@ struct RawBlock {
 }
 
 /// Cuts a reader's bytes into blocks of whole lines, one search for the
-/// line ends and no copy per line: the reading thread's share of `scan`.
+/// line ends and no copy per line: what a thread of `scan` does in its
+/// turn to read.
 #[derive(Default)]
 struct Chunker {
     /// The start of a line that the block before could not take.
@@ -516,64 +517,96 @@ impl RawBlock {
     }
 }
 
-/// Reads `reader` to its end on a thread of its own, and takes each line
-/// apart (`frame`, then `classify_message` for sendmail's lines) on
-/// `WORKERS` more, a block each in turn: the blocks arrive in order; a
-/// read error ends them. Not for `--follow`: a block waits until it is
-/// full or the input ends.
+/// The reading shared by the parsing threads: each reads the next block
+/// in its turn (the turns go round the threads), then takes it apart
+/// while the next thread reads.
+struct Source {
+    reader: LogReader,
+    chunker: Chunker,
+    /// Whose turn it is to read: block `turn` goes to thread `turn %
+    /// WORKERS`.
+    turn: usize,
+    /// The input ended (or a read failed): no more blocks.
+    done: bool,
+    /// Blocks done with, given back: their memory is read into again.
+    spares: std::sync::mpsc::Receiver<Block>,
+}
+
+/// Reads `reader` to its end and takes each line apart (`frame`, then
+/// `classify_message` for sendmail's lines) on `WORKERS` threads: each
+/// reads a block in its turn and takes it apart itself (the bytes are
+/// still in its cache), while the next reads. The blocks arrive in
+/// order; a read error ends them. Not for `--follow`: a block waits until
+/// it is full or the input ends.
 pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result<Scanned>>> {
-    use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-    // blocks done with, back to the reading thread: their memory is
-    // reused, not given back to the system and asked for again
+    use std::sync::mpsc::{sync_channel, Receiver};
+    use std::sync::Condvar;
+    // blocks done with, back to the threads: their memory is reused, not
+    // given back to the system and asked for again
     let (back, spares) = sync_channel::<Block>(4 * WORKERS);
-    let mut to_workers: Vec<SyncSender<io::Result<RawBlock>>> = Vec::new();
-    let mut from_workers: Vec<Receiver<io::Result<Block>>> = Vec::new();
-    for w in 0..WORKERS {
-        let (tx_in, rx_in) = sync_channel::<io::Result<RawBlock>>(1);
-        let (tx_out, rx_out) = sync_channel(1);
-        std::thread::Builder::new()
-            .name(format!("log-parse-{w}"))
-            .spawn(move || {
-                for raw in rx_in {
-                    if tx_out.send(raw.map(RawBlock::parse)).is_err() {
-                        return;
-                    }
-                }
-            })?;
-        to_workers.push(tx_in);
-        from_workers.push(rx_out);
-    }
-    std::thread::Builder::new()
-        .name("log-read".into())
-        .spawn(move || {
-            let mut chunker = Chunker {
+    let source = Arc::new((
+        Mutex::new(Source {
+            chunker: Chunker {
                 carry: std::mem::take(&mut reader.pending),
                 ..Chunker::default()
-            };
-            for turn in 0.. {
-                let tx = &to_workers[turn % WORKERS];
-                let (bytes, lines) = match spares.try_recv() {
-                    Ok(b) => (b.text.into_bytes(), b.lines),
-                    Err(_) => Default::default(),
-                };
-                match chunker.next(&mut reader.reader, bytes) {
-                    Ok(Some(mut raw)) => {
-                        raw.lines = lines;
-                        raw.lines.clear();
-                        if tx.send(Ok(raw)).is_err() {
-                            return;
-                        }
+            },
+            reader,
+            turn: 0,
+            done: false,
+            spares,
+        }),
+        Condvar::new(),
+    ));
+    let mut from_workers: Vec<Receiver<io::Result<Block>>> = Vec::new();
+    for w in 0..WORKERS {
+        let (tx, rx) = sync_channel(1);
+        let source = Arc::clone(&source);
+        std::thread::Builder::new()
+            .name(format!("log-parse-{w}"))
+            .spawn(move || loop {
+                let raw = {
+                    let (lock, turns) = &*source;
+                    let Ok(mut src) = lock.lock() else { return };
+                    while !src.done && src.turn % WORKERS != w {
+                        let Ok(s) = turns.wait(src) else { return };
+                        src = s;
                     }
-                    Ok(None) => return,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
+                    if src.done {
                         return;
                     }
+                    let (bytes, lines) = match src.spares.try_recv() {
+                        Ok(b) => (b.text.into_bytes(), b.lines),
+                        Err(_) => Default::default(),
+                    };
+                    let src = &mut *src;
+                    let raw = match src.chunker.next(&mut src.reader.reader, bytes) {
+                        Ok(Some(mut raw)) => {
+                            raw.lines = lines;
+                            raw.lines.clear();
+                            Some(Ok(raw))
+                        }
+                        Ok(None) => None,
+                        Err(e) => Some(Err(e)),
+                    };
+                    src.done = !matches!(raw, Some(Ok(_)));
+                    src.turn += 1;
+                    turns.notify_all();
+                    raw
+                };
+                let Some(raw) = raw else { return };
+                if tx.send(raw.map(RawBlock::parse)).is_err() {
+                    // the explaining side stopped: so do the others
+                    if let Ok(mut src) = source.0.lock() {
+                        src.done = true;
+                    }
+                    source.1.notify_all();
+                    return;
                 }
-            }
-        })?;
-    // the blocks back in the order they were handed out; the first worker
-    // with nothing more ends them
+            })?;
+        from_workers.push(rx);
+    }
+    // the blocks back in the order they were read; the first thread with
+    // nothing more ends them
     let mut turn = 0;
     Ok(std::iter::from_fn(move || {
         let block = from_workers[turn % WORKERS].recv().ok()?;
