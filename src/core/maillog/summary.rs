@@ -79,6 +79,8 @@ pub struct Builder {
     /// The place of the line before's peer (a session's lines come
     /// together).
     last_peer: Option<usize>,
+    /// The session whose peer was counted last, and that peer's place.
+    session_peer: Option<(u64, usize)>,
     /// Whether session `id` was counted, for the last `RECENT` ids: bit
     /// `id % RECENT` (cleared as the ids move on).
     counted: Vec<u64>,
@@ -95,6 +97,7 @@ impl Default for Builder {
             peers: Vec::new(),
             index: Default::default(),
             last_peer: None,
+            session_peer: None,
             last_counted: 0,
             counted: vec![0; (RECENT / 64) as usize],
             max_session: 0,
@@ -174,13 +177,22 @@ impl Builder {
                 last.push_str(t);
             }
         }
+        // the session's peer, unless the line names one
+        let from_session = v.and_then(|v| v.peer).is_none();
         let peer = v.and_then(|v| v.peer).or(peer).filter(|p| !p.is_empty());
+        // (only a line with a cause is a problem)
         let Some(peer) = peer else {
-            problem(&mut self.problems, ev.line, v, texts, None);
+            if v.is_some_and(|v| v.cause_id.is_some()) {
+                problem(&mut self.problems, ev.line, v, texts, None);
+            }
             return;
         };
-        let at = match self.last_peer {
-            Some(i) if self.peers[i].peer == peer => i,
+        let at = match (self.session_peer, ev.session) {
+            // (a session's peer, once named, stays: its place too)
+            (Some((s, i)), Some(id)) if from_session && s == id => i,
+            _ if self.last_peer.is_some_and(|i| self.peers[i].peer == peer) => {
+                self.last_peer.unwrap_or_default()
+            }
             _ => {
                 let key = if self.peers.len() < MAX_PEERS || self.index.contains_key(peer) {
                     peer
@@ -202,6 +214,9 @@ impl Builder {
                 i
             }
         };
+        if let (true, Some(id)) = (from_session, ev.session) {
+            self.session_peer = Some((id, at));
+        }
         let p = &mut self.peers[at];
         if let Some(id) = ev.session {
             if id > self.max_session {
@@ -247,13 +262,15 @@ impl Builder {
         if v.is_some_and(|v| v.severity > Severity::Info) {
             p.problems += 1;
         }
-        problem(
-            &mut self.problems,
-            ev.line,
-            v,
-            texts,
-            Some(&self.peers[at].peer),
-        );
+        if v.is_some_and(|v| v.cause_id.is_some()) {
+            problem(
+                &mut self.problems,
+                ev.line,
+                v,
+                texts,
+                Some(&self.peers[at].peer),
+            );
+        }
     }
 
     pub fn finish(mut self) -> Summary {
