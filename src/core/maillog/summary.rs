@@ -187,13 +187,14 @@ impl Builder {
             }
             return;
         };
-        let at = match (self.session_peer, ev.session) {
+        let cached = match (self.session_peer, ev.session) {
             // (a session's peer, once named, stays: its place too)
-            (Some((s, i)), Some(id)) if from_session && s == id => i,
-            _ if self.last_peer.is_some_and(|i| self.peers[i].peer == peer) => {
-                self.last_peer.unwrap_or_default()
-            }
-            _ => {
+            (Some((s, i)), Some(id)) if from_session && s == id => Some(i),
+            _ => self.last_peer.filter(|&i| self.peers[i].peer == peer),
+        };
+        let at = match cached {
+            Some(i) => i,
+            None => {
                 let key = if self.peers.len() < MAX_PEERS || self.index.contains_key(peer) {
                     peer
                 } else {
