@@ -289,11 +289,11 @@ pub struct Block {
     pub lines: Vec<Pre>,
 }
 
-/// A block from `scan`: dropped, its memory goes back to the reading
-/// thread for a block to come.
+/// A block from `scan`: dropped, its memory goes back to the threads that
+/// read, for a block to come.
 pub struct Scanned {
     block: Option<Block>,
-    back: std::sync::mpsc::SyncSender<Block>,
+    back: Arc<Spares>,
 }
 
 impl std::ops::Deref for Scanned {
@@ -306,8 +306,7 @@ impl std::ops::Deref for Scanned {
 impl Drop for Scanned {
     fn drop(&mut self) {
         if let Some(b) = self.block.take() {
-            // the threads have enough spares, or have ended: freed here
-            let _ = self.back.try_send(b);
+            self.back.put(b);
         }
     }
 }
@@ -529,7 +528,30 @@ struct Source {
     /// The input ended (or a read failed): no more blocks.
     done: bool,
     /// Blocks done with, given back: their memory is read into again.
-    spares: std::sync::mpsc::Receiver<Block>,
+    spares: Arc<Spares>,
+}
+
+/// Blocks done with, kept for reading into again (not given back to the
+/// system and asked for again): the last one given back is the first
+/// taken, its memory the likeliest still in a cache.
+#[derive(Default)]
+struct Spares(Mutex<Vec<Block>>);
+
+impl Spares {
+    /// Blocks kept at most (the others are freed).
+    const MAX: usize = 4 * WORKERS;
+
+    fn put(&self, b: Block) {
+        if let Ok(mut v) = self.0.lock() {
+            if v.len() < Self::MAX {
+                v.push(b);
+            }
+        }
+    }
+
+    fn take(&self) -> Option<Block> {
+        self.0.lock().ok()?.pop()
+    }
 }
 
 /// Reads `reader` to its end and takes each line apart (`frame`, then
@@ -541,9 +563,8 @@ struct Source {
 pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result<Scanned>>> {
     use std::sync::mpsc::{sync_channel, Receiver};
     use std::sync::Condvar;
-    // blocks done with, back to the threads: their memory is reused, not
-    // given back to the system and asked for again
-    let (back, spares) = sync_channel::<Block>(4 * WORKERS);
+    let spares = Arc::new(Spares::default());
+    let back = Arc::clone(&spares);
     let source = Arc::new((
         Mutex::new(Source {
             chunker: Chunker {
@@ -574,9 +595,9 @@ pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result
                     if src.done {
                         return;
                     }
-                    let (bytes, lines) = match src.spares.try_recv() {
-                        Ok(b) => (b.text.into_bytes(), b.lines),
-                        Err(_) => Default::default(),
+                    let (bytes, lines) = match src.spares.take() {
+                        Some(b) => (b.text.into_bytes(), b.lines),
+                        None => Default::default(),
                     };
                     let src = &mut *src;
                     let raw = match src.chunker.next(&mut src.reader.reader, bytes) {
@@ -613,7 +634,7 @@ pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result
         turn += 1;
         Some(block.map(|b| Scanned {
             block: Some(b),
-            back: back.clone(),
+            back: Arc::clone(&back),
         }))
     })
     .scan(false, |failed, b| {
