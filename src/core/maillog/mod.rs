@@ -672,9 +672,9 @@ impl Explainer {
     /// What a summary needs of a line, cheaply: its kind, severity, cause
     /// id, doctor's finding, side, ruleset and reply — the same as
     /// `explain` gives — but none of the texts (`summary`, `cause`, `fix`
-    /// null; no macros, no replay; `text` empty; `time`, `host`, `program`
-    /// null) and `peer` only when the line names one (else the session's:
-    /// `peer_of`).
+    /// null; no macros, no replay; `text` empty; `time`, `host`, `program`,
+    /// `qid` null) and `peer` only when the line names one (else the
+    /// session's: `peer_of`).
     pub fn explain_brief(&self, ev: &Event<'_>) -> Explained {
         self.explain_as(ev, Detail::Brief)
     }
@@ -706,10 +706,7 @@ impl Explainer {
                 .map(|f| f.program.to_string())
                 .filter(|p| !p.is_empty()),
             pid: f.and_then(|f| f.pid),
-            qid: ev
-                .qid
-                .filter(|_| detail != Detail::Plain)
-                .map(str::to_string),
+            qid: ev.qid.filter(|_| full).map(str::to_string),
             peer: None,
             side: None,
             macros: BTreeMap::new(),

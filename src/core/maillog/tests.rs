@@ -291,3 +291,44 @@ fn a_sides_texts_read_back_as_set() {
     t.set(0, &["a", "b", "c", "d", "e"], "");
     assert_eq!(all(&t), ["a", "b", "c", "d", "e", "", "", ""]);
 }
+
+/// The brief explanation a summary reads decides what the full one does
+/// (kind, severity, cause, doctor's finding, side, ruleset, reply) on
+/// every recorded line, and names the peer only when the full one does.
+#[test]
+fn the_brief_explanation_decides_as_the_full_one() {
+    let text = recorded_corpus();
+    let mut ex = Explainer::default();
+    for (i, l) in text.lines().enumerate() {
+        let framed = frame::frame(l);
+        let ev = ex.feed(i as u64 + 1, l, framed.as_ref());
+        let (full, brief) = (ex.explain(&ev), ex.explain_brief(&ev));
+        assert_eq!(
+            (
+                brief.kind,
+                brief.severity,
+                brief.cause_id,
+                brief.doctor,
+                brief.side
+            ),
+            (
+                full.kind,
+                full.severity,
+                full.cause_id,
+                full.doctor,
+                full.side
+            ),
+            "{l}"
+        );
+        assert_eq!(
+            (&brief.ruleset, &brief.reply),
+            (&full.ruleset, &full.reply),
+            "{l}"
+        );
+        assert!(brief.peer.is_none() || brief.peer == full.peer, "{l}");
+        assert!(
+            brief.summary.is_none() && brief.macros.is_empty() && brief.qid.is_none(),
+            "{l}"
+        );
+    }
+}
