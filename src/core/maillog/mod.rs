@@ -921,7 +921,11 @@ fn explain_shape(
                     ),
                 );
             } else {
-                let t = causes::verify_failure(verifymsg, peer);
+                let t = if out.texts {
+                    causes::verify_failure(verifymsg, peer)
+                } else {
+                    causes::Text::bare(causes::verify_failure_id(verifymsg))
+                };
                 set(out, "tls-cert", Severity::Warning, text!(out, "the {peer}'s certificate {subject} (issuer {issuer}) did not verify: {verifymsg}"));
                 let consequence = if side == Side::Server {
                     " With verify=FAIL no CERTISSUER/CERTSUBJECT entry lets it relay and TLS_Clt VERIFY requirements refuse it; the session itself goes on encrypted."
@@ -933,7 +937,11 @@ fn explain_shape(
             }
         }
         Shape::Unsafe { file, reason } => {
-            let t = causes::unsafe_file(file, reason);
+            let t = if out.texts {
+                causes::unsafe_file(file, reason)
+            } else {
+                causes::Text::bare(causes::unsafe_file_id(reason))
+            };
             set(
                 out,
                 "file-unsafe",
@@ -999,7 +1007,11 @@ fn explain_shape(
             }
         }
         Shape::CertVerify { depth, dn, reason } => {
-            let t = causes::verify_failure(reason, "peer");
+            let t = if out.texts {
+                causes::verify_failure(reason, "peer")
+            } else {
+                causes::Text::bare(causes::verify_failure_id(reason))
+            };
             let which = if depth == "0" {
                 "the certificate".to_string()
             } else {
