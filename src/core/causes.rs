@@ -220,6 +220,7 @@ mod tests {
             ("something new", "file-unsafe"),
         ] {
             assert_eq!(unsafe_file("/k", reason).id, id, "{reason}");
+            assert_eq!(unsafe_file_id(reason), id, "{reason}");
         }
     }
 
@@ -240,6 +241,7 @@ mod tests {
             ("what", "cert-verify-failed"),
         ] {
             assert_eq!(verify_failure(msg, "client").id, id, "{msg}");
+            assert_eq!(verify_failure_id(msg), id, "{msg}");
         }
     }
 }
