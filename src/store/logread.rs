@@ -354,9 +354,11 @@ impl Parsed {
     }
 }
 
-/// Lines per block, and the bytes after which a block is sent anyway
-/// (with the channels' few blocks, what is in flight stays a few MB).
-const BLOCK_LINES: usize = 4096;
+/// The bytes read for a block: it ends with the last whole line in them
+/// (what follows, a line's start, goes to the next block), or earlier
+/// after `BLOCK_LINES` lines (short lines: the rest read is carried over).
+/// With the few blocks in flight, a few MB.
+const BLOCK_LINES: usize = 8192;
 const BLOCK_BYTES: usize = 512 << 10;
 /// Bytes asked for at a time.
 const READ: usize = 256 << 10;
@@ -371,7 +373,8 @@ const WORKERS: usize = 2;
 /// cut.
 struct RawBlock {
     bytes: Vec<u8>,
-    ends: Vec<(usize, usize)>,
+    /// Where each line starts and ends in `bytes`.
+    ends: Vec<(u32, u32)>,
     cut: bool,
     /// An empty list to fill (a block's, given back).
     lines: Vec<Pre>,
@@ -412,11 +415,11 @@ impl Chunker {
                 };
                 let end = searched + i;
                 cut |= end - start > MAX_LINE;
-                ends.push((start, end.min(start + MAX_LINE)));
+                ends.push((offset(start), offset(end.min(start + MAX_LINE))));
                 start = end + 1;
                 searched = start;
             }
-            if ends.len() >= BLOCK_LINES || (start >= BLOCK_BYTES && !ends.is_empty()) {
+            if ends.len() >= BLOCK_LINES || (filled >= BLOCK_BYTES && !ends.is_empty()) {
                 self.carry.extend_from_slice(&bytes[start..filled]);
                 bytes.truncate(start);
                 return Ok(Some(RawBlock {
@@ -430,7 +433,7 @@ impl Chunker {
                 // the last line, without its newline
                 if start < filled {
                     cut |= filled - start > MAX_LINE;
-                    ends.push((start, filled.min(start + MAX_LINE)));
+                    ends.push((offset(start), offset(filled.min(start + MAX_LINE))));
                 }
                 bytes.truncate(filled);
                 return Ok((!ends.is_empty()).then_some(RawBlock {
@@ -484,6 +487,11 @@ impl Chunker {
     }
 }
 
+/// A place in a block (a block is a few MB at most: far below 4 GB).
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 impl RawBlock {
     /// The lines as text (bytes that are not UTF-8 replaced, line by line,
     /// as `next_line` does), each taken apart.
@@ -504,14 +512,18 @@ impl RawBlock {
                     .into_iter()
                     .map(|(a, b)| {
                         let start = text.len();
-                        text.push_str(&String::from_utf8_lossy(&bytes[a..b]));
-                        (start, text.len())
+                        let line = bytes.get(a as usize..b as usize).unwrap_or_default();
+                        text.push_str(&String::from_utf8_lossy(line));
+                        (offset(start), offset(text.len()))
                     })
                     .collect();
                 (text, ends)
             }
         };
-        lines.extend(ends.into_iter().map(|(a, b)| pre(&text, a, b)));
+        lines.extend(
+            ends.into_iter()
+                .map(|(a, b)| pre(&text, a as usize, b as usize)),
+        );
         Block { text, lines }
     }
 }
@@ -648,7 +660,7 @@ pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result
 
 /// Line `text[start..end]` taken apart.
 fn pre(text: &str, start: usize, end: usize) -> Pre {
-    let line = &text[start..end];
+    let line = text.get(start..end).unwrap_or_default();
     let raw = Span::of(text, line).unwrap_or_default();
     if maillog::is_private_key_line(line) {
         return Pre {
