@@ -213,14 +213,11 @@ fn plain(out: &mut impl Write, e: &Explained) -> io::Result<()> {
         }
         return Ok(());
     }
-    let session = e.session.map(|s| format!("[{s}] ")).unwrap_or_default();
-    writeln!(
-        out,
-        "{:>6} {} {session}{}",
-        e.line,
-        mark(e.severity),
-        e.summary.as_deref().unwrap_or("")
-    )?;
+    write!(out, "{:>6} {} ", e.line, mark(e.severity))?;
+    if let Some(s) = e.session {
+        write!(out, "[{s}] ")?;
+    }
+    writeln!(out, "{}", e.summary.as_deref().unwrap_or(""))?;
     if let Some(c) = &e.cause {
         writeln!(out, "         why: {c}")?;
     }
