@@ -662,9 +662,9 @@ impl Explainer {
 
     /// What the plain view prints of a line: `explain`'s summary, cause,
     /// fix, severity, session and replay, but none of the copies it does
-    /// not print (`time`, `host`, `program`, `qid`, `peer` null; `text`
-    /// only for a line not recognised; `macros` only when a refusal is
-    /// replayed, which reads them).
+    /// not print (`time`, `host`, `program`, `qid` null; `peer` only when
+    /// the line names one; `text` only for a line not recognised; `macros`
+    /// only when a refusal is replayed, which reads them).
     pub fn explain_plain(&self, ev: &Event<'_>) -> Explained {
         self.explain_as(ev, Detail::Plain)
     }
