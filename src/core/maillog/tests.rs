@@ -213,11 +213,8 @@ fn the_plain_explanation_prints_what_the_full_one_says() {
     text.push_str(
         "Dec  4 00:00:00 kernel: usb 1-1: new device\n\u{1}\u{2} binary\n{\"MESSAGE\": cut\n",
     );
-    let mut ex = Explainer::default();
-    for (i, l) in text.lines().enumerate() {
-        let framed = frame::frame(l);
-        let ev = ex.feed(i as u64 + 1, l, framed.as_ref());
-        let (full, plain) = (ex.explain(&ev), ex.explain_plain(&ev));
+    each_event(&text, |ex, ev, l| {
+        let (full, plain) = (ex.explain(ev), ex.explain_plain(ev));
         assert_eq!(
             (&plain.summary, &plain.cause, &plain.fix, plain.severity),
             (&full.summary, &full.cause, &full.fix, full.severity),
@@ -231,7 +228,7 @@ fn the_plain_explanation_prints_what_the_full_one_says() {
         if !full.known {
             assert_eq!(plain.text, full.text, "{l}");
         }
-    }
+    });
 }
 
 /// A side's texts read back as they were set: pieces of the line (copied
@@ -298,11 +295,8 @@ fn a_sides_texts_read_back_as_set() {
 #[test]
 fn the_brief_explanation_decides_as_the_full_one() {
     let text = recorded_corpus();
-    let mut ex = Explainer::default();
-    for (i, l) in text.lines().enumerate() {
-        let framed = frame::frame(l);
-        let ev = ex.feed(i as u64 + 1, l, framed.as_ref());
-        let (full, brief) = (ex.explain(&ev), ex.explain_brief(&ev));
+    each_event(&text, |ex, ev, l| {
+        let (full, brief) = (ex.explain(ev), ex.explain_brief(ev));
         assert_eq!(
             (
                 brief.kind,
@@ -330,5 +324,16 @@ fn the_brief_explanation_decides_as_the_full_one() {
             brief.summary.is_none() && brief.macros.is_empty() && brief.qid.is_none(),
             "{l}"
         );
+    });
+}
+
+/// Every line of `text` fed to one explainer, in order, and handed to `f`
+/// with its event.
+fn each_event(text: &str, mut f: impl FnMut(&Explainer, &Event<'_>, &str)) {
+    let mut ex = Explainer::default();
+    for (i, l) in text.lines().enumerate() {
+        let framed = frame::frame(l);
+        let ev = ex.feed(i as u64 + 1, l, framed.as_ref());
+        f(&ex, &ev, l);
     }
 }
