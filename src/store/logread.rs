@@ -682,28 +682,15 @@ fn parse(text: &str, line: &str) -> Option<Parsed> {
     if line.starts_with('{') {
         return None;
     }
-    // (as `frame::frame` takes it: without a line end)
-    let line = line.trim_end_matches(['\r', '\n']);
-    let (f, message) = frame::frame_text(line);
-    // Every other line's texts are pieces of it (or empty): where they lie
-    // is where they start, less where the block does (a block is far
-    // smaller than 4 GB). One that would not lie in the block leaves the
-    // line to the explaining thread.
-    let base = text.as_ptr() as usize;
+    let (f, message) = frame::frame_text(frame::without_line_end(line));
+    // Every other line's texts are pieces of it (or empty). One that would
+    // not lie in the block leaves the line to the explaining thread.
     let mut inside = true;
     let mut sp = |s: &str| {
-        if s.is_empty() {
-            return Span::default();
-        }
-        let at = (s.as_ptr() as usize).wrapping_sub(base);
-        let fits = at <= text.len() && s.len() <= text.len() - at;
-        match (fits, u32::try_from(at), u32::try_from(s.len())) {
-            (true, Ok(start), Ok(len)) => Span { start, len },
-            _ => {
-                inside = false;
-                Span::default()
-            }
-        }
+        Span::of(text, s).unwrap_or_else(|| {
+            inside = false;
+            Span::default()
+        })
     };
     let program = sp(f.program);
     let (qid, shape) = if maillog::is_sendmail(f.program) {

@@ -69,11 +69,7 @@ fn is_day(b: &[u8]) -> bool {
 /// `None` (listed as unknown); every other line frames, at worst as a bare
 /// message.
 pub fn frame(line: &str) -> Option<Framed<'_>> {
-    let mut n = line.len();
-    while n > 0 && matches!(line.as_bytes()[n - 1], b'\r' | b'\n') {
-        n -= 1;
-    }
-    let line = &line[..n];
+    let line = without_line_end(line);
     if line.starts_with('{') {
         return journal_json(line);
     }
@@ -85,6 +81,16 @@ pub fn frame(line: &str) -> Option<Framed<'_>> {
         pid: f.pid,
         message: Cow::Borrowed(message),
     })
+}
+
+/// `line` without the `\r` and `\n` at its end (what is framed, and the
+/// text an explanation quotes).
+pub fn without_line_end(line: &str) -> &str {
+    let mut n = line.len();
+    while n > 0 && matches!(line.as_bytes()[n - 1], b'\r' | b'\n') {
+        n -= 1;
+    }
+    &line[..n]
 }
 
 /// `frame` for a line that is not a journal JSON object (and has no line

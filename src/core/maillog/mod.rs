@@ -750,7 +750,7 @@ impl Explainer {
 
 /// The input line as `text` gives it: at most `MAX_TEXT` bytes of it.
 fn line_text(raw: &str) -> String {
-    let mut text = raw.trim_end_matches(['\r', '\n']).to_string();
+    let mut text = frame::without_line_end(raw).to_string();
     if text.len() > MAX_TEXT {
         let mut cut = MAX_TEXT;
         while !text.is_char_boundary(cut) {

@@ -118,7 +118,9 @@ impl Span {
         }
         let base = block.as_ptr() as usize;
         let at = (part.as_ptr() as usize).checked_sub(base)?;
-        (at + part.len() <= block.len()).then_some(Span {
+        // (without an overflow: a text from elsewhere may lie far past it)
+        let inside = at <= block.len() && part.len() <= block.len() - at;
+        inside.then_some(Span {
             start: u32::try_from(at).ok()?,
             len: u32::try_from(part.len()).ok()?,
         })
