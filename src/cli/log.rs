@@ -108,12 +108,10 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
                 if p.private_key {
                     return Err(key_file(&mut st, n));
                 }
-                let raw = p.raw.get(text);
+                let raw = p.line(text);
                 let framed;
-                let ev = match &p.parsed {
-                    Some(pp) => {
-                        ex.feed_classified(n, raw, pp.frame(text), pp.qid(text), pp.shape(text))
-                    }
+                let ev = match p.parsed(raw) {
+                    Some(pp) => ex.feed_classified(n, raw, pp.frame, pp.qid, pp.shape),
                     None => {
                         framed = frame::frame(raw);
                         ex.feed(n, raw, framed.as_ref())

@@ -311,46 +311,95 @@ impl Drop for Scanned {
     }
 }
 
-/// One line of a block.
+/// One line of a block: where it lies, and what its parsing thread found
+/// in it, as pieces of the line (56 bytes, within a cache line: the
+/// explaining thread reads it on another core than the one that wrote it).
 pub struct Pre {
     pub raw: Span,
     /// The first line of a private key: the input is a key file.
     pub private_key: bool,
-    /// Its framing and, for sendmail's lines, queue id and shape; `None`
-    /// when the explaining thread must frame it itself (a journal JSON
-    /// line: its texts are decoded, not in the block).
-    pub parsed: Option<Parsed>,
+    /// Whether the line was taken apart (`parsed`); not a journal JSON
+    /// line (its texts are decoded, not in the block), nor a line with a
+    /// text a `Piece` cannot hold (past 64 KiB): the explaining thread
+    /// frames those itself.
+    taken_apart: bool,
+    has_pid: bool,
+    pid: u32,
+    time: Piece,
+    host: Piece,
+    program: Piece,
+    qid: Piece,
+    shape: Option<Shape<Piece>>,
 }
 
-/// A line's framing, queue id and shape, as spans of its block.
-pub struct Parsed {
-    time: Option<Span>,
-    host: Option<Span>,
-    program: Span,
-    pid: Option<u32>,
-    qid: Option<Span>,
-    shape: Option<Shape<Span>>,
+/// A text of a line: its offset in the line and its length. Empty is
+/// none (a line's time, host and queue id are never empty when present).
+#[derive(Clone, Copy, Default)]
+struct Piece {
+    at: u16,
+    len: u16,
 }
 
-impl Parsed {
-    /// The line's framing, borrowed from its block's `text`.
+impl Piece {
+    /// Where `part` lies in `line`, when it does and fits.
     #[inline]
-    pub fn frame<'a>(&self, text: &'a str) -> Frame<'a> {
-        Frame {
-            time: self.time.map(|s| s.get(text)),
-            host: self.host.map(|s| s.get(text)),
-            program: self.program.get(text),
-            pid: self.pid,
+    fn of(line: &str, part: &str) -> Option<Piece> {
+        if part.is_empty() {
+            return Some(Piece::default());
         }
-    }
-
-    pub fn qid<'a>(&self, text: &'a str) -> Option<&'a str> {
-        self.qid.map(|s| s.get(text))
+        let at = (part.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+        (at <= line.len() && part.len() <= line.len() - at).then_some(())?;
+        Some(Piece {
+            at: u16::try_from(at).ok()?,
+            len: u16::try_from(part.len()).ok()?,
+        })
     }
 
     #[inline]
-    pub fn shape<'a>(&self, text: &'a str) -> Option<Shape<&'a str>> {
-        self.shape.as_ref().map(|s| s.map(|x| x.get(text)))
+    fn get(self, line: &str) -> &str {
+        let a = usize::from(self.at);
+        line.get(a..a + usize::from(self.len)).unwrap_or("")
+    }
+
+    /// `get`, `None` when empty.
+    #[inline]
+    fn some(self, line: &str) -> Option<&str> {
+        (self.len > 0).then(|| self.get(line))
+    }
+}
+
+/// A line taken apart by its parsing thread: its framing, queue id and
+/// shape, borrowed from the line.
+pub struct Parsed<'a> {
+    pub frame: Frame<'a>,
+    pub qid: Option<&'a str>,
+    pub shape: Option<Shape<&'a str>>,
+}
+
+impl Pre {
+    /// The line, in its block's `text`.
+    #[inline]
+    pub fn line<'a>(&self, text: &'a str) -> &'a str {
+        self.raw.get(text)
+    }
+
+    /// What the parsing thread found in `line` (this line's text), or
+    /// `None` when the explaining thread must frame the line itself.
+    #[inline]
+    pub fn parsed<'a>(&self, line: &'a str) -> Option<Parsed<'a>> {
+        if !self.taken_apart {
+            return None;
+        }
+        Some(Parsed {
+            frame: Frame {
+                time: self.time.some(line),
+                host: self.host.some(line),
+                program: self.program.get(line),
+                pid: self.has_pid.then_some(self.pid),
+            },
+            qid: self.qid.some(line),
+            shape: self.shape.as_ref().map(|s| s.map(|x| x.get(line))),
+        })
     }
 }
 
@@ -661,53 +710,58 @@ pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result
 /// Line `text[start..end]` taken apart.
 fn pre(text: &str, start: usize, end: usize) -> Pre {
     let line = text.get(start..end).unwrap_or_default();
-    let raw = Span::of(text, line).unwrap_or_default();
-    if maillog::is_private_key_line(line) {
-        return Pre {
-            raw,
-            private_key: true,
-            parsed: None,
-        };
-    }
-    Pre {
-        raw,
+    let mut p = Pre {
+        raw: Span::of(text, line).unwrap_or_default(),
         private_key: false,
-        parsed: parse(text, line),
+        taken_apart: false,
+        has_pid: false,
+        pid: 0,
+        time: Piece::default(),
+        host: Piece::default(),
+        program: Piece::default(),
+        qid: Piece::default(),
+        shape: None,
+    };
+    if maillog::is_private_key_line(line) {
+        p.private_key = true;
+    } else {
+        p.taken_apart = parse(line, &mut p).is_some();
     }
+    p
 }
 
-fn parse(text: &str, line: &str) -> Option<Parsed> {
+/// `line` taken apart into `p`; `None` leaves the line to the explaining
+/// thread.
+fn parse(line: &str, p: &mut Pre) -> Option<()> {
     // A journal JSON line's texts are decoded, not in the block: the
     // explaining thread frames it itself.
     if line.starts_with('{') {
         return None;
     }
     let (f, message) = frame::frame_text(frame::without_line_end(line));
-    // Every other line's texts are pieces of it (or empty). One that would
-    // not lie in the block leaves the line to the explaining thread.
-    let mut inside = true;
-    let mut sp = |s: &str| {
-        Span::of(text, s).unwrap_or_else(|| {
-            inside = false;
-            Span::default()
-        })
-    };
-    let program = sp(f.program);
-    let (qid, shape) = if maillog::is_sendmail(f.program) {
+    // Every other line's texts are pieces of it (or empty).
+    let piece = |s: Option<&str>| s.map_or(Some(Piece::default()), |s| Piece::of(line, s));
+    p.time = piece(f.time)?;
+    p.host = piece(f.host)?;
+    p.program = Piece::of(line, f.program)?;
+    p.has_pid = f.pid.is_some();
+    p.pid = f.pid.unwrap_or(0);
+    if maillog::is_sendmail(f.program) {
         let (q, shape) = shapes::classify_message(message);
-        (q.map(&mut sp), shape.map(|s| s.map(&mut sp)))
-    } else {
-        (None, None)
-    };
-    let parsed = Parsed {
-        time: f.time.map(&mut sp),
-        host: f.host.map(&mut sp),
-        program,
-        pid: f.pid,
-        qid,
-        shape,
-    };
-    inside.then_some(parsed)
+        p.qid = piece(q)?;
+        if let Some(shape) = shape {
+            let mut inside = true;
+            let shape = shape.map(|s| {
+                Piece::of(line, s).unwrap_or_else(|| {
+                    inside = false;
+                    Piece::default()
+                })
+            });
+            inside.then_some(())?;
+            p.shape = Some(shape);
+        }
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -747,13 +801,12 @@ mod tests {
             let t = block.text.as_str();
             for l in &block.lines {
                 let n = got.len() as u64 + 1;
-                let raw = l.raw.get(t);
-                let (f1, f2);
-                let ev = match &l.parsed {
+                let raw = l.line(t);
+                let f2;
+                let ev = match l.parsed(raw) {
                     Some(pp) => {
                         parsed += 1;
-                        f1 = pp.frame(t);
-                        two.feed_classified(n, raw, f1, pp.qid(t), pp.shape(t))
+                        two.feed_classified(n, raw, pp.frame, pp.qid, pp.shape)
                     }
                     None => {
                         f2 = frame::frame(raw);
