@@ -896,6 +896,13 @@ mod tests {
             "NOQUEUE",
             "NOQUEUE:",
             "a1234567890123456789",
+            // fourteen, sendmail 8's own length
+            "12345678901234",
+            "ABCDEFGHI12345",
+            "ABCDEFGHIJ1234",
+            "ABCDEFGH123456",
+            "6B3NXeM702617é",
+            "6B3NXeM7026_71",
         ];
         for h in heads {
             for sep in [": ", ":", " : ", ": : ", ""] {
