@@ -273,7 +273,6 @@ fn qid_key(q: &str) -> Qid {
     k
 }
 
-/// Where session `id` (from 1) lives in the ring.
 /// `a == b`, without a call to compare when both are empty: an empty
 /// `String`'s pointer dangles, and the C library's vector compare reads
 /// it under a mask all the same — a fault the processor suppresses at a
@@ -284,6 +283,7 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && (a.is_empty() || a == b)
 }
 
+/// Where session `id` (from 1) lives in the ring.
 fn slot_of(id: u64) -> usize {
     (id.wrapping_sub(1) % MAX_SESSIONS as u64) as usize
 }

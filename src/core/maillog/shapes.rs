@@ -27,8 +27,9 @@ impl Side {
 }
 
 /// One recognised message. `S` is its text: `&str`, slices of the
-/// message, or `Span`s of a block of lines (`Shape::map` turns one into the
-/// other, so lines can be recognised on another thread).
+/// message, or places in its line (`store::logread`'s pieces; `Shape::map`
+/// turns one into the other, so lines can be recognised on another
+/// thread).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shape<S> {
     /// `STARTTLS=S, relay=R, version=V, verify=X, cipher=C, bits=A/B`
