@@ -341,24 +341,24 @@ struct Piece {
 }
 
 impl Piece {
-    /// Where `part` lies in `line`, when it does and fits.
+    /// Where `part` lies in `line`, when it does and fits (`Span::of`,
+    /// narrowed).
     #[inline]
     fn of(line: &str, part: &str) -> Option<Piece> {
-        if part.is_empty() {
-            return Some(Piece::default());
-        }
-        let at = (part.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
-        (at <= line.len() && part.len() <= line.len() - at).then_some(())?;
+        let s = Span::of(line, part)?;
         Some(Piece {
-            at: u16::try_from(at).ok()?,
-            len: u16::try_from(part.len()).ok()?,
+            at: u16::try_from(s.start).ok()?,
+            len: u16::try_from(s.len).ok()?,
         })
     }
 
     #[inline]
     fn get(self, line: &str) -> &str {
-        let a = usize::from(self.at);
-        line.get(a..a + usize::from(self.len)).unwrap_or("")
+        Span {
+            start: self.at.into(),
+            len: self.len.into(),
+        }
+        .get(line)
     }
 
     /// `get`, `None` when empty.

@@ -279,7 +279,7 @@ fn qid_key(q: &str) -> Qid {
 /// cost of hundreds of cycles (a syslog file written without host names
 /// compares the empty host on every line).
 #[inline]
-pub(crate) fn same(a: &str, b: &str) -> bool {
+fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && (a.is_empty() || a == b)
 }
 
