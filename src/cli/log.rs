@@ -9,6 +9,8 @@ use crate::core::policy::Options;
 use crate::store::access as store_access;
 use crate::store::logread::LogReader;
 use clap::{Args, Subcommand};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -79,6 +81,7 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
     let mut st = Out {
         out: BufWriter::with_capacity(256 * 1024, stdout.lock()),
         sum: summary::Builder::default(),
+        printed: Printed::default(),
         routine: 0,
         unknown: 0,
     };
@@ -126,6 +129,7 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
         sum,
         routine,
         unknown,
+        ..
     } = st;
     if a.summary {
         let s = sum.finish();
@@ -150,6 +154,8 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
 struct Out<W: Write> {
     out: W,
     sum: summary::Builder,
+    /// The plain view's why and fix texts printed in full so far.
+    printed: Printed,
     routine: u64,
     unknown: u64,
 }
@@ -179,7 +185,7 @@ impl<W: Write> Out<W> {
             if !e.known {
                 self.unknown += 1;
             }
-            plain(&mut self.out, &e)?;
+            plain(&mut self.out, &e, &mut self.printed)?;
         }
         Ok(())
     }
@@ -203,7 +209,53 @@ fn mark(s: Severity) -> &'static str {
     }
 }
 
-fn plain(out: &mut impl Write, e: &Explained) -> io::Result<()> {
+/// The plain view's why and fix texts printed in full, and the line each
+/// pair was first printed for: a line whose pair was printed before refers
+/// to that line instead of repeating it (an MX's everyday `verify=NO`
+/// would otherwise repeat the same paragraph for every session). Bounded:
+/// past `Printed::MAX` different pairs, new ones are printed in full each
+/// time.
+#[derive(Default)]
+struct Printed {
+    /// The pair's hash → the pairs with that hash, and their first lines.
+    first: HashMap<u64, Vec<(String, Option<String>, u64)>>,
+    pairs: usize,
+}
+
+impl Printed {
+    const MAX: usize = 4096;
+
+    /// The line `cause` and `fix` were printed for before, or `None` (and
+    /// line `line` noted as the first, while there is room).
+    fn before(&mut self, cause: &str, fix: Option<&str>, line: u64) -> Option<u64> {
+        // (hashed by their lengths and ends, compared whole: a long text
+        // is not read twice for every line)
+        fn ends(t: &str) -> (usize, &[u8], &[u8]) {
+            let b = t.as_bytes();
+            (
+                b.len(),
+                &b[..b.len().min(32)],
+                &b[b.len().saturating_sub(32)..],
+            )
+        }
+        let mut h = std::hash::DefaultHasher::new();
+        (ends(cause), fix.map(ends)).hash(&mut h);
+        let pairs = self.first.entry(h.finish()).or_default();
+        if let Some((.., n)) = pairs
+            .iter()
+            .find(|(c, f, _)| c == cause && f.as_deref() == fix)
+        {
+            return Some(*n);
+        }
+        if self.pairs < Self::MAX {
+            self.pairs += 1;
+            pairs.push((cause.to_string(), fix.map(str::to_string), line));
+        }
+        None
+    }
+}
+
+fn plain(out: &mut impl Write, e: &Explained, printed: &mut Printed) -> io::Result<()> {
     if !e.known {
         writeln!(out, "{:>6} ? {}", e.line, e.text)?;
         if let Some(c) = &e.cause {
@@ -217,9 +269,17 @@ fn plain(out: &mut impl Write, e: &Explained) -> io::Result<()> {
     }
     writeln!(out, "{}", e.summary.as_deref().unwrap_or(""))?;
     if let Some(c) = &e.cause {
-        writeln!(out, "         why: {c}")?;
-    }
-    if let Some(f) = &e.fix {
+        match printed.before(c, e.fix.as_deref(), e.line) {
+            Some(n) if e.fix.is_some() => writeln!(out, "         why, fix: as for line {n}")?,
+            Some(n) => writeln!(out, "         why: as for line {n}")?,
+            None => {
+                writeln!(out, "         why: {c}")?;
+                if let Some(f) = &e.fix {
+                    writeln!(out, "         fix: {f}")?;
+                }
+            }
+        }
+    } else if let Some(f) = &e.fix {
         writeln!(out, "         fix: {f}")?;
     }
     if let Some(r) = &e.decision {

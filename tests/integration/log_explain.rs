@@ -383,6 +383,78 @@ fn json_keeps_its_schema() {
     assert!(tail[0]["cause"].as_str().unwrap().contains("kernel"));
 }
 
+/// The plain view says what `--json` says, line by line: a why and fix
+/// printed in full the first time, and for a later line with the same
+/// pair a reference to that first line (the whole corpus twice over, so
+/// every pair repeats).
+#[test]
+fn the_plain_view_prints_a_repeated_why_once_and_refers_to_it() {
+    let mut input = Vec::new();
+    for _ in 0..2 {
+        for s in situations() {
+            input.extend(std::fs::read(corpus().join(format!("{}.log", s.name))).unwrap());
+        }
+    }
+    let dir = tempdir();
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, &input).unwrap();
+    let json = explain(&input, &["--all"]);
+    let out = run(Command::new(studio_bin())
+        .args(["log", "explain", "--all"])
+        .arg(&log));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // line number → the lines printed under it
+    let mut blocks: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
+    let mut at = 0;
+    for l in text.lines() {
+        match l.get(..6).and_then(|n| n.trim().parse::<u64>().ok()) {
+            Some(n) if !l.starts_with("         ") => {
+                at = n;
+                blocks.entry(n).or_default();
+            }
+            _ if l.starts_with("         ") => blocks.entry(at).or_default().push(l.trim()),
+            _ => {}
+        }
+    }
+    let mut first: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let (mut full, mut referred) = (0, 0);
+    for o in &json {
+        let n = o["line"].as_u64().unwrap();
+        let block = blocks
+            .get(&n)
+            .unwrap_or_else(|| panic!("line {n} not shown"));
+        let (Some(cause), true) = (o["cause"].as_str(), o["known"] == true) else {
+            continue;
+        };
+        let fix = o["fix"].as_str().unwrap_or("").to_string();
+        let pair = (cause.to_string(), fix.clone());
+        match first.get(&pair) {
+            None => {
+                first.insert(pair, n);
+                assert_eq!(block[0], format!("why: {cause}"), "line {n}");
+                if !fix.is_empty() {
+                    assert_eq!(block[1], format!("fix: {fix}"), "line {n}");
+                }
+                full += 1;
+            }
+            Some(f) => {
+                let want = if fix.is_empty() {
+                    format!("why: as for line {f}")
+                } else {
+                    format!("why, fix: as for line {f}")
+                };
+                assert_eq!(block[0], want, "line {n}");
+                referred += 1;
+            }
+        }
+    }
+    assert!(
+        full >= 40 && referred >= full,
+        "{full} printed, {referred} referred"
+    );
+}
+
 #[test]
 fn bad_input_is_listed_never_dropped_and_memory_stays_bounded() {
     // Truncated lines: every prefix length of a few real lines.

@@ -18,6 +18,7 @@ use super::verify::Verify;
 use frame::{Frame, Framed};
 use serde::Serialize;
 use shapes::{relay_parts, Shape, Side};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// How bad a line is.
@@ -38,8 +39,9 @@ pub struct Explained {
     /// Whether the line was recognised.
     pub known: bool,
     pub summary: Option<String>,
-    pub cause: Option<String>,
-    pub fix: Option<String>,
+    /// (a fixed text is not copied for each line)
+    pub cause: Option<Cow<'static, str>>,
+    pub fix: Option<Cow<'static, str>>,
     /// The line's shape (`tls-session`, `tls-cert`, `file-unsafe`,
     /// `ruleset`, …); null when unknown.
     pub kind: Option<&'static str>,
@@ -743,10 +745,10 @@ impl Explainer {
                 out.summary = None;
                 out.cause = Some("not a journal entry: the line starts with `{` but is not valid JSON (cut short?)".into());
             } else if !ev.sendmail {
-                out.cause = Some(format!(
+                out.cause = Some(Cow::Owned(format!(
                     "a line from {} (not sendmail)",
                     f.map_or("another program", |f| f.program)
-                ));
+                )));
             }
             return out;
         };
@@ -772,6 +774,16 @@ fn line_text(raw: &str) -> String {
     text
 }
 
+/// `s` with each two blanks made one (`str::replace`), without a copy
+/// when there are none.
+fn single_blanks(s: String) -> String {
+    if s.contains("  ") {
+        s.replace("  ", " ")
+    } else {
+        s
+    }
+}
+
 fn set(out: &mut Explained, kind: &'static str, severity: Severity, summary: String) {
     out.kind = Some(kind);
     out.severity = severity;
@@ -780,7 +792,12 @@ fn set(out: &mut Explained, kind: &'static str, severity: Severity, summary: Str
     }
 }
 
-fn why(out: &mut Explained, id: &'static str, cause: impl Into<String>, fix: impl Into<String>) {
+fn why(
+    out: &mut Explained,
+    id: &'static str,
+    cause: impl Into<Cow<'static, str>>,
+    fix: impl Into<Cow<'static, str>>,
+) {
     out.cause_id = Some(id);
     if out.texts {
         out.cause = Some(cause.into());
@@ -1013,7 +1030,7 @@ fn explain_shape(
                 text!(out, "OpenSSL's reason for the line before: {reason}"),
             );
             if out.texts {
-                out.cause = Some(format!("OpenSSL's error queue, logged by sendmail right after the error it belongs to (the line before in this process): {reason}."));
+                out.cause = Some(Cow::Owned(format!("OpenSSL's error queue, logged by sendmail right after the error it belongs to (the line before in this process): {reason}.")));
             }
         }
         Shape::CertVerify { depth, dn, reason } => {
@@ -1090,7 +1107,7 @@ fn explain_shape(
                 "ESMTP" | "SMTP" | "ESMTPA" => "without TLS",
                 _ => "",
             };
-            set(out, "message-from", Severity::Info, text!(out, "message from {from} received from {relay} {over} ({nrcpts} recipient(s) accepted, protocol {proto})").replace("  ", " "));
+            set(out, "message-from", Severity::Info, single_blanks(text!(out, "message from {from} received from {relay} {over} ({nrcpts} recipient(s) accepted, protocol {proto})")));
         }
         Shape::Connect { relay } => {
             out.peer = Some(relay.to_string());
@@ -1308,7 +1325,11 @@ fn handshake_failed(out: &mut Explained, side: Side, reason: &str, relay: &str) 
         out,
         "handshake-failed",
         Severity::Error,
-        text!(out, "TLS handshake with {} {relay} failed: {reason}", peer).replace("  ", " "),
+        single_blanks(text!(
+            out,
+            "TLS handshake with {} {relay} failed: {reason}",
+            peer
+        )),
     );
     let (id, cause, fix): (&'static str, String, &str) = if r.contains("wrong version number")
         || r.contains("http request")

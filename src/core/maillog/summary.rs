@@ -312,8 +312,8 @@ fn problem(
         count: 0,
         first_line: line,
         summary: texts.and_then(|e| e.summary.clone()),
-        cause: texts.and_then(|e| e.cause.clone()),
-        fix: texts.and_then(|e| e.fix.clone()),
+        cause: texts.and_then(|e| e.cause.as_deref().map(str::to_string)),
+        fix: texts.and_then(|e| e.fix.as_deref().map(str::to_string)),
         peers: Vec::new(),
     });
     pr.count += 1;
