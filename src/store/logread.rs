@@ -341,14 +341,21 @@ struct Piece {
 }
 
 impl Piece {
-    /// Where `part` lies in `line`, when it does and fits (`Span::of`,
-    /// narrowed).
+    /// Where `part` lies in `line`, when it does and fits: `Span::of`
+    /// narrowed to 16 bits (a test holds them together), in one test —
+    /// it runs for every text of every line.
     #[inline]
     fn of(line: &str, part: &str) -> Option<Piece> {
-        let s = Span::of(line, part)?;
-        Some(Piece {
-            at: u16::try_from(s.start).ok()?,
-            len: u16::try_from(s.len).ok()?,
+        if part.is_empty() {
+            return Some(Piece::default());
+        }
+        // (a text before the line wraps round to far past 16 bits; past
+        // them, neither the sum can overflow)
+        let at = (part.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+        let len = part.len();
+        ((at | len) <= usize::from(u16::MAX) && at + len <= line.len()).then_some(Piece {
+            at: at as u16,
+            len: len as u16,
         })
     }
 
@@ -773,6 +780,47 @@ mod tests {
     /// framed and classified where they are explained: every recorded
     /// situation, plus journal JSON (broken too), bare messages, other
     /// daemons and garbage.
+    /// `Piece::of` is `Span::of` narrowed to 16 bits: texts inside,
+    /// across the end of, before and after a line, empty ones, and lines
+    /// past 64 KiB.
+    #[test]
+    fn a_piece_is_a_span_that_fits() {
+        let big = "x".repeat(70_000);
+        for n in [0, 1, 2, 100, 65_535, 65_536, 65_537, 69_999] {
+            let line = &big[..n];
+            let around = [
+                &big[..],
+                &big[n.min(big.len())..],
+                &big[..n / 2],
+                &big[n / 2..],
+            ];
+            let mut parts: Vec<&str> = Vec::new();
+            for a in [0, 1, n / 3, n.saturating_sub(1), n, n + 1] {
+                for l in [0, 1, 2, n / 2, 65_535, 65_536] {
+                    if let Some(p) = big.get(a..a + l) {
+                        parts.push(p);
+                    }
+                }
+            }
+            parts.extend(around);
+            for part in parts {
+                let span = Span::of(line, part)
+                    .and_then(|s| Some((u16::try_from(s.start).ok()?, u16::try_from(s.len).ok()?)));
+                let piece = Piece::of(line, part).map(|p| (p.at, p.len));
+                let span = if part.is_empty() { Some((0, 0)) } else { span };
+                assert_eq!(
+                    piece,
+                    span,
+                    "line {n}, part at {:?} len {}",
+                    part.as_ptr(),
+                    part.len()
+                );
+            }
+        }
+        let other = String::from("elsewhere");
+        assert!(Piece::of("a line", &other).is_none());
+    }
+
     #[test]
     fn scanned_lines_explain_as_read_lines() {
         use crate::core::maillog::Explainer;

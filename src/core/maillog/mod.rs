@@ -346,6 +346,9 @@ pub struct Explainer {
     last_live: (Key, u64),
     /// Queue id → the session it was handed out in.
     qids: Map<Qid, u64>,
+    /// The entry of `qids` looked up or added last (0: none), kept in
+    /// step with it: a message's lines come together.
+    last_qid: (Qid, u64),
     /// Host names, numbered (a log has few).
     hosts: Map<String, u32>,
     /// The host of the line before, and its number (most lines repeat it).
@@ -406,6 +409,7 @@ impl Explainer {
             live: Map::with_capacity_and_hasher(cap, Default::default()),
             last_live: ((u32::MAX, u32::MAX), 0),
             qids: Map::with_capacity_and_hasher(cap, Default::default()),
+            last_qid: ([0; 20], 0),
             hosts: Map::default(),
             last_host: None,
             next: 0,
@@ -526,7 +530,16 @@ impl Explainer {
         let mut qid_known = false;
         let qk = qid.map(qid_key);
         if let Some(q) = &qk {
-            if let Some(s) = self.qids.get(q).and_then(|&id| self.slot(id)) {
+            let entry = if self.last_qid.1 != 0 && self.last_qid.0 == *q {
+                Some(self.last_qid.1)
+            } else {
+                let e = self.qids.get(q).copied();
+                if let Some(id) = e {
+                    self.last_qid = (*q, id);
+                }
+                e
+            };
+            if let Some(s) = entry.and_then(|id| self.slot(id)) {
                 qid_known = true;
                 key = s.key;
                 current = Some(s.id);
@@ -575,6 +588,7 @@ impl Explainer {
         let id = current?;
         if let (Some(q), false) = (qk, qid_known) {
             self.qids.insert(q, id);
+            self.last_qid = (q, id);
             self.prune();
         }
         let s = self.slots.get_mut(slot_of(id))?;
@@ -637,6 +651,7 @@ impl Explainer {
             self.live.retain(|_, id| *id > floor);
         }
         if self.qids.len() > bound {
+            self.last_qid.1 = 0;
             self.qids.retain(|_, id| *id > floor);
             if self.qids.len() > bound / 2 {
                 self.qids.clear();

@@ -26,6 +26,9 @@ pub struct Problem {
     pub fix: Option<String>,
     /// Up to five peers it concerned.
     pub peers: Vec<String>,
+    /// Their places in the builder's list (compared instead of the names).
+    #[serde(skip)]
+    places: Vec<usize>,
 }
 
 /// What one peer did.
@@ -269,7 +272,7 @@ impl Builder {
                 ev.line,
                 v,
                 texts,
-                Some(&self.peers[at].peer),
+                Some((at, &self.peers[at].peer)),
             );
         }
     }
@@ -296,13 +299,14 @@ impl Builder {
 }
 
 /// One more line (line `line`) with cause `v.cause_id`; `texts` its
-/// explanation when the cause is new (`peer`: the peer it concerned).
+/// explanation when the cause is new (`peer`: the peer it concerned, and
+/// its place in the list of peers).
 fn problem(
     problems: &mut HashMap<&'static str, Problem, std::hash::BuildHasherDefault<super::Fx>>,
     line: u64,
     v: Option<Verdict<'_>>,
     texts: Option<&Explained>,
-    peer: Option<&str>,
+    peer: Option<(usize, &str)>,
 ) {
     let Some(v) = v else { return };
     let Some(id) = v.cause_id else { return };
@@ -315,11 +319,13 @@ fn problem(
         cause: texts.and_then(|e| e.cause.as_deref().map(str::to_string)),
         fix: texts.and_then(|e| e.fix.as_deref().map(str::to_string)),
         peers: Vec::new(),
+        places: Vec::new(),
     });
     pr.count += 1;
     pr.severity = pr.severity.max(v.severity);
-    if let Some(p) = peer {
-        if pr.peers.len() < 5 && !pr.peers.iter().any(|x| x == p) {
+    if let Some((at, p)) = peer {
+        if pr.places.len() < 5 && !pr.places.contains(&at) {
+            pr.places.push(at);
             pr.peers.push(p.to_string());
         }
     }
