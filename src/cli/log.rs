@@ -2,7 +2,7 @@
 //! to do — or summed up per peer.
 
 use super::{refused, Error};
-use crate::core::maillog::shapes::Shape;
+use crate::core::maillog::shapes::{Fields, Shape};
 use crate::core::maillog::summary::{self, Summary};
 use crate::core::maillog::{frame, Event, Explained, Explainer, Severity};
 use crate::core::policy::Options;
@@ -103,7 +103,13 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
     } else {
         // The lines are read and taken apart on a second thread; this one
         // follows the sessions and writes.
-        for block in crate::store::logread::scan(reader)? {
+        // (a summary reads less of the lines it does not explain)
+        let fields = if a.summary {
+            Fields::Summary
+        } else {
+            Fields::All
+        };
+        for block in crate::store::logread::scan(reader, fields)? {
             let block = block.map_err(read_error)?;
             let text = block.text.as_str();
             for p in &block.lines {

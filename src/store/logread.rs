@@ -5,7 +5,7 @@
 
 use crate::core::maillog;
 use crate::core::maillog::frame::{self, Frame};
-use crate::core::maillog::shapes::{self, Shape, Span};
+use crate::core::maillog::shapes::{self, Fields, Shape, Span};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
@@ -551,7 +551,7 @@ fn offset(n: usize) -> u32 {
 impl RawBlock {
     /// The lines as text (bytes that are not UTF-8 replaced, line by line,
     /// as `next_line` does), each taken apart.
-    fn parse(self) -> Block {
+    fn parse(self, fields: Fields) -> Block {
         let RawBlock {
             bytes,
             ends,
@@ -578,7 +578,7 @@ impl RawBlock {
         };
         lines.extend(
             ends.into_iter()
-                .map(|(a, b)| pre(&text, a as usize, b as usize)),
+                .map(|(a, b)| pre(&text, a as usize, b as usize, fields)),
         );
         Block { text, lines }
     }
@@ -623,12 +623,15 @@ impl Spares {
 }
 
 /// Reads `reader` to its end and takes each line apart (`frame`, then
-/// `classify_message` for sendmail's lines) on `WORKERS` threads: each
-/// reads a block in its turn and takes it apart itself (the bytes are
-/// still in its cache), while the next reads. The blocks arrive in
-/// order; a read error ends them. Not for `--follow`: a block waits until
-/// it is full or the input ends.
-pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result<Scanned>>> {
+/// `classify_message_with(fields)` for sendmail's lines) on `WORKERS`
+/// threads: each reads a block in its turn and takes it apart itself (the
+/// bytes are still in its cache), while the next reads. The blocks arrive
+/// in order; a read error ends them. Not for `--follow`: a block waits
+/// until it is full or the input ends.
+pub fn scan(
+    mut reader: LogReader,
+    fields: Fields,
+) -> io::Result<impl Iterator<Item = io::Result<Scanned>>> {
     use std::sync::mpsc::{sync_channel, Receiver};
     use std::sync::Condvar;
     let spares = Arc::new(Spares::default());
@@ -683,7 +686,7 @@ pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result
                     raw
                 };
                 let Some(raw) = raw else { return };
-                if tx.send(raw.map(RawBlock::parse)).is_err() {
+                if tx.send(raw.map(|r| r.parse(fields))).is_err() {
                     // the explaining side stopped: so do the others
                     if let Ok(mut src) = source.0.lock() {
                         src.done = true;
@@ -715,7 +718,7 @@ pub fn scan(mut reader: LogReader) -> io::Result<impl Iterator<Item = io::Result
 }
 
 /// Line `text[start..end]` taken apart.
-fn pre(text: &str, start: usize, end: usize) -> Pre {
+fn pre(text: &str, start: usize, end: usize, fields: Fields) -> Pre {
     let line = text.get(start..end).unwrap_or_default();
     let mut p = Pre {
         raw: Span::of(text, line).unwrap_or_default(),
@@ -732,14 +735,14 @@ fn pre(text: &str, start: usize, end: usize) -> Pre {
     if maillog::is_private_key_line(line) {
         p.private_key = true;
     } else {
-        p.taken_apart = parse(line, &mut p).is_some();
+        p.taken_apart = parse(line, &mut p, fields).is_some();
     }
     p
 }
 
 /// `line` taken apart into `p`; `None` leaves the line to the explaining
 /// thread.
-fn parse(line: &str, p: &mut Pre) -> Option<()> {
+fn parse(line: &str, p: &mut Pre, fields: Fields) -> Option<()> {
     // A journal JSON line's texts are decoded, not in the block: the
     // explaining thread frames it itself.
     if line.starts_with('{') {
@@ -754,7 +757,7 @@ fn parse(line: &str, p: &mut Pre) -> Option<()> {
     p.has_pid = f.pid.is_some();
     p.pid = f.pid.unwrap_or(0);
     if maillog::is_sendmail(f.program) {
-        let (q, shape) = shapes::classify_message(message);
+        let (q, shape) = shapes::classify_message_with(message, fields);
         p.qid = piece(q)?;
         if let Some(shape) = shape {
             let mut inside = true;
@@ -853,7 +856,7 @@ mod tests {
         let mut two = Explainer::default();
         let mut got = Vec::new();
         let mut parsed = 0;
-        for block in scan(LogReader::open(Some(&p), false).unwrap()).unwrap() {
+        for block in scan(LogReader::open(Some(&p), false).unwrap(), Fields::All).unwrap() {
             let block = block.unwrap();
             let t = block.text.as_str();
             for l in &block.lines {
@@ -881,6 +884,87 @@ mod tests {
             got.len() - parsed,
             3,
             "all but the two JSON lines and the bare line of MAX_LINE bytes taken apart on the scanning thread"
+        );
+    }
+
+    /// A summary of lines scanned with `Fields::Summary` is the summary of
+    /// the same lines read whole: the recorded situations, and deliveries
+    /// and senders with odd fields (a `stat=` inside another value, sent
+    /// and not, fields missing, empty, repeated).
+    #[test]
+    fn a_summary_of_lines_read_in_part_is_the_summary_of_whole_ones() {
+        use crate::core::maillog::summary::Builder;
+        use crate::core::maillog::Explainer;
+        let mut text = crate::core::maillog::recorded_corpus();
+        let odd = [
+            "to=<a, stat=Sent@x>, relay=r, stat=Deferred: Connection refused",
+            "to=<a@x>, delay=00:00:01, mailer=esmtp, relay=mx [10.0.0.1], dsn=4.0.0, stat=Sent (ok)",
+            "to=<a@x>, stat=Sent",
+            "to=<a@x>, stat=",
+            "to=<a@x>, relay=r",
+            "to=<a@x>, stat=Deferred, stat=Sent",
+            "to=<a@x>,stat=Sent, relay=z",
+            "to=<a@x>, ctladdr=<b@y> (1/2), delay=00:00:00, mailer=relay, pri=1, relay=[127.0.0.1] [127.0.0.1], dsn=5.0.0, stat=Service unavailable",
+            "from=<b@y>, size=1, class=0, nrcpts=1, msgid=<m@y>, proto=ESMTPS, daemon=MTA, relay=c.example [10.0.0.2]",
+            "from=<b@y>, relay=, proto=ESMTP",
+            "from=<b@y>, nrcpts=0",
+            "from=<b, relay=x@y>, relay=peer [10.0.0.3], relay=again",
+        ];
+        for (i, m) in odd.iter().enumerate() {
+            text.push_str(&format!(
+                "Dec  4 00:00:0{} mx sm-mta[{}]: 6B40RrsF{:06}: {m}\n",
+                i % 10,
+                900 + i,
+                900 + i
+            ));
+            // the same message in a session of its own, after a STARTTLS line
+            text.push_str(&format!(
+                "Dec  4 00:00:0{} mx sm-mta[{}]: STARTTLS=server, relay=[10.0.1.{i}], version=TLSv1.3, verify=NO, cipher=X, bits=256/256\n",
+                i % 10,
+                950 + i
+            ));
+            text.push_str(&format!(
+                "Dec  4 00:00:0{} mx sm-mta[{}]: 6B40RrsF{:06}: {m}\n",
+                i % 10,
+                950 + i,
+                950 + i
+            ));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mail.log");
+        std::fs::write(&p, &text).unwrap();
+        let mut one = Explainer::new(None);
+        let mut whole = Builder::default();
+        for (i, raw) in next_lines(&p).iter().enumerate() {
+            let f = frame::frame(raw);
+            let ev = one.feed(i as u64 + 1, raw, f.as_ref());
+            whole.add_event(&one, &ev);
+        }
+        let mut two = Explainer::new(None);
+        let mut part = Builder::default();
+        let mut n = 0;
+        for block in scan(LogReader::open(Some(&p), false).unwrap(), Fields::Summary).unwrap() {
+            let block = block.unwrap();
+            let t = block.text.as_str();
+            for l in &block.lines {
+                n += 1;
+                let raw = l.line(t);
+                let f2;
+                let ev = match l.parsed(raw) {
+                    Some(pp) => two.feed_classified(n, raw, pp.frame, pp.qid, pp.shape),
+                    None => {
+                        f2 = frame::frame(raw);
+                        two.feed(n, raw, f2.as_ref())
+                    }
+                };
+                part.add_event(&two, &ev);
+            }
+        }
+        let (whole, part) = (whole.finish(), part.finish());
+        assert!(whole.problems.len() >= 15 && whole.peers.len() >= 10);
+        assert_eq!(
+            serde_json::to_string_pretty(&part).unwrap(),
+            serde_json::to_string_pretty(&whole).unwrap()
         );
     }
 
@@ -935,7 +1019,7 @@ mod tests {
             std::fs::write(&p, bytes).unwrap();
             let want = next_lines(&p);
             let mut got = Vec::new();
-            for block in scan(LogReader::open(Some(&p), false).unwrap()).unwrap() {
+            for block in scan(LogReader::open(Some(&p), false).unwrap(), Fields::All).unwrap() {
                 let block = block.unwrap();
                 assert!(block.lines.len() <= BLOCK_LINES);
                 got.extend(

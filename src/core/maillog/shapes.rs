@@ -273,16 +273,33 @@ impl<S: Copy> Shape<S> {
     }
 }
 
+/// How much of a message's fields are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fields {
+    /// All of them: the line is to be explained.
+    All,
+    /// What `log explain --summary` reads of the lines it does not
+    /// explain (`summary::needs_explaining`): of a delivery that was
+    /// sent, `stat`; of a `from=` line, `relay` (the session's peer); the
+    /// others empty. Every other line all.
+    Summary,
+}
+
 /// A sendmail message taken apart: its queue id (a bounce's `QID: QID2:`
 /// gives the first) and what it is.
 pub fn classify_message(msg: &str) -> (Option<&str>, Option<Shape<&str>>) {
+    classify_message_with(msg, Fields::All)
+}
+
+/// `classify_message`, reading `fields`.
+pub fn classify_message_with(msg: &str, fields: Fields) -> (Option<&str>, Option<Shape<&str>>) {
     let (qid, body) = split_qid(msg);
     let body = if qid.is_some() {
         split_qid(body).1
     } else {
         body
     };
-    (qid, classify(body))
+    (qid, classify_with(body, fields))
 }
 
 /// `QID: ` (or `NOQUEUE: `) in front of a message, and the rest.
@@ -423,6 +440,12 @@ fn side_of(s: &str) -> Option<(Side, &str)> {
 
 /// Recognises a sendmail message (after its queue id).
 pub fn classify(msg: &str) -> Option<Shape<&str>> {
+    classify_with(msg, Fields::All)
+}
+
+/// `classify`, reading `fields` (a field's value does not depend on the
+/// other names asked for: `pick`).
+pub fn classify_with(msg: &str, fields: Fields) -> Option<Shape<&str>> {
     let m = msg;
     if m.starts_with("STARTTLS") {
         return Some(starttls(m));
@@ -450,6 +473,17 @@ pub fn classify(msg: &str) -> Option<Shape<&str>> {
         });
     }
     if m.starts_with("to=") {
+        if fields == Fields::Summary {
+            let [stat] = pick(m, ["stat"]);
+            if stat.starts_with("Sent") {
+                return Some(Shape::Delivery {
+                    to: "",
+                    relay: "",
+                    mailer: "",
+                    stat,
+                });
+            }
+        }
         let [to, relay, mailer, stat] = pick(m, ["to", "relay", "mailer", "stat"]);
         return Some(Shape::Delivery {
             to,
@@ -459,6 +493,15 @@ pub fn classify(msg: &str) -> Option<Shape<&str>> {
         });
     }
     if m.starts_with("from=") {
+        if fields == Fields::Summary {
+            let [relay] = pick(m, ["relay"]);
+            return Some(Shape::From {
+                from: "",
+                relay,
+                proto: "",
+                nrcpts: "",
+            });
+        }
         let [from, relay, proto, nrcpts] = pick(m, ["from", "relay", "proto", "nrcpts"]);
         return Some(Shape::From {
             from,
