@@ -1,6 +1,9 @@
 //! sendmail's messages, recognised: which of its log lines this is, and its
 //! fields. Nothing here allocates: the fields are slices of the message.
 
+use memchr::memmem::Finder;
+use std::sync::OnceLock;
+
 /// `STARTTLS=server` (we were the server: the peer is a client) or
 /// `STARTTLS=client` (we delivered to a server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -378,6 +381,29 @@ fn pick<'a, const N: usize>(s: &'a str, names: [&str; N]) -> [&'a str; N] {
     pick_found(s, names).0
 }
 
+/// `pick(s, [name])`, found by a search for `, name=` (`comma_name`
+/// finds it), whose first occurrence starts the field, rather than by
+/// looking at every comma before it.
+fn pick_one<'a>(s: &'a str, name: &str, comma_name: &Finder<'_>) -> &'a str {
+    let b = s.as_bytes();
+    let start = if b.starts_with(name.as_bytes()) && b.get(name.len()) == Some(&b'=') {
+        name.len() + 1
+    } else {
+        match comma_name.find(b) {
+            Some(i) => i + 2 + name.len() + 1,
+            None => return "",
+        }
+    };
+    // the value runs to the next `, name=`
+    let rest = b.get(start..).unwrap_or_default();
+    for c in memchr::memchr_iter(b',', rest) {
+        if rest.get(c + 1) == Some(&b' ') && name_len(&rest[c + 2..]).is_some() {
+            return s.get(start..start + c).unwrap_or("");
+        }
+    }
+    s.get(start..).unwrap_or("")
+}
+
 /// `pick`, and whether each name was found (with an empty value or not).
 fn pick_found<'a, const N: usize>(s: &'a str, names: [&str; N]) -> ([&'a str; N], [bool; N]) {
     let b = s.as_bytes();
@@ -474,7 +500,8 @@ pub fn classify_with(msg: &str, fields: Fields) -> Option<Shape<&str>> {
     }
     if m.starts_with("to=") {
         if fields == Fields::Summary {
-            let [stat] = pick(m, ["stat"]);
+            static STAT: OnceLock<Finder<'static>> = OnceLock::new();
+            let stat = pick_one(m, "stat", STAT.get_or_init(|| Finder::new(", stat=")));
             if stat.starts_with("Sent") {
                 return Some(Shape::Delivery {
                     to: "",
@@ -494,7 +521,8 @@ pub fn classify_with(msg: &str, fields: Fields) -> Option<Shape<&str>> {
     }
     if m.starts_with("from=") {
         if fields == Fields::Summary {
-            let [relay] = pick(m, ["relay"]);
+            static RELAY: OnceLock<Finder<'static>> = OnceLock::new();
+            let relay = pick_one(m, "relay", RELAY.get_or_init(|| Finder::new(", relay=")));
             return Some(Shape::From {
                 from: "",
                 relay,
@@ -888,6 +916,16 @@ mod tests {
                 pick_plain(l, ["aaaaaaaaaaaaaaaaaaaaaaaa", "n_", "name-with-dash"]),
                 "{l:?}"
             );
+            // one name, found by its search
+            for name in ["stat", "relay", "to", "cert-subject", "n_", "a"] {
+                let needle = format!(", {name}=");
+                let comma_name = Finder::new(&needle);
+                assert_eq!(
+                    [pick_one(l, name, &comma_name)],
+                    pick_plain(l, [name]),
+                    "{name} in {l:?}"
+                );
+            }
         }
     }
 
