@@ -167,6 +167,18 @@ pub(super) fn parse_u32(s: &str) -> Option<u32> {
     if d.is_empty() {
         return None;
     }
+    if d.len() <= 9 {
+        // (nine digits cannot overflow: no check per digit)
+        let mut n: u32 = 0;
+        for &c in d {
+            let v = c.wrapping_sub(b'0');
+            if v > 9 {
+                return None;
+            }
+            n = n * 10 + u32::from(v);
+        }
+        return Some(n);
+    }
     let mut n: u32 = 0;
     for &c in d {
         let v = c.wrapping_sub(b'0');
@@ -178,8 +190,27 @@ pub(super) fn parse_u32(s: &str) -> Option<u32> {
     Some(n)
 }
 
-/// A tag's program name: letters, digits and `-_./@`.
-static PROGRAM: [bool; 256] = super::shapes::alnum_and(b"-_./@");
+/// What a byte is in a tag, in one lookup: a program name's (letters,
+/// digits and `-_./@`), lower case, or the `[` before the pid.
+static TAG: [u8; 256] = {
+    let name = super::shapes::alnum_and(b"-_./@");
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        if name[c] {
+            t[c] |= NAME_BYTE;
+        }
+        if (c as u8).is_ascii_lowercase() {
+            t[c] |= LOWER;
+        }
+        c += 1;
+    }
+    t[b'[' as usize] |= OPEN;
+    t
+};
+const NAME_BYTE: u8 = 1;
+const LOWER: u8 = 2;
+const OPEN: u8 = 4;
 
 /// `prog[pid]: msg` or `prog: msg`, with the position of the first `: `
 /// in `s` found already.
@@ -189,12 +220,17 @@ fn tag_at(s: &str, colon: Option<usize>) -> Option<(&str, Option<u32>, &str)> {
     let msg = s.get(colon + 2..).unwrap_or("");
     // One pass over the name, up to a `[`: whether every byte is a name's,
     // and whether one is lower case.
-    let (mut i, mut name_ok, mut lower) = (0, true, false);
-    while i < t.len() && t[i] != b'[' {
-        name_ok &= PROGRAM[usize::from(t[i])];
-        lower |= t[i].is_ascii_lowercase();
+    let (mut i, mut all, mut any) = (0, NAME_BYTE, 0);
+    while i < t.len() {
+        let f = TAG[usize::from(t[i])];
+        if f & OPEN != 0 {
+            break;
+        }
+        all &= f;
+        any |= f;
         i += 1;
     }
+    let (mut name_ok, lower) = (all & NAME_BYTE != 0, any & LOWER != 0);
     let (program, pid) = if i < t.len() && t[t.len() - 1] == b']' {
         // `prog[pid]`: the pid between the first `[` and the last `]`
         (&s[..i], Some(parse_u32(s.get(i + 1..colon - 1)?)?))
@@ -470,6 +506,10 @@ mod tests {
             "+7",
             "-7",
             "007",
+            "999999999",
+            "+999999999",
+            "1000000000",
+            "99999999a",
             "4294967295",
             "4294967296",
             "99999999999",
