@@ -4,13 +4,13 @@
 use super::{refused, Error};
 use crate::core::maillog::shapes::{Fields, Shape};
 use crate::core::maillog::summary::{self, Summary};
-use crate::core::maillog::{frame, Event, Explained, Explainer, Severity};
+use crate::core::maillog::{frame, Event, Explained, Explainer, Fx, Severity};
 use crate::core::policy::Options;
 use crate::store::access as store_access;
 use crate::store::logread::LogReader;
 use clap::{Args, Subcommand};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -224,9 +224,12 @@ fn mark(s: Severity) -> &'static str {
 #[derive(Default)]
 struct Printed {
     /// The pair's hash → the pairs with that hash, and their first lines.
-    first: HashMap<u64, Vec<(String, Option<String>, u64)>>,
+    first: HashMap<u64, Vec<FirstPrinted>, BuildHasherDefault<Fx>>,
     pairs: usize,
 }
+
+/// A why, its fix, and the line they were first printed for.
+type FirstPrinted = (String, Option<String>, u64);
 
 impl Printed {
     const MAX: usize = 4096;
@@ -244,7 +247,7 @@ impl Printed {
                 &b[b.len().saturating_sub(32)..],
             )
         }
-        let mut h = std::hash::DefaultHasher::new();
+        let mut h = Fx::default();
         (ends(cause), fix.map(ends)).hash(&mut h);
         let pairs = self.first.entry(h.finish()).or_default();
         if let Some((.., n)) = pairs
@@ -269,24 +272,33 @@ fn plain(out: &mut impl Write, e: &Explained, printed: &mut Printed) -> io::Resu
         }
         return Ok(());
     }
-    write!(out, "{:>6} {} ", e.line, mark(e.severity))?;
+    // (put together by hand: the formatting machinery costs more than
+    // explaining a line)
+    let mut head = [0u8; 64];
+    let mut n = number(&mut head, e.line, 6);
+    head[n..n + 3].copy_from_slice(&[b' ', mark(e.severity).as_bytes()[0], b' ']);
+    n += 3;
     if let Some(s) = e.session {
-        write!(out, "[{s}] ")?;
+        head[n] = b'[';
+        n += 1 + number(&mut head[n + 1..], s, 0);
+        head[n..n + 2].copy_from_slice(b"] ");
+        n += 2;
     }
-    writeln!(out, "{}", e.summary.as_deref().unwrap_or(""))?;
+    out.write_all(&head[..n])?;
+    line(out, &[e.summary.as_deref().unwrap_or("")])?;
     if let Some(c) = &e.cause {
         match printed.before(c, e.fix.as_deref(), e.line) {
             Some(n) if e.fix.is_some() => writeln!(out, "         why, fix: as for line {n}")?,
             Some(n) => writeln!(out, "         why: as for line {n}")?,
             None => {
-                writeln!(out, "         why: {c}")?;
+                line(out, &["         why: ", c])?;
                 if let Some(f) = &e.fix {
-                    writeln!(out, "         fix: {f}")?;
+                    line(out, &["         fix: ", f])?;
                 }
             }
         }
     } else if let Some(f) = &e.fix {
-        writeln!(out, "         fix: {f}")?;
+        line(out, &["         fix: ", f])?;
     }
     if let Some(r) = &e.decision {
         writeln!(
@@ -304,6 +316,34 @@ fn plain(out: &mut impl Write, e: &Explained, printed: &mut Printed) -> io::Resu
         }
     }
     Ok(())
+}
+
+/// `n` in decimal at the start of `buf`, right-aligned in `width`
+/// (as `{n:>width$}`): the bytes written.
+fn number(buf: &mut [u8], mut n: u64, width: usize) -> usize {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let d = &digits[i..];
+    let pad = width.saturating_sub(d.len());
+    buf[..pad].fill(b' ');
+    buf[pad..pad + d.len()].copy_from_slice(d);
+    pad + d.len()
+}
+
+/// `parts`, then a line end.
+fn line(out: &mut impl Write, parts: &[&str]) -> io::Result<()> {
+    for p in parts {
+        out.write_all(p.as_bytes())?;
+    }
+    out.write_all(b"\n")
 }
 
 fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {
@@ -368,4 +408,35 @@ fn print_summary(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number;
+
+    /// `number` writes what `{n:>width$}` writes.
+    #[test]
+    fn numbers_are_written_as_format_writes_them() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99_999,
+            100_000,
+            999_999,
+            1_000_000,
+            123_456_789,
+            u64::MAX,
+        ] {
+            for width in [0, 1, 6, 7, 20] {
+                let mut buf = [0u8; 64];
+                let k = number(&mut buf, n, width);
+                assert_eq!(
+                    std::str::from_utf8(&buf[..k]).unwrap(),
+                    format!("{n:>width$}")
+                );
+            }
+        }
+    }
 }
