@@ -75,7 +75,7 @@ pub struct Verdict<'a> {
 /// Adds lines up; `finish` sorts.
 pub struct Builder {
     s: Summary,
-    problems: HashMap<&'static str, Problem, std::hash::BuildHasherDefault<super::Fx>>,
+    problems: Problems,
     peers: Vec<Peer>,
     /// Peer → its place in `peers`.
     index: HashMap<String, usize, std::hash::BuildHasherDefault<super::Fx>>,
@@ -146,7 +146,7 @@ impl Builder {
             }
         };
         match verdict.cause_id {
-            Some(id) if !self.problems.contains_key(id) => {
+            Some(id) if self.problems.find(id).is_none() => {
                 self.add(ev, Some(verdict), Some(&ex.explain(ev)), peer)
             }
             _ => self.add(ev, Some(verdict), None, peer),
@@ -278,7 +278,7 @@ impl Builder {
     }
 
     pub fn finish(mut self) -> Summary {
-        let mut problems: Vec<Problem> = self.problems.into_values().collect();
+        let mut problems = self.problems.list;
         problems.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -298,11 +298,52 @@ impl Builder {
     }
 }
 
+/// The problems seen, by cause id.
+#[derive(Default)]
+struct Problems {
+    list: Vec<Problem>,
+    /// Cause id → its place in `list`.
+    index: HashMap<&'static str, usize, std::hash::BuildHasherDefault<super::Fx>>,
+    /// The cause looked up last, and its place (a line's cause is most
+    /// often the one before's; an id is a `&'static str`: the same
+    /// address and length, the same text).
+    last: Option<(&'static str, usize)>,
+}
+
+impl Problems {
+    /// The place of cause `id`, when seen.
+    fn find(&mut self, id: &'static str) -> Option<usize> {
+        if let Some((l, i)) = self.last {
+            if std::ptr::eq(l, id) {
+                return Some(i);
+            }
+        }
+        let i = *self.index.get(id)?;
+        self.last = Some((id, i));
+        Some(i)
+    }
+
+    /// Cause `id`'s problem, made by `new` when it is new.
+    fn entry(&mut self, id: &'static str, new: impl FnOnce() -> Problem) -> &mut Problem {
+        let i = match self.find(id) {
+            Some(i) => i,
+            None => {
+                self.list.push(new());
+                let i = self.list.len() - 1;
+                self.index.insert(id, i);
+                self.last = Some((id, i));
+                i
+            }
+        };
+        &mut self.list[i]
+    }
+}
+
 /// One more line (line `line`) with cause `v.cause_id`; `texts` its
 /// explanation when the cause is new (`peer`: the peer it concerned, and
 /// its place in the list of peers).
 fn problem(
-    problems: &mut HashMap<&'static str, Problem, std::hash::BuildHasherDefault<super::Fx>>,
+    problems: &mut Problems,
     line: u64,
     v: Option<Verdict<'_>>,
     texts: Option<&Explained>,
@@ -310,7 +351,7 @@ fn problem(
 ) {
     let Some(v) = v else { return };
     let Some(id) = v.cause_id else { return };
-    let pr = problems.entry(id).or_insert_with(|| Problem {
+    let pr = problems.entry(id, || Problem {
         cause_id: id,
         severity: v.severity,
         count: 0,
