@@ -436,7 +436,10 @@ impl Explainer {
         ev.sendmail = is_sendmail(f.program);
         if ev.sendmail {
             (ev.qid, ev.shape) = shapes::classify_message(&whole.message);
-            if let Some((session, process)) = self.track(f.host.unwrap_or(""), f.pid, &ev) {
+            let (qid, shape) = (ev.qid, ev.shape.as_ref());
+            if let Some((session, process)) =
+                self.track(f.host.unwrap_or(""), f.pid, qid, shape, raw)
+            {
                 (ev.session, ev.process) = (Some(session), process);
             }
         }
@@ -455,25 +458,31 @@ impl Explainer {
         shape: Option<Shape<&'a str>>,
     ) -> Event<'a> {
         let sendmail = is_sendmail(framed.program);
-        // (built whole, in one place: the shape is not moved again)
-        let mut ev = Event {
+        let (qid, shape) = if sendmail { (qid, shape) } else { (None, None) };
+        let (session, process) = match sendmail {
+            true => self
+                .track(
+                    framed.host.unwrap_or(""),
+                    framed.pid,
+                    qid,
+                    shape.as_ref(),
+                    raw,
+                )
+                .map_or((None, None), |(s, p)| (Some(s), p)),
+            false => (None, None),
+        };
+        // (built whole where it is returned: built before and then
+        // changed, it was copied for every line)
+        Event {
             line: n,
             raw,
             framed: Some(framed),
-            qid: if sendmail { qid } else { None },
-            shape: if sendmail { shape } else { None },
-            session: None,
-            process: None,
+            qid,
+            shape,
+            session,
+            process,
             sendmail,
-        };
-        if sendmail {
-            if let Some((session, process)) = self.track(framed.host.unwrap_or(""), framed.pid, &ev)
-            {
-                ev.session = Some(session);
-                ev.process = process;
-            }
         }
-        ev
     }
 
     /// The line's session, and its process's (`Event::process`).
@@ -481,12 +490,13 @@ impl Explainer {
         &mut self,
         host: &str,
         pid: Option<u32>,
-        ev: &Event<'_>,
+        qid: Option<&str>,
+        shape: Option<&Shape<&str>>,
+        raw: &str,
     ) -> Option<(u64, Option<u64>)> {
-        let qid = ev.qid;
         let pid = pid?;
         let connection_like = matches!(
-            ev.shape,
+            shape,
             Some(
                 Shape::Connect { .. }
                     | Shape::Session { .. }
@@ -545,7 +555,7 @@ impl Explainer {
                 current = Some(s.id);
             }
         }
-        let relay_now = match &ev.shape {
+        let relay_now = match shape {
             Some(Shape::Connect { relay }) => Some(*relay),
             Some(Shape::Session {
                 side: Side::Server,
@@ -554,7 +564,7 @@ impl Explainer {
             }) => Some(*relay),
             _ => None,
         };
-        let fresh = match (current.and_then(|id| self.slot(id)), &ev.shape) {
+        let fresh = match (current.and_then(|id| self.slot(id)), shape) {
             (_, Some(Shape::Connect { .. })) => true,
             (Some(s), _) => {
                 // A new client on a reused pid.
@@ -592,7 +602,7 @@ impl Explainer {
             self.prune();
         }
         let s = self.slots.get_mut(slot_of(id))?;
-        match &ev.shape {
+        match shape {
             Some(Shape::Connect { relay }) => put(&mut s.peer, relay),
             Some(Shape::Session {
                 side,
@@ -608,7 +618,7 @@ impl Explainer {
                 // A new session line replaces what the side showed before
                 // (the certificate line comes after it).
                 s.tls(*side)
-                    .set(0, &[relay, version, verify, cipher, bits], ev.raw);
+                    .set(0, &[relay, version, verify, cipher, bits], raw);
             }
             Some(Shape::Cert {
                 side,
@@ -616,7 +626,7 @@ impl Explainer {
                 issuer,
                 verifymsg,
             }) => {
-                s.tls(*side).set(5, &[subject, issuer, verifymsg], ev.raw);
+                s.tls(*side).set(5, &[subject, issuer, verifymsg], raw);
             }
             Some(Shape::Ruleset { relay, .. }) | Some(Shape::From { relay, .. })
                 if s.peer.is_empty() && !relay.is_empty() =>
