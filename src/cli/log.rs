@@ -118,15 +118,17 @@ fn explain(a: ExplainArgs) -> Result<i32, Error> {
                     return Err(key_file(&mut st, n));
                 }
                 let raw = p.line(text);
-                let framed;
-                let ev = match p.parsed(raw) {
-                    Some(pp) => ex.feed_classified(n, raw, pp.frame, pp.qid, pp.shape),
-                    None => {
-                        framed = frame::frame(raw);
-                        ex.feed(n, raw, framed.as_ref())
-                    }
-                };
-                st.line(&a, &ex, &ev)?;
+                // (the event is completed and read where it was built:
+                // moved, it would be copied for every line)
+                let mut taken = p.event(n, raw);
+                if let Some(ev) = taken.as_mut() {
+                    ex.classified(ev);
+                    st.line(&a, &ex, ev)?;
+                } else {
+                    let framed = frame::frame(raw);
+                    let ev = ex.feed(n, raw, framed.as_ref());
+                    st.line(&a, &ex, &ev)?;
+                }
             }
         }
     }

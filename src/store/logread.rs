@@ -6,6 +6,7 @@
 use crate::core::maillog;
 use crate::core::maillog::frame::{self, Frame};
 use crate::core::maillog::shapes::{self, Fields, Shape, Span};
+use crate::core::maillog::Event;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
@@ -318,7 +319,7 @@ pub struct Pre {
     pub raw: Span,
     /// The first line of a private key: the input is a key file.
     pub private_key: bool,
-    /// Whether the line was taken apart (`parsed`); not a journal JSON
+    /// Whether the line was taken apart (`event`); not a journal JSON
     /// line (its texts are decoded, not in the block), nor a line with a
     /// text a `Piece` cannot hold (past 64 KiB): the explaining thread
     /// frames those itself.
@@ -375,14 +376,6 @@ impl Piece {
     }
 }
 
-/// A line taken apart by its parsing thread: its framing, queue id and
-/// shape, borrowed from the line.
-pub struct Parsed<'a> {
-    pub frame: Frame<'a>,
-    pub qid: Option<&'a str>,
-    pub shape: Option<Shape<&'a str>>,
-}
-
 impl Pre {
     /// The line, in its block's `text`.
     #[inline]
@@ -390,22 +383,28 @@ impl Pre {
         self.raw.get(text)
     }
 
-    /// What the parsing thread found in `line` (this line's text), or
+    /// Line `n` (`line`, this line's text) as the parsing thread took it
+    /// apart, for `Explainer::classified` to complete where it lies; or
     /// `None` when the explaining thread must frame the line itself.
     #[inline]
-    pub fn parsed<'a>(&self, line: &'a str) -> Option<Parsed<'a>> {
+    pub fn event<'a>(&self, n: u64, line: &'a str) -> Option<Event<'a>> {
         if !self.taken_apart {
             return None;
         }
-        Some(Parsed {
-            frame: Frame {
+        Some(Event {
+            line: n,
+            raw: line,
+            framed: Some(Frame {
                 time: self.time.some(line),
                 host: self.host.some(line),
                 program: self.program.get(line),
                 pid: self.has_pid.then_some(self.pid),
-            },
+            }),
             qid: self.qid.some(line),
             shape: self.shape.as_ref().map(|s| s.map(|x| x.get(line))),
+            session: None,
+            process: None,
+            sendmail: false,
         })
     }
 }
@@ -863,10 +862,11 @@ mod tests {
                 let n = got.len() as u64 + 1;
                 let raw = l.line(t);
                 let f2;
-                let ev = match l.parsed(raw) {
-                    Some(pp) => {
+                let ev = match l.event(n, raw) {
+                    Some(mut ev) => {
                         parsed += 1;
-                        two.feed_classified(n, raw, pp.frame, pp.qid, pp.shape)
+                        two.classified(&mut ev);
+                        ev
                     }
                     None => {
                         f2 = frame::frame(raw);
@@ -950,8 +950,11 @@ mod tests {
                 n += 1;
                 let raw = l.line(t);
                 let f2;
-                let ev = match l.parsed(raw) {
-                    Some(pp) => two.feed_classified(n, raw, pp.frame, pp.qid, pp.shape),
+                let ev = match l.event(n, raw) {
+                    Some(mut ev) => {
+                        two.classified(&mut ev);
+                        ev
+                    }
                     None => {
                         f2 = frame::frame(raw);
                         two.feed(n, raw, f2.as_ref())

@@ -447,41 +447,27 @@ impl Explainer {
     }
 
     /// `feed` for a line taken apart already (`frame::frame`, then, for
-    /// sendmail's lines, `shapes::classify_message`; on another thread).
+    /// sendmail's lines, `shapes::classify_message`; on another thread):
+    /// `ev` holds line `n`, its framing, queue id and shape, and no
+    /// session yet. Completed where it lies: an event built in one place
+    /// and moved to another is copied for every line, and reading a copy
+    /// just written in other sizes stalls the processor.
     #[inline]
-    pub fn feed_classified<'a>(
-        &mut self,
-        n: u64,
-        raw: &'a str,
-        framed: Frame<'a>,
-        qid: Option<&'a str>,
-        shape: Option<Shape<&'a str>>,
-    ) -> Event<'a> {
-        let sendmail = is_sendmail(framed.program);
-        let (qid, shape) = if sendmail { (qid, shape) } else { (None, None) };
-        let (session, process) = match sendmail {
-            true => self
-                .track(
-                    framed.host.unwrap_or(""),
-                    framed.pid,
-                    qid,
-                    shape.as_ref(),
-                    raw,
-                )
-                .map_or((None, None), |(s, p)| (Some(s), p)),
-            false => (None, None),
-        };
-        // (built whole where it is returned: built before and then
-        // changed, it was copied for every line)
-        Event {
-            line: n,
-            raw,
-            framed: Some(framed),
-            qid,
-            shape,
-            session,
-            process,
-            sendmail,
+    pub fn classified(&mut self, ev: &mut Event<'_>) {
+        let Some(f) = ev.framed else { return };
+        ev.sendmail = is_sendmail(f.program);
+        if !ev.sendmail {
+            (ev.qid, ev.shape) = (None, None);
+            return;
+        }
+        if let Some((session, process)) = self.track(
+            f.host.unwrap_or(""),
+            f.pid,
+            ev.qid,
+            ev.shape.as_ref(),
+            ev.raw,
+        ) {
+            (ev.session, ev.process) = (Some(session), process);
         }
     }
 
