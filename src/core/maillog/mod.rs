@@ -81,6 +81,10 @@ pub struct Explained {
     /// `explain_plain` unless a refusal is replayed (from the macros).
     #[serde(skip)]
     with_macros: bool,
+    /// Whether `peer` is filled: not in `explain_plain` (the plain view
+    /// does not print it).
+    #[serde(skip)]
+    with_peer: bool,
 }
 
 /// How much of an explanation is written.
@@ -685,9 +689,9 @@ impl Explainer {
 
     /// What the plain view prints of a line: `explain`'s summary, cause,
     /// fix, severity, session and replay, but none of the copies it does
-    /// not print (`time`, `host`, `program`, `qid` null; `peer` only when
-    /// the line names one; `text` only for a line not recognised; `macros`
-    /// only when a refusal is replayed, which reads them).
+    /// not print (`time`, `host`, `program`, `qid`, `peer` null; `text`
+    /// only for a line not recognised; `macros` only when a refusal is
+    /// replayed, which reads them).
     pub fn explain_plain(&self, ev: &Event<'_>) -> Explained {
         self.explain_as(ev, Detail::Plain)
     }
@@ -739,6 +743,7 @@ impl Explainer {
             text,
             texts: detail != Detail::Brief,
             with_macros: full || (detail == Detail::Plain && self.access.is_some()),
+            with_peer: detail != Detail::Plain,
         };
         let session = self.session_of(ev.session);
         let ctx = Ctx {
@@ -792,6 +797,13 @@ fn single_blanks(s: String) -> String {
         s.replace("  ", " ")
     } else {
         s
+    }
+}
+
+/// The peer the line names, when the explanation wants it.
+fn name_peer(out: &mut Explained, relay: &str) {
+    if out.with_peer {
+        out.peer = Some(relay.to_string());
     }
 }
 
@@ -914,7 +926,7 @@ fn explain_shape(
             bits,
         } => {
             out.side = Some(side);
-            out.peer = Some(relay.to_string());
+            name_peer(out, relay);
             relay_macros(out, side, relay);
             if out.with_macros {
                 let mut t = Tls::default();
@@ -1021,7 +1033,7 @@ fn explain_shape(
                 relay
             };
             if !relay.is_empty() {
-                out.peer = Some(relay.to_string());
+                name_peer(out, relay);
                 relay_macros(out, side, relay);
             }
             if out.with_macros {
@@ -1112,7 +1124,9 @@ fn explain_shape(
             proto,
             nrcpts,
         } => {
-            out.peer = (!relay.is_empty()).then(|| relay.to_string());
+            if out.with_peer {
+                out.peer = (!relay.is_empty()).then(|| relay.to_string());
+            }
             let over = match proto {
                 "ESMTPS" | "ESMTPSA" => "over TLS",
                 "ESMTP" | "SMTP" | "ESMTPA" => "without TLS",
@@ -1121,7 +1135,7 @@ fn explain_shape(
             set(out, "message-from", Severity::Info, single_blanks(text!(out, "message from {from} received from {relay} {over} ({nrcpts} recipient(s) accepted, protocol {proto})")));
         }
         Shape::Connect { relay } => {
-            out.peer = Some(relay.to_string());
+            name_peer(out, relay);
             set(
                 out,
                 "connect",
@@ -1130,11 +1144,11 @@ fn explain_shape(
             );
         }
         Shape::DidNotIssue { relay } => {
-            out.peer = Some(relay.to_string());
+            name_peer(out, relay);
             set(out, "no-mail", Severity::Info, text!(out, "{relay} connected and left without sending mail (a probe, a monitoring check, or a client that gave up)"));
         }
         Shape::LostInput { relay, after } => {
-            out.peer = Some(relay.to_string());
+            name_peer(out, relay);
             set(
                 out,
                 "lost-input",
@@ -1151,7 +1165,7 @@ fn explain_shape(
             reason,
         } => {
             out.side = Some(Side::Client);
-            out.peer = Some(relay.to_string());
+            name_peer(out, relay);
             set(
                 out,
                 "connect-failed",
@@ -1490,7 +1504,7 @@ fn ruleset_line(
     out.ruleset = Some(ruleset.to_string());
     out.reply = (!reject.is_empty()).then(|| reject.to_string());
     if !relay.is_empty() {
-        out.peer = Some(relay.to_string());
+        name_peer(out, relay);
     }
     let (code, rtext) = reply_parts(reject);
     let temp = code.starts_with('4');
@@ -1735,7 +1749,7 @@ fn relay_denied(out: &mut Explained, tls: Option<&Tls>, rtext: &str) {
 
 fn delivery(out: &mut Explained, ctx: Ctx<'_>, to: &str, relay: &str, mailer: &str, stat: &str) {
     if !relay.is_empty() {
-        out.peer = Some(relay.to_string());
+        name_peer(out, relay);
     }
     let via = if relay.is_empty() {
         text!(out, "mailer {mailer}")
