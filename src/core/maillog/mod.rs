@@ -103,7 +103,11 @@ enum Detail {
 macro_rules! text {
     ($out:expr, $($arg:tt)*) => {
         if $out.texts {
-            format!($($arg)*)
+            // (room for a usual text from the start: `format!` guesses
+            // from the literal parts alone, and grows it again and again)
+            let mut s = String::with_capacity(192);
+            let _ = std::fmt::Write::write_fmt(&mut s, format_args!($($arg)*));
+            s
         } else {
             String::new()
         }
