@@ -114,6 +114,24 @@ macro_rules! text {
     };
 }
 
+/// `text!` for texts that are only put one after the other (what
+/// `format!` makes of plain `{}`s of strings), without the formatting
+/// machinery: the most frequent lines' texts.
+macro_rules! cat {
+    ($out:expr, $($part:expr),+ $(,)?) => {
+        if $out.texts {
+            let parts: &[&str] = &[$($part),+];
+            let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+            for p in parts {
+                s.push_str(p);
+            }
+            s
+        } else {
+            String::new()
+        }
+    };
+}
+
 /// The policy evaluator's answer for a logged refusal.
 #[derive(Debug, Clone, Serialize)]
 pub struct Replay {
@@ -958,7 +976,7 @@ fn explain_shape(
                     out,
                     "tls-cert",
                     Severity::Info,
-                    text!(out, "the {peer} presented no certificate"),
+                    cat!(out, "the ", peer, " presented no certificate"),
                 );
                 // The session line before gave the cause already (verify=NO).
                 if side == Side::Server && verify.is_empty() {
@@ -969,9 +987,15 @@ fn explain_shape(
                     out,
                     "tls-cert",
                     Severity::Info,
-                    text!(
+                    cat!(
                         out,
-                        "the {peer}'s certificate {subject} (issuer {issuer}) verified"
+                        "the ",
+                        peer,
+                        "'s certificate ",
+                        subject,
+                        " (issuer ",
+                        issuer,
+                        ") verified"
                     ),
                 );
             } else {
@@ -1136,7 +1160,25 @@ fn explain_shape(
                 "ESMTP" | "SMTP" | "ESMTPA" => "without TLS",
                 _ => "",
             };
-            set(out, "message-from", Severity::Info, single_blanks(text!(out, "message from {from} received from {relay} {over} ({nrcpts} recipient(s) accepted, protocol {proto})")));
+            set(
+                out,
+                "message-from",
+                Severity::Info,
+                single_blanks(cat!(
+                    out,
+                    "message from ",
+                    from,
+                    " received from ",
+                    relay,
+                    " ",
+                    over,
+                    " (",
+                    nrcpts,
+                    " recipient(s) accepted, protocol ",
+                    proto,
+                    ")"
+                )),
+            );
         }
         Shape::Connect { relay } => {
             name_peer(out, relay);
@@ -1149,7 +1191,7 @@ fn explain_shape(
         }
         Shape::DidNotIssue { relay } => {
             name_peer(out, relay);
-            set(out, "no-mail", Severity::Info, text!(out, "{relay} connected and left without sending mail (a probe, a monitoring check, or a client that gave up)"));
+            set(out, "no-mail", Severity::Info, cat!(out, relay, " connected and left without sending mail (a probe, a monitoring check, or a client that gave up)"));
         }
         Shape::LostInput { relay, after } => {
             name_peer(out, relay);
@@ -1265,8 +1307,8 @@ fn session_line(
     bits: &str,
 ) {
     let what = match side {
-        Side::Server => text!(out, "TLS with client {relay}"),
-        Side::Client => text!(out, "TLS to server {relay}"),
+        Side::Server => "TLS with client ",
+        Side::Client => "TLS to server ",
     };
     let v = Verify::parse(verify);
     let meaning = v.map_or("an unknown value", Verify::meaning);
@@ -1275,10 +1317,21 @@ fn session_line(
         out,
         "tls-session",
         severity,
-        text!(
+        cat!(
             out,
-            "{what}: {version}, {cipher}, {} bits; verify={verify} ({meaning})",
-            bits.split('/').next().unwrap_or(bits)
+            what,
+            relay,
+            ": ",
+            version,
+            ", ",
+            cipher,
+            ", ",
+            bits.split('/').next().unwrap_or(bits),
+            " bits; verify=",
+            verify,
+            " (",
+            meaning,
+            ")"
         ),
     );
     let Some(cause) = cause else { return };
@@ -1756,14 +1809,14 @@ fn delivery(out: &mut Explained, ctx: Ctx<'_>, to: &str, relay: &str, mailer: &s
         name_peer(out, relay);
     }
     let via = if relay.is_empty() {
-        text!(out, "mailer {mailer}")
+        cat!(out, "mailer ", mailer)
     } else {
-        text!(out, "{relay} (mailer {mailer})")
+        cat!(out, relay, " (mailer ", mailer, ")")
     };
     if stat.starts_with("Sent") {
         let tls = ctx
             .tls(Side::Client)
-            .map(|t| text!(out, ", over {} with verify={}", t.version(), t.verify()))
+            .map(|t| cat!(out, ", over ", t.version(), " with verify=", t.verify()))
             .unwrap_or_default();
         let tls = if tls.is_empty()
             && matches!(mailer, "esmtp" | "smtp" | "relay" | "smtp8" | "dsmtp")
@@ -1776,7 +1829,7 @@ fn delivery(out: &mut Explained, ctx: Ctx<'_>, to: &str, relay: &str, mailer: &s
             out,
             "delivery",
             Severity::Info,
-            text!(out, "delivered to {to} via {via}{tls}"),
+            cat!(out, "delivered to ", to, " via ", &via, &tls),
         );
         return;
     }
