@@ -9,6 +9,7 @@ use crate::core::policy::Options;
 use crate::store::access as store_access;
 use crate::store::logread::LogReader;
 use clap::{Args, Subcommand};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::{self, BufWriter, Write};
@@ -228,7 +229,15 @@ struct Printed {
     /// The pair's hash → the pairs with that hash, and their first lines.
     first: HashMap<u64, Vec<FirstPrinted>, BuildHasherDefault<Fx>>,
     pairs: usize,
+    /// The fixed pair looked up last (its texts' addresses and lengths),
+    /// and its first line.
+    last: Option<(StaticPair, u64)>,
 }
+
+/// A pair of fixed texts by their addresses and lengths: the same
+/// `&'static str`s are the same texts (a text made for a line is not: its
+/// memory is reused for the next one's).
+type StaticPair = (usize, usize, usize, usize);
 
 /// A why, its fix, and the line they were first printed for.
 type FirstPrinted = (String, Option<String>, u64);
@@ -238,7 +247,36 @@ impl Printed {
 
     /// The line `cause` and `fix` were printed for before, or `None` (and
     /// line `line` noted as the first, while there is room).
-    fn before(&mut self, cause: &str, fix: Option<&str>, line: u64) -> Option<u64> {
+    // (the texts as `Cow`s, not `&str`: whether one is fixed is the point)
+    #[allow(clippy::ptr_arg)]
+    fn before(
+        &mut self,
+        cause: &Cow<'static, str>,
+        fix: Option<&Cow<'static, str>>,
+        line: u64,
+    ) -> Option<u64> {
+        let at = |t: &str| (t.as_ptr() as usize, t.len());
+        let key: Option<StaticPair> = match (cause, fix) {
+            (Cow::Borrowed(c), None) => Some((at(c).0, at(c).1, 0, 0)),
+            (Cow::Borrowed(c), Some(Cow::Borrowed(f))) => {
+                Some((at(c).0, at(c).1, at(f).0, at(f).1))
+            }
+            _ => None,
+        };
+        if let (Some(k), Some((last, n))) = (key, self.last) {
+            if k == last {
+                return Some(n);
+            }
+        }
+        let found = self.look_up(cause, fix.map(|f| f.as_ref()), line);
+        if let (Some(k), Some(n)) = (key, found) {
+            self.last = Some((k, n));
+        }
+        found
+    }
+
+    /// `before`, by the texts.
+    fn look_up(&mut self, cause: &str, fix: Option<&str>, line: u64) -> Option<u64> {
         // (hashed by their lengths and ends, compared whole: a long text
         // is not read twice for every line)
         fn ends(t: &str) -> (usize, &[u8], &[u8]) {
@@ -289,7 +327,7 @@ fn plain(out: &mut impl Write, e: &Explained, printed: &mut Printed) -> io::Resu
     out.write_all(&head[..n])?;
     line(out, &[e.summary.as_deref().unwrap_or("")])?;
     if let Some(c) = &e.cause {
-        match printed.before(c, e.fix.as_deref(), e.line) {
+        match printed.before(c, e.fix.as_ref(), e.line) {
             Some(n) if e.fix.is_some() => writeln!(out, "         why, fix: as for line {n}")?,
             Some(n) => writeln!(out, "         why: as for line {n}")?,
             None => {
@@ -322,22 +360,24 @@ fn plain(out: &mut impl Write, e: &Explained, printed: &mut Printed) -> io::Resu
 
 /// `n` in decimal at the start of `buf`, right-aligned in `width`
 /// (as `{n:>width$}`): the bytes written.
-fn number(buf: &mut [u8], mut n: u64, width: usize) -> usize {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+fn number(buf: &mut [u8], n: u64, width: usize) -> usize {
+    let mut len = 1;
+    let mut m = n / 10;
+    while m > 0 {
+        len += 1;
+        m /= 10;
     }
-    let d = &digits[i..];
-    let pad = width.saturating_sub(d.len());
-    buf[..pad].fill(b' ');
-    buf[pad..pad + d.len()].copy_from_slice(d);
-    pad + d.len()
+    let end = width.max(len);
+    // (byte by byte: a few of them, not worth a call to copy or fill)
+    for b in &mut buf[..end - len] {
+        *b = b' ';
+    }
+    let mut m = n;
+    for b in buf[end - len..end].iter_mut().rev() {
+        *b = b'0' + (m % 10) as u8;
+        m /= 10;
+    }
+    end
 }
 
 /// `parts`, then a line end.
