@@ -852,30 +852,12 @@ mod tests {
             .enumerate()
             .map(|(i, l)| serde_json::to_string(&one.explain_line(i as u64 + 1, l)).unwrap())
             .collect();
-        let mut two = Explainer::default();
         let mut got = Vec::new();
         let mut parsed = 0;
-        for block in scan(LogReader::open(Some(&p), false).unwrap(), Fields::All).unwrap() {
-            let block = block.unwrap();
-            let t = block.text.as_str();
-            for l in &block.lines {
-                let n = got.len() as u64 + 1;
-                let raw = l.line(t);
-                let f2;
-                let ev = match l.event(n, raw) {
-                    Some(mut ev) => {
-                        parsed += 1;
-                        two.classified(&mut ev);
-                        ev
-                    }
-                    None => {
-                        f2 = frame::frame(raw);
-                        two.feed(n, raw, f2.as_ref())
-                    }
-                };
-                got.push(serde_json::to_string(&two.explain(&ev)).unwrap());
-            }
-        }
+        each_scanned(&p, Fields::All, |two, ev, taken_apart| {
+            parsed += usize::from(taken_apart);
+            got.push(serde_json::to_string(&two.explain(ev)).unwrap());
+        });
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, w);
@@ -940,35 +922,46 @@ mod tests {
             let ev = one.feed(i as u64 + 1, raw, f.as_ref());
             whole.add_event(&one, &ev);
         }
-        let mut two = Explainer::new(None);
         let mut part = Builder::default();
-        let mut n = 0;
-        for block in scan(LogReader::open(Some(&p), false).unwrap(), Fields::Summary).unwrap() {
-            let block = block.unwrap();
-            let t = block.text.as_str();
-            for l in &block.lines {
-                n += 1;
-                let raw = l.line(t);
-                let f2;
-                let ev = match l.event(n, raw) {
-                    Some(mut ev) => {
-                        two.classified(&mut ev);
-                        ev
-                    }
-                    None => {
-                        f2 = frame::frame(raw);
-                        two.feed(n, raw, f2.as_ref())
-                    }
-                };
-                part.add_event(&two, &ev);
-            }
-        }
+        each_scanned(&p, Fields::Summary, |two, ev, _| part.add_event(two, ev));
         let (whole, part) = (whole.finish(), part.finish());
         assert!(whole.problems.len() >= 15 && whole.peers.len() >= 10);
         assert_eq!(
             serde_json::to_string_pretty(&part).unwrap(),
             serde_json::to_string_pretty(&whole).unwrap()
         );
+    }
+
+    /// Each line of file `p` as `log explain` meets it: scanned (reading
+    /// `fields`), made an event and fed to one explainer — on the parsing
+    /// threads when it could be taken apart there (`true`), else framed
+    /// where it is explained.
+    fn each_scanned(
+        p: &Path,
+        fields: Fields,
+        mut f: impl FnMut(&crate::core::maillog::Explainer, &Event<'_>, bool),
+    ) {
+        let mut ex = crate::core::maillog::Explainer::default();
+        let mut n = 0;
+        for block in scan(LogReader::open(Some(p), false).unwrap(), fields).unwrap() {
+            let block = block.unwrap();
+            let t = block.text.as_str();
+            for l in &block.lines {
+                n += 1;
+                let raw = l.line(t);
+                match l.event(n, raw) {
+                    Some(mut ev) => {
+                        ex.classified(&mut ev);
+                        f(&ex, &ev, true);
+                    }
+                    None => {
+                        let framed = frame::frame(raw);
+                        let ev = ex.feed(n, raw, framed.as_ref());
+                        f(&ex, &ev, false);
+                    }
+                }
+            }
+        }
     }
 
     /// The lines of file `p`, by `next_line`.
