@@ -328,8 +328,16 @@ fn plain(out: &mut impl Write, e: &Explained, printed: &mut Printed) -> io::Resu
     line(out, &[e.summary.as_deref().unwrap_or("")])?;
     if let Some(c) = &e.cause {
         match printed.before(c, e.fix.as_ref(), e.line) {
-            Some(n) if e.fix.is_some() => writeln!(out, "         why, fix: as for line {n}")?,
-            Some(n) => writeln!(out, "         why: as for line {n}")?,
+            Some(n) => {
+                out.write_all(if e.fix.is_some() {
+                    b"         why, fix: as for line "
+                } else {
+                    b"         why: as for line "
+                })?;
+                let k = number(&mut head, n, 0);
+                head[k] = b'\n';
+                out.write_all(&head[..=k])?;
+            }
             None => {
                 line(out, &["         why: ", c])?;
                 if let Some(f) = &e.fix {

@@ -1111,7 +1111,7 @@ fn explain_shape(
                     out,
                     "tls-init",
                     Severity::Info,
-                    text!(out, "TLS set up for the {} side", side.as_str()),
+                    cat!(out, "TLS set up for the ", side.as_str(), " side"),
                 );
             } else {
                 set(
@@ -1129,10 +1129,10 @@ fn explain_shape(
         }
         Shape::DhInit { side, text } => {
             out.side = Some(side);
-            set(out, "dh-init", Severity::Info, text!(out, "TLS: {text}"));
+            set(out, "dh-init", Severity::Info, cat!(out, "TLS: ", text));
         }
         Shape::TlsOther { text } => {
-            set(out, "tls-other", Severity::Info, text!(out, "TLS: {text}"));
+            set(out, "tls-other", Severity::Info, cat!(out, "TLS: ", text));
         }
         Shape::Ruleset {
             ruleset,
@@ -1232,7 +1232,7 @@ fn explain_shape(
             out,
             "daemon",
             Severity::Info,
-            text!(out, "sendmail: {text}"),
+            cat!(out, "sendmail: ", text),
         ),
         Shape::Routine { what } => set(out, "routine", Severity::Info, what.to_string()),
     }
