@@ -350,8 +350,8 @@ impl Piece {
         if part.is_empty() {
             return Some(Piece::default());
         }
-        // (a text before the line wraps round to far past 16 bits; past
-        // them, neither the sum can overflow)
+        // (a text before the line wraps round to far past 16 bits; within
+        // them, the sum cannot overflow)
         let at = (part.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
         let len = part.len();
         ((at | len) <= usize::from(u16::MAX) && at + len <= line.len()).then_some(Piece {
