@@ -1228,12 +1228,7 @@ fn explain_shape(
                 "check that the server runs and listens there (`starttls-studio probe HOST:PORT`), and that no firewall in between refuses",
             );
         }
-        Shape::Start { text } => set(
-            out,
-            "daemon",
-            Severity::Info,
-            cat!(out, "sendmail: ", text),
-        ),
+        Shape::Start { text } => set(out, "daemon", Severity::Info, cat!(out, "sendmail: ", text)),
         Shape::Routine { what } => set(out, "routine", Severity::Info, what.to_string()),
     }
 }
