@@ -173,7 +173,7 @@ fn details(e: &Explained, out: &mut Sink, ui: &mut egui::Ui) {
         ui.set_width(ui.available_width());
         ui.add(egui::Label::new(egui::RichText::new(&e.text).monospace()).truncate())
             .on_hover_text(&e.text);
-        if let Some(s) = &e.summary {
+        if let Some(s) = e.summary.as_deref() {
             ui.strong(s);
         }
         if let Some(c) = &e.cause {

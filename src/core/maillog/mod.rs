@@ -38,8 +38,8 @@ pub struct Explained {
     pub line: u64,
     /// Whether the line was recognised.
     pub known: bool,
-    pub summary: Option<String>,
     /// (a fixed text is not copied for each line)
+    pub summary: Option<Cow<'static, str>>,
     pub cause: Option<Cow<'static, str>>,
     pub fix: Option<Cow<'static, str>>,
     /// The line's shape (`tls-session`, `tls-cert`, `file-unsafe`,
@@ -829,11 +829,16 @@ fn name_peer(out: &mut Explained, relay: &str) {
     }
 }
 
-fn set(out: &mut Explained, kind: &'static str, severity: Severity, summary: String) {
+fn set(
+    out: &mut Explained,
+    kind: &'static str,
+    severity: Severity,
+    summary: impl Into<Cow<'static, str>>,
+) {
     out.kind = Some(kind);
     out.severity = severity;
     if out.texts {
-        out.summary = Some(summary);
+        out.summary = Some(summary.into());
     }
 }
 
@@ -1229,7 +1234,7 @@ fn explain_shape(
             );
         }
         Shape::Start { text } => set(out, "daemon", Severity::Info, cat!(out, "sendmail: ", text)),
-        Shape::Routine { what } => set(out, "routine", Severity::Info, what.to_string()),
+        Shape::Routine { what } => set(out, "routine", Severity::Info, what),
     }
 }
 
@@ -1360,7 +1365,7 @@ fn session_line(
 fn missing(out: &mut Explained, what: &str) {
     match what {
         "CRLFile" => {
-            set(out, "setting-missing", Severity::Info, "no CRL configured (confCRL unset): client certificates are not checked for revocation".into());
+            set(out, "setting-missing", Severity::Info, "no CRL configured (confCRL unset): client certificates are not checked for revocation");
         }
         "CACertPath" | "CACertFile" | "CertFile" | "KeyFile" => {
             set(

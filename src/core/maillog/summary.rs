@@ -356,7 +356,7 @@ fn problem(
         severity: v.severity,
         count: 0,
         first_line: line,
-        summary: texts.and_then(|e| e.summary.clone()),
+        summary: texts.and_then(|e| e.summary.as_deref().map(str::to_string)),
         cause: texts.and_then(|e| e.cause.as_deref().map(str::to_string)),
         fix: texts.and_then(|e| e.fix.as_deref().map(str::to_string)),
         peers: Vec::new(),
