@@ -343,18 +343,11 @@ struct Piece {
 
 impl Piece {
     /// Where `part` lies in `line`, when it does and fits: `Span::of`
-    /// narrowed to 16 bits (a test holds them together), in one test —
-    /// it runs for every text of every line.
+    /// narrowed to 16 bits.
     #[inline]
     fn of(line: &str, part: &str) -> Option<Piece> {
-        if part.is_empty() {
-            return Some(Piece::default());
-        }
-        // (a text before the line wraps round to far past 16 bits; within
-        // them, the sum cannot overflow)
-        let at = (part.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
-        let len = part.len();
-        ((at | len) <= usize::from(u16::MAX) && at + len <= line.len()).then_some(Piece {
+        let (at, len) = shapes::place(line, part, usize::from(u16::MAX))?;
+        Some(Piece {
             at: at as u16,
             len: len as u16,
         })

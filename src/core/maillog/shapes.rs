@@ -113,20 +113,28 @@ pub struct Span {
     pub len: u32,
 }
 
+/// Where `part` lies in `whole` (its offset and length), when it does and
+/// both are at most `max` (an empty text: `(0, 0)`). One test for every
+/// text of every line: a text before `whole` wraps round to far past
+/// `max`, and within it the sum cannot overflow.
+#[inline]
+pub fn place(whole: &str, part: &str, max: usize) -> Option<(usize, usize)> {
+    if part.is_empty() {
+        return Some((0, 0));
+    }
+    let at = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    let len = part.len();
+    ((at | len) <= max && at + len <= whole.len()).then_some((at, len))
+}
+
 impl Span {
     /// Where `part` lies in `block`, when it does (an empty text is the
     /// empty span).
     pub fn of(block: &str, part: &str) -> Option<Span> {
-        if part.is_empty() {
-            return Some(Span::default());
-        }
-        let base = block.as_ptr() as usize;
-        let at = (part.as_ptr() as usize).checked_sub(base)?;
-        // (without an overflow: a text from elsewhere may lie far past it)
-        let inside = at <= block.len() && part.len() <= block.len() - at;
-        inside.then_some(Span {
-            start: u32::try_from(at).ok()?,
-            len: u32::try_from(part.len()).ok()?,
+        let (at, len) = place(block, part, u32::MAX as usize)?;
+        Some(Span {
+            start: at as u32,
+            len: len as u32,
         })
     }
 
