@@ -456,19 +456,10 @@ impl Explainer {
             process: None,
             sendmail: false,
         };
-        let (Some(f), Some(whole)) = (ev.framed, framed) else {
-            return ev;
-        };
-        ev.sendmail = is_sendmail(f.program);
-        if ev.sendmail {
+        if let Some(whole) = framed.filter(|f| is_sendmail(&f.program)) {
             (ev.qid, ev.shape) = shapes::classify_message(&whole.message);
-            let (qid, shape) = (ev.qid, ev.shape.as_ref());
-            if let Some((session, process)) =
-                self.track(f.host.unwrap_or(""), f.pid, qid, shape, raw)
-            {
-                (ev.session, ev.process) = (Some(session), process);
-            }
         }
+        self.classified(&mut ev);
         ev
     }
 
